@@ -1,0 +1,58 @@
+//! The `flowsql` program: command-line arguments, script files, the
+//! interactive shell, its meta commands and result printing.
+//!
+//! The library does the work; this module owns presentation: how results and
+//! errors look, and which exit status a run ends with.
+
+pub mod args;
+pub mod meta;
+pub mod printer;
+pub mod script;
+pub mod shell;
+
+use std::io;
+
+use flowsql::{Engine, Location};
+
+pub use printer::{Format, Printer};
+
+/// Why a run of statements stopped.
+#[derive(Debug)]
+pub enum CliError {
+    /// A statement failed; the message has been printed.
+    Sql(flowsql::Error),
+    /// Writing output failed (a closed pipe, a full disk).
+    Io(io::Error),
+}
+
+impl From<flowsql::Error> for CliError {
+    fn from(err: flowsql::Error) -> Self {
+        CliError::Sql(err)
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(err: io::Error) -> Self {
+        CliError::Io(err)
+    }
+}
+
+/// What one run of the program shares: the engine and how to print.
+pub struct Session {
+    /// The engine every statement runs on.
+    pub engine: Engine,
+    /// How results are printed.
+    pub printer: Printer,
+    /// Keep going after a failed statement.
+    pub continue_on_error: bool,
+}
+
+/// Prints `err` the way compilers do: `SOURCE:LINE:COL: error: message`.
+/// `start` is where the failing statement begins in the source; the error's
+/// own location, relative to the statement, refines it.
+pub fn report(source: &str, start: Location, err: &flowsql::Error) {
+    let at = err
+        .location()
+        .map_or(start, |loc| flowsql::error::offset_location(loc, start));
+    eprintln!("{source}:{at}: error: {err}");
+}

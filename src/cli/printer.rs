@@ -1,0 +1,163 @@
+//! Printing results: a statement's stream of record batches, written to a
+//! terminal or pipe as a table, CSV, TSV, a JSON array or NDJSON.
+//!
+//! CSV, TSV and NDJSON are written batch by batch as the rows arrive; the
+//! table format needs every row to size its columns, and a JSON array is
+//! written as one document, so those wait for the end.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use clap::ValueEnum;
+use datafusion::arrow::csv::{Writer as CsvWriter, WriterBuilder as CsvWriterBuilder};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
+use flowsql::QueryStream;
+use futures::StreamExt;
+
+use super::CliError;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned table with borders.
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// Tab-separated values with a header line.
+    Tsv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// Prints the results of statements.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    /// The output format.
+    pub format: Format,
+    /// Print "N rows in T" after each statement (on standard error).
+    pub timing: bool,
+}
+
+impl Printer {
+    /// Prints every batch of `stream` to standard output and returns the
+    /// number of rows printed. Statements that return no columns (DDL) print
+    /// nothing.
+    pub async fn print(&self, stream: QueryStream) -> Result<usize, CliError> {
+        let started = Instant::now();
+        let schema = stream.schema();
+        let rows = if schema.fields().is_empty() {
+            drain(stream).await?
+        } else {
+            match self.format {
+                Format::Table => {
+                    let batches = stream.collect().await?;
+                    let table = pretty_format_batches_with_schema(schema, &batches)
+                        .map_err(flowsql::Error::from)?;
+                    write_stdout(format!("{table}\n").as_bytes())?;
+                    batches.iter().map(RecordBatch::num_rows).sum()
+                }
+                Format::Csv | Format::Tsv => {
+                    let delimiter = if self.format == Format::Csv {
+                        b','
+                    } else {
+                        b'\t'
+                    };
+                    // The header goes out first, even when there are no rows.
+                    let empty = RecordBatch::new_empty(schema);
+                    write_batch(&empty, |buf, b| csv_writer(buf, delimiter, true).write(b))?;
+                    write_each(stream, |buf, batch| {
+                        csv_writer(buf, delimiter, false).write(batch)
+                    })
+                    .await?
+                }
+                Format::Ndjson => {
+                    write_each(stream, |buf, batch| {
+                        let mut writer = LineDelimitedWriter::new(buf);
+                        writer.write(batch)?;
+                        writer.finish()
+                    })
+                    .await?
+                }
+                Format::Json => {
+                    let batches = stream.collect().await?;
+                    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+                    let mut buf = Vec::new();
+                    if rows == 0 {
+                        buf.extend_from_slice(b"[]");
+                    } else {
+                        let mut writer = ArrayWriter::new(&mut buf);
+                        for batch in &batches {
+                            writer.write(batch).map_err(flowsql::Error::from)?;
+                        }
+                        writer.finish().map_err(flowsql::Error::from)?;
+                    }
+                    buf.push(b'\n');
+                    write_stdout(&buf)?;
+                    rows
+                }
+            }
+        };
+        if self.timing {
+            let plural = if rows == 1 { "" } else { "s" };
+            eprintln!(
+                "{rows} row{plural} in {:.3}s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Ok(rows)
+    }
+}
+
+/// Writes each batch as it arrives.
+async fn write_each(
+    mut stream: QueryStream,
+    mut format: impl FnMut(&mut Vec<u8>, &RecordBatch) -> Result<(), ArrowError>,
+) -> Result<usize, CliError> {
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        write_batch(&batch, &mut format)?;
+        rows += batch.num_rows();
+    }
+    Ok(rows)
+}
+
+/// Formats `batch` into memory, then writes it to standard output: Arrow's
+/// writers turn I/O errors into strings, and a closed pipe must stay an
+/// `io::ErrorKind::BrokenPipe` to end the run quietly.
+fn write_batch(
+    batch: &RecordBatch,
+    mut format: impl FnMut(&mut Vec<u8>, &RecordBatch) -> Result<(), ArrowError>,
+) -> Result<(), CliError> {
+    let mut buf = Vec::new();
+    format(&mut buf, batch).map_err(flowsql::Error::from)?;
+    Ok(write_stdout(&buf)?)
+}
+
+/// Writes and flushes, so that a reader at the other end of a pipe sees the
+/// output at once.
+fn write_stdout(buf: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(buf)?;
+    out.flush()
+}
+
+fn csv_writer(buf: &mut Vec<u8>, delimiter: u8, header: bool) -> CsvWriter<&mut Vec<u8>> {
+    CsvWriterBuilder::new()
+        .with_header(header)
+        .with_delimiter(delimiter)
+        .build(buf)
+}
+
+async fn drain(mut stream: QueryStream) -> Result<usize, CliError> {
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        rows += batch?.num_rows();
+    }
+    Ok(rows)
+}

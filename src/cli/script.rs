@@ -1,0 +1,56 @@
+//! Running SQL text non-interactively: script files, `-c` strings, `\i`.
+
+use flowsql::sql::split_statements;
+use flowsql::Location;
+
+use super::{report, CliError, Session};
+
+/// Where statements come from, for error messages.
+pub fn source_name(path: &str) -> &str {
+    if path == "-" {
+        "<stdin>"
+    } else {
+        path
+    }
+}
+
+/// Reads a script file (`-` is standard input).
+pub fn read_script(path: &str) -> std::io::Result<String> {
+    if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// Runs every statement of `text`, printing results as they come and errors
+/// as `SOURCE:LINE:COL: error: ...`. Returns `Ok(false)` when a statement
+/// failed (and, without `--continue-on-error`, stopped the run).
+pub async fn run_text(session: &Session, source: &str, text: &str) -> Result<bool, CliError> {
+    let statements = match split_statements(text) {
+        Ok(statements) => statements,
+        Err(err) => {
+            report(source, Location { line: 1, column: 1 }, &err);
+            return Ok(false);
+        }
+    };
+    let mut ok = true;
+    for statement in statements {
+        let result = match session.engine.query(&statement.text).await {
+            Ok(stream) => session.printer.print(stream).await.map(|_| ()),
+            Err(err) => Err(CliError::Sql(err)),
+        };
+        match result {
+            Ok(()) => {}
+            Err(CliError::Sql(err)) => {
+                report(source, statement.start, &err);
+                ok = false;
+                if !session.continue_on_error {
+                    break;
+                }
+            }
+            Err(io) => return Err(io),
+        }
+    }
+    Ok(ok)
+}

@@ -1,0 +1,234 @@
+//! The `filesystem` connector: Parquet, CSV and JSON files as a table.
+//!
+//! A `CREATE TABLE ... WITH ('connector' = 'filesystem', 'path' = ...,
+//! 'format' = ...)` becomes a DataFusion listing table, made by the same
+//! factory that serves `CREATE EXTERNAL TABLE`, so paths, directories, globs,
+//! compression and object-store URLs behave exactly as they do there. Before
+//! that, the declared columns are checked against the files' own schema, so a
+//! typo in a column name fails at `CREATE TABLE` with the column's position,
+//! not later with a confusing scan error.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::compute::can_cast_types;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DFSchema, TableReference};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::CreateExternalTable;
+
+use super::options::Options;
+use crate::error::{Error, Result};
+use crate::sql::create_table::{Column, CreateTable};
+
+/// Options the filesystem connector understands, besides `connector`.
+pub const OPTIONS: &[&str] = &[
+    "path",
+    "format",
+    "csv.header",
+    "csv.delimiter",
+    "source.monitor-interval",
+];
+
+/// The file formats and DataFusion's name for each.
+const FORMATS: &[(&str, &str)] = &[("parquet", "PARQUET"), ("csv", "CSV"), ("json", "JSON")];
+
+/// Creates the bounded table over the files of `table`, whose physical
+/// columns are `declared`.
+pub async fn create_table(
+    state: &SessionState,
+    table: &CreateTable,
+    declared: Schema,
+) -> Result<Arc<dyn TableProvider>> {
+    let options = Options::new(table, OPTIONS)?;
+    let format = options.required("format")?;
+    let Some((format, file_type)) = FORMATS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(format.value))
+    else {
+        return Err(format.error(format!(
+            "unknown format '{}': use 'parquet', 'csv' or 'json' (newline-delimited)",
+            format.value
+        )));
+    };
+    let path = options.required("path")?;
+    let location = table_location(path.value);
+
+    let mut format_options = HashMap::new();
+    if *format == "csv" {
+        let header = options.get("csv.header").map_or("true", |o| o.value);
+        format_options.insert("format.has_header".to_string(), header.to_string());
+        if let Some(delimiter) = options.get("csv.delimiter") {
+            format_options.insert("format.delimiter".to_string(), delimiter.value.to_string());
+        }
+    }
+
+    let factory = state
+        .table_factories()
+        .get(*file_type)
+        .ok_or_else(|| Error::Internal(format!("DataFusion has no {file_type} table factory")))?;
+    let command = |schema: Schema| -> Result<CreateExternalTable> {
+        Ok(CreateExternalTable::builder(
+            TableReference::bare(table.table_name()),
+            location.clone(),
+            file_type.to_string(),
+            Arc::new(DFSchema::try_from(schema)?),
+        )
+        .with_options(format_options.clone())
+        .with_definition(Some(table.definition.clone()))
+        .build())
+    };
+
+    // First let DataFusion infer the files' schema, then check the declaration
+    // against it, then create the table with the declared schema.
+    let inferred = factory
+        .create(state, &command(Schema::empty())?)
+        .await
+        .map_err(|e| reading_error(path.value, e))?
+        .schema();
+    let headerless_csv = *format == "csv"
+        && options
+            .get("csv.header")
+            .is_some_and(|o| o.value.eq_ignore_ascii_case("false"));
+    if headerless_csv {
+        // Columns are positional: the declaration must cover every column.
+        if declared.fields().len() != inferred.fields().len() {
+            return Err(Error::query(format!(
+                "'{}' has {} columns but the table declares {}; without a header, \
+                 CSV columns are matched by position, so declare them all",
+                path.value,
+                inferred.fields().len(),
+                declared.fields().len()
+            )));
+        }
+    } else {
+        check_columns(
+            table,
+            &declared,
+            &inferred,
+            path.value,
+            *format == "parquet",
+        )?;
+    }
+    // CSV columns are read by position, so a CSV table must list all of the
+    // file's columns: declared ones get their declared type, the others are
+    // read as text and left out by the projection ConnectorTable adds.
+    let schema = if *format == "csv" && !headerless_csv {
+        Schema::new(
+            inferred
+                .fields()
+                .iter()
+                .map(|f| match declared.field_with_name(f.name()) {
+                    Ok(declared) => declared.clone(),
+                    Err(_) => Field::new(f.name(), DataType::Utf8, true),
+                })
+                .collect::<Vec<_>>(),
+        )
+    } else {
+        declared
+    };
+    factory
+        .create(state, &command(schema)?)
+        .await
+        .map_err(|e| reading_error(path.value, e))
+}
+
+/// The location DataFusion should list: a local directory gets the trailing
+/// `/` that tells DataFusion to read every file in it.
+fn table_location(path: &str) -> String {
+    let local = path.strip_prefix("file://").unwrap_or(path);
+    let is_url = path.contains("://") && !path.starts_with("file://");
+    if !is_url && !local.ends_with('/') && Path::new(local).is_dir() {
+        format!("{path}/")
+    } else {
+        path.to_string()
+    }
+}
+
+fn reading_error(path: &str, err: datafusion::error::DataFusionError) -> Error {
+    match Error::from(err) {
+        Error::Query { message, location } => {
+            Error::query_at(format!("cannot read '{path}': {message}"), location)
+        }
+        Error::External(message) => Error::External(format!("cannot read '{path}': {message}")),
+        Error::Data(message) => Error::Data(format!("cannot read '{path}': {message}")),
+        other => other,
+    }
+}
+
+/// Every declared physical column must be in the files, with a type the
+/// file's type can be read as. For Parquet the file's types are exact; for CSV
+/// and JSON they are only DataFusion's guesses, so only names are checked.
+fn check_columns(
+    table: &CreateTable,
+    declared: &Schema,
+    files: &SchemaRef,
+    path: &str,
+    check_types: bool,
+) -> Result<()> {
+    let file_names: Vec<&str> = files.fields().iter().map(|f| f.name().as_str()).collect();
+    let physical = table
+        .columns
+        .iter()
+        .filter(|c| matches!(c, Column::Physical(_)));
+    for (column, field) in physical.zip(declared.fields()) {
+        let at = Some(column.location());
+        let Ok(file_field) = files.field_with_name(field.name()) else {
+            let hint = file_names
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(field.name()))
+                .map(|n| format!(" (did you mean \"{n}\"? quote it to keep its case)"))
+                .unwrap_or_default();
+            return Err(Error::query_at(
+                format!(
+                    "column '{}' is declared but not found in '{path}'{hint}; the files have: {}",
+                    field.name(),
+                    file_names.join(", ")
+                ),
+                at,
+            ));
+        };
+        if check_types && !readable_as(file_field.data_type(), field.data_type()) {
+            return Err(Error::query_at(
+                format!(
+                    "column '{}' is declared {} but is {} in '{path}'",
+                    field.name(),
+                    field.data_type(),
+                    file_field.data_type()
+                ),
+                at,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn readable_as(file: &DataType, declared: &DataType) -> bool {
+    file == declared
+        || (file.is_numeric() == declared.is_numeric() && can_cast_types(file, declared))
+        || matches!(
+            (file, declared),
+            (DataType::Timestamp(..), DataType::Timestamp(..))
+                | (DataType::Utf8View | DataType::LargeUtf8, DataType::Utf8)
+                | (DataType::Utf8, DataType::Utf8View | DataType::LargeUtf8)
+                | (
+                    DataType::BinaryView | DataType::LargeBinary,
+                    DataType::Binary
+                )
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_not_readable_as_text_or_the_reverse() {
+        assert!(readable_as(&DataType::Int32, &DataType::Int64));
+        assert!(readable_as(&DataType::Float32, &DataType::Float64));
+        assert!(!readable_as(&DataType::Utf8, &DataType::Float64));
+        assert!(!readable_as(&DataType::Int64, &DataType::Utf8));
+    }
+}

@@ -1,0 +1,13 @@
+//! Connectors: where a table's rows come from.
+//!
+//! One connector per file. A connector turns the `WITH (...)` options of a
+//! `CREATE TABLE` into a DataFusion table; [`ConnectorTable`] wraps it with the
+//! declaration (computed columns, watermark) and is what gets registered.
+
+pub mod filesystem;
+pub mod object_stores;
+pub mod options;
+pub mod table;
+
+pub use object_stores::LazyObjectStoreRegistry;
+pub use table::ConnectorTable;

@@ -1,0 +1,267 @@
+//! `ConnectorTable`: a table made by `CREATE TABLE ... WITH ('connector' = ...)`.
+//!
+//! It wraps the table the connector built, adds the declared computed columns
+//! as a projection over it, and keeps the whole declaration (watermark
+//! included) so that `\d NAME` and the streaming planner can read it back from
+//! DataFusion's catalog: the catalog stays the one place tables live, and
+//! `DROP TABLE` needs no bookkeeping of ours.
+//!
+//! A table with a `WATERMARK` is a stream. Streaming execution is not part of
+//! this version, so scanning one fails with an error that says so.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DFSchema, DataFusionError};
+use datafusion::datasource::{provider_as_source, TableType, ViewTable};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
+
+use super::filesystem;
+use crate::error::{Error, Location, Result};
+use crate::sql::create_table::{normalize, Column, CreateTable};
+
+/// A table declared with Flink-style DDL, backed by a connector.
+#[derive(Debug)]
+pub struct ConnectorTable {
+    definition: CreateTable,
+    /// The connector's table, with computed columns added as a view.
+    inner: Arc<dyn TableProvider>,
+}
+
+/// Connectors flowsql knows of, whether or not this version can run them.
+const CONNECTORS: &[&str] = &["filesystem", "tcp", "socket", "nexmark"];
+
+impl ConnectorTable {
+    /// Builds the table `definition` declares: checks its columns, connector
+    /// and options, plans its computed columns and checks its watermark.
+    pub async fn try_new(state: &SessionState, definition: CreateTable) -> Result<Self> {
+        let declared = declared_schema(state, &definition)?;
+        let connector = definition.option("connector").ok_or_else(|| {
+            Error::query(format!(
+                "table '{}' needs a connector: add 'connector' = 'filesystem' to its WITH (...) clause",
+                definition.table_name()
+            ))
+        })?;
+        let source = match connector {
+            "filesystem" => filesystem::create_table(state, &definition, declared).await?,
+            known if CONNECTORS.contains(&known) => {
+                return Err(Error::query(format!(
+                    "the '{known}' connector is not available in this version of flowsql yet; \
+                     use 'filesystem'"
+                )))
+            }
+            unknown => {
+                return Err(Error::query(format!(
+                    "unknown connector '{unknown}'; flowsql has: filesystem"
+                )))
+            }
+        };
+        let inner = with_computed_columns(state, &definition, source)?;
+        check_watermark(state, &definition, &inner.schema())?;
+        Ok(ConnectorTable { definition, inner })
+    }
+
+    /// The declaration this table was made from.
+    pub fn definition(&self) -> &CreateTable {
+        &self.definition
+    }
+
+    /// True when the table declares a watermark and so is a stream.
+    pub fn is_stream(&self) -> bool {
+        self.definition.watermark.is_some()
+    }
+
+    fn not_streaming_yet(&self) -> DataFusionError {
+        DataFusionError::NotImplemented(format!(
+            "table '{}' is a stream (it declares a WATERMARK), and streaming queries are not \
+             available in this version of flowsql yet; to read its files as a bounded table, \
+             create it without the WATERMARK clause",
+            self.definition.table_name()
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for ConnectorTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    /// Always a base table: it was made by `CREATE TABLE` and is dropped
+    /// with `DROP TABLE`, even when computed columns make it a view inside.
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_table_definition(&self) -> Option<&str> {
+        Some(&self.definition.definition)
+    }
+
+    fn get_logical_plan(&'_ self) -> Option<Cow<'_, LogicalPlan>> {
+        if self.is_stream() {
+            None
+        } else {
+            self.inner.get_logical_plan()
+        }
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        if self.is_stream() {
+            return Err(self.not_streaming_yet());
+        }
+        self.inner.scan(state, projection, filters, limit).await
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<datafusion::logical_expr::TableProviderFilterPushDown>> {
+        self.inner.supports_filters_pushdown(filters)
+    }
+}
+
+/// The Arrow schema of the declared physical columns, typed exactly as
+/// DataFusion types the same SQL types (by planning `CAST(NULL AS type)`).
+fn declared_schema(state: &SessionState, definition: &CreateTable) -> Result<Schema> {
+    let empty = DFSchema::empty();
+    let mut fields: Vec<Field> = Vec::new();
+    for column in &definition.columns {
+        let Column::Physical(def) = column else {
+            continue;
+        };
+        let name = normalize(&def.name);
+        if fields.iter().any(|f| f.name() == &name) {
+            return Err(Error::query_at(
+                format!("column '{name}' is declared twice"),
+                Some(column.location()),
+            ));
+        }
+        let cast =
+            state.create_logical_expr(&format!("CAST(NULL AS {})", def.data_type), &empty)?;
+        let data_type = cast.get_type(&empty)?;
+        let not_null = def
+            .options
+            .iter()
+            .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+        fields.push(Field::new(name, data_type, !not_null));
+    }
+    Ok(Schema::new(fields))
+}
+
+/// Wraps `source` in a view that yields exactly the declared columns, in
+/// declaration order, computed ones included; returns `source` itself when it
+/// already does.
+fn with_computed_columns(
+    state: &SessionState,
+    definition: &CreateTable,
+    source: Arc<dyn TableProvider>,
+) -> Result<Arc<dyn TableProvider>> {
+    let source_columns: Vec<String> = source
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let declared_columns: Vec<String> = definition.columns.iter().map(Column::name).collect();
+    if source_columns == declared_columns {
+        return Ok(source);
+    }
+    let scan = LogicalPlanBuilder::scan(
+        definition.table_name(),
+        provider_as_source(Arc::clone(&source)),
+        None,
+    )?;
+    let input_schema = Arc::clone(scan.schema());
+    let mut exprs = Vec::with_capacity(definition.columns.len());
+    for column in &definition.columns {
+        let expr = match column {
+            Column::Physical(_) => col(datafusion::common::Column::new_unqualified(column.name())),
+            Column::Computed { expr, .. } => state
+                .create_logical_expr_from_sql_expr(
+                    ExprWithAlias {
+                        expr: (**expr).clone(),
+                        alias: None,
+                    },
+                    &input_schema,
+                )
+                .map_err(|e| in_column(column, e))?
+                .alias(column.name()),
+        };
+        exprs.push(expr);
+    }
+    let plan = scan.project(exprs)?.build()?;
+    Ok(Arc::new(ViewTable::new(
+        plan,
+        Some(definition.definition.clone()),
+    )))
+}
+
+/// The watermark's column must be a timestamp column of the table, and its
+/// expression must evaluate to a timestamp.
+fn check_watermark(state: &SessionState, definition: &CreateTable, schema: &Schema) -> Result<()> {
+    let Some(watermark) = &definition.watermark else {
+        return Ok(());
+    };
+    let at = Some(Location {
+        line: watermark.column.span.start.line,
+        column: watermark.column.span.start.column,
+    });
+    let name = normalize(&watermark.column);
+    let Ok(field) = schema.field_with_name(&name) else {
+        return Err(Error::query_at(
+            format!("WATERMARK FOR '{name}': the table has no column '{name}'"),
+            at,
+        ));
+    };
+    if !matches!(field.data_type(), DataType::Timestamp(..)) {
+        return Err(Error::query_at(
+            format!(
+                "WATERMARK FOR '{name}': the column is {}, but event time must be a TIMESTAMP; \
+                 declare it TIMESTAMP(3) or add a computed column such as \
+                 ts AS TO_TIMESTAMP_MILLIS({name})",
+                field.data_type()
+            ),
+            at,
+        ));
+    }
+    let df_schema = DFSchema::try_from(schema.clone())?;
+    let expr = state.create_logical_expr_from_sql_expr(
+        ExprWithAlias {
+            expr: watermark.expr.clone(),
+            alias: None,
+        },
+        &df_schema,
+    )?;
+    let data_type = expr.get_type(&df_schema)?;
+    if !matches!(data_type, DataType::Timestamp(..)) {
+        return Err(Error::query_at(
+            format!(
+                "the WATERMARK expression gives {data_type}, not a timestamp; \
+                 write it like {name} - INTERVAL '5' SECOND"
+            ),
+            at,
+        ));
+    }
+    Ok(())
+}
+
+fn in_column(column: &Column, err: DataFusionError) -> Error {
+    match Error::from(err) {
+        Error::Query { message, location } => Error::query_at(
+            format!("computed column '{}': {message}", column.name()),
+            location.or(Some(column.location())),
+        ),
+        other => other,
+    }
+}

@@ -1,0 +1,197 @@
+//! `Engine`: the embedding API. Everything the CLI does goes through it.
+//!
+//! An engine owns one DataFusion `SessionContext`, configured for flowsql:
+//! the information schema on (for `SHOW TABLES`), token positions collected
+//! (so errors point at the offending token), and an object-store registry
+//! that opens `s3://`, `gs://` and `az://` buckets on first use. Statements
+//! are split, parsed (flowsql's own DDL first, then DataFusion's) and run.
+
+use std::any::Any;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::EmptyRecordBatchStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry};
+use crate::error::{Error, Result};
+use crate::results::QueryStream;
+use crate::sql::{self, CreateTable, SqlStatement, Statement};
+
+/// Environment variable naming the default data directory.
+pub const DATA_DIR_ENV: &str = "FLOWSQL_DATA_DIR";
+
+/// The data directory used when none is given and [`DATA_DIR_ENV`] is unset.
+pub const DEFAULT_DATA_DIR: &str = ".flowsql";
+
+/// A flowsql engine: runs SQL statements and queries.
+///
+/// Cheap to share: wrap it in an `Arc` to use it from several tasks.
+pub struct Engine {
+    ctx: SessionContext,
+    data_dir: PathBuf,
+}
+
+/// Configures and builds an [`Engine`].
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    data_dir: Option<PathBuf>,
+    config: Option<SessionConfig>,
+}
+
+impl EngineBuilder {
+    /// Where persisted state (models, checkpoints) lives. Defaults to
+    /// `$FLOWSQL_DATA_DIR`, or `./.flowsql`. Nothing is written there until
+    /// something needs persisting.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Starts from this DataFusion configuration instead of the default one.
+    /// flowsql still turns on the information schema and span collection.
+    pub fn session_config(mut self, config: SessionConfig) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Builds the engine.
+    pub async fn build(self) -> Result<Engine> {
+        let data_dir = self.data_dir.unwrap_or_else(|| {
+            std::env::var_os(DATA_DIR_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+        });
+        let mut config = self
+            .config
+            .unwrap_or_default()
+            .with_information_schema(true);
+        config.options_mut().sql_parser.collect_spans = true;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::new(LazyObjectStoreRegistry::default()))
+            .build_arc()?;
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        Ok(Engine {
+            ctx: SessionContext::new_with_state(state),
+            data_dir,
+        })
+    }
+}
+
+impl Engine {
+    /// A builder with the default settings.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// An engine with the default settings.
+    pub async fn new() -> Result<Engine> {
+        Self::builder().build().await
+    }
+
+    /// The DataFusion context, to register UDFs, UDAFs, tables and object
+    /// stores directly.
+    pub fn session_context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Where persisted state lives.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Runs every statement in `sql` in order, discarding any rows they
+    /// return. Stops at the first error, whose location (if any) is relative
+    /// to `sql`.
+    pub async fn execute(&self, sql: &str) -> Result<()> {
+        for statement in sql::split_statements(sql)? {
+            self.run_to_end(&statement).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the statements in `sql` and returns the rows of the last one as a
+    /// stream; the statements before it are run to completion first.
+    pub async fn query(&self, sql: &str) -> Result<QueryStream> {
+        let mut statements = sql::split_statements(sql)?;
+        let last = statements
+            .pop()
+            .ok_or_else(|| Error::query("no SQL statement given"))?;
+        for statement in statements {
+            self.run_to_end(&statement).await?;
+        }
+        self.run(&last.text)
+            .await
+            .map_err(|e| e.offset_by(last.start))
+    }
+
+    /// The Flink-style declaration of table `name`, if it was created with
+    /// `CREATE TABLE ... WITH ('connector' = ...)`.
+    pub async fn table_definition(&self, name: &str) -> Option<CreateTable> {
+        let provider = self.ctx.table_provider(name).await.ok()?;
+        let any: &dyn Any = provider.as_ref();
+        any.downcast_ref::<ConnectorTable>()
+            .map(|table| table.definition().clone())
+    }
+
+    /// Runs one statement of a larger text to its end, discarding its rows.
+    async fn run_to_end(&self, statement: &SqlStatement) -> Result<()> {
+        let at = |e: Error| e.offset_by(statement.start);
+        let mut rows = self.run(&statement.text).await.map_err(at)?;
+        while let Some(batch) = rows.next().await {
+            batch.map_err(at)?;
+        }
+        Ok(())
+    }
+
+    /// Runs exactly one statement.
+    async fn run(&self, text: &str) -> Result<QueryStream> {
+        match sql::parse_statement(text)? {
+            Statement::CreateTable(definition) => {
+                self.create_connector_table(*definition).await?;
+                Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
+                    Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+                ))))
+            }
+            Statement::DataFusion(statement) => {
+                let plan = self.ctx.state().statement_to_plan(*statement).await?;
+                let frame = self.ctx.execute_logical_plan(plan).await?;
+                Ok(QueryStream::new(frame.execute_stream().await?))
+            }
+        }
+    }
+
+    async fn create_connector_table(&self, definition: CreateTable) -> Result<()> {
+        let name = definition.table_name();
+        if self.ctx.table_exist(name.as_str())? {
+            if definition.if_not_exists {
+                return Ok(());
+            }
+            if !definition.or_replace {
+                return Err(Error::query(format!(
+                    "table '{name}' already exists; DROP TABLE {name} first, \
+                     or use CREATE OR REPLACE TABLE"
+                )));
+            }
+        }
+        let table = ConnectorTable::try_new(&self.ctx.state(), definition).await?;
+        self.ctx.deregister_table(name.as_str())?;
+        self.ctx.register_table(name.as_str(), Arc::new(table))?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,61 @@
+//! flowsql: a streaming SQL engine on Apache Arrow and DataFusion.
+//!
+//! People write SQL: Flink-style `CREATE TABLE ... WITH ('connector' = ...)`
+//! over Parquet, CSV and JSON files (local or in an object store) and any
+//! query DataFusion can run. This crate is the engine behind the `flowsql`
+//! program and the library for embedding it in Rust programs.
+//!
+//! # Example
+//!
+//! ```
+//! use futures::StreamExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> flowsql::Result<()> {
+//! let engine = flowsql::Engine::builder().data_dir("state").build().await?;
+//! engine
+//!     .execute(
+//!         "CREATE TABLE bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3))
+//!          WITH ('connector' = 'filesystem', 'path' = 'data/bids.csv', 'format' = 'csv')",
+//!     )
+//!     .await?;
+//! let mut results = engine
+//!     .query("SELECT auction, COUNT(*) AS bids FROM bids GROUP BY auction ORDER BY auction")
+//!     .await?;
+//! let mut rows = 0;
+//! while let Some(batch) = results.next().await {
+//!     let batch = batch?; // an Arrow RecordBatch
+//!     rows += batch.num_rows();
+//! }
+//! assert_eq!(rows, 8);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! UDFs and UDAFs are registered on [`Engine::session_context`], DataFusion's
+//! own `SessionContext`.
+//!
+//! # Layout
+//!
+//! Data flows top to bottom:
+//!
+//! - [`engine`]: [`Engine`], the embedding API: `execute`, `query`.
+//! - [`error`]: [`Error`], one enum whose variants say whose fault it is.
+//! - [`sql`]: splitting text into statements, flowsql's own DDL.
+//! - [`connectors`]: one connector per file; the table they make.
+//! - [`results`]: [`QueryStream`], the rows of a running statement.
+//! - `cli` (the `flowsql` binary only): shell, scripts, printing.
+
+#![deny(missing_docs)]
+
+pub mod connectors;
+pub mod engine;
+pub mod error;
+pub mod results;
+pub mod sql;
+
+pub use datafusion;
+pub use datafusion::arrow;
+pub use engine::{Engine, EngineBuilder};
+pub use error::{Error, Location, Result};
+pub use results::QueryStream;

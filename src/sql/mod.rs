@@ -1,0 +1,38 @@
+//! Parsing: splits SQL text into statements and recognizes flowsql's own
+//! statements (Flink-style connector tables) among DataFusion's.
+//!
+//! Everything DataFusion can parse is parsed by DataFusion's `DFParser`;
+//! flowsql only adds what DataFusion lacks.
+
+pub mod create_table;
+pub mod split;
+
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+
+use crate::error::{Error, Result};
+pub use create_table::CreateTable;
+pub use split::{ends_with_semicolon, split_statements, SqlStatement};
+
+/// One parsed statement.
+#[derive(Debug, Clone)]
+pub enum Statement {
+    /// A Flink-style `CREATE TABLE ... WITH ('connector' = ...)`.
+    CreateTable(Box<CreateTable>),
+    /// Anything DataFusion handles itself.
+    DataFusion(Box<DFStatement>),
+}
+
+/// Parses exactly one statement.
+pub fn parse_statement(sql: &str) -> Result<Statement> {
+    if let Some(table) = create_table::parse_create_table(sql)? {
+        return Ok(Statement::CreateTable(Box::new(table)));
+    }
+    let mut statements = DFParserBuilder::new(sql).build()?.parse_statements()?;
+    match (statements.pop_front(), statements.is_empty()) {
+        (Some(statement), true) => Ok(Statement::DataFusion(Box::new(statement))),
+        (None, _) => Err(Error::query("no SQL statement given")),
+        (Some(_), false) => Err(Error::Internal(
+            "parse_statement was given several statements; split them first".into(),
+        )),
+    }
+}

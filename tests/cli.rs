@@ -1,0 +1,327 @@
+//! The `flowsql` program run as a real process: `-c`, `-f`, every
+//! `--format`, error positions, exit statuses, a closed pipe, and the
+//! interactive shell driven through a pseudo-terminal.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
+
+fn flowsql(args: &[&str]) -> Output {
+    let data_dir = tempfile::tempdir().unwrap();
+    Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run flowsql")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn script(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("script.sql");
+    std::fs::write(&path, text).unwrap();
+    (dir, path.to_string_lossy().into_owned())
+}
+
+#[test]
+fn command_prints_csv_with_a_header() {
+    let output = flowsql(&["--format", "csv", "-c", "SELECT 40 + 2 AS answer"]);
+    assert_eq!(stdout(&output), "answer\n42\n");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+const TWO_ROWS: &str =
+    "SELECT * FROM (VALUES (1, 'a,b', 2.5), (2, NULL, NULL)) AS t(id, name, score) ORDER BY id";
+
+#[test]
+fn every_format_prints_the_same_rows() {
+    let expected = [
+        (
+            "table",
+            "+----+------+-------+\n\
+             | id | name | score |\n\
+             +----+------+-------+\n\
+             | 1  | a,b  | 2.5   |\n\
+             | 2  |      |       |\n\
+             +----+------+-------+\n",
+        ),
+        ("csv", "id,name,score\n1,\"a,b\",2.5\n2,,\n"),
+        ("tsv", "id\tname\tscore\n1\ta,b\t2.5\n2\t\t\n"),
+        (
+            "json",
+            "[{\"id\":1,\"name\":\"a,b\",\"score\":2.5},{\"id\":2}]\n",
+        ),
+        (
+            "ndjson",
+            "{\"id\":1,\"name\":\"a,b\",\"score\":2.5}\n{\"id\":2}\n",
+        ),
+    ];
+    for (format, want) in expected {
+        let output = flowsql(&["--format", format, "-c", TWO_ROWS]);
+        assert_eq!(stdout(&output), want, "format {format}");
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn empty_results_still_show_their_columns() {
+    let query = "SELECT 1 AS a WHERE false";
+    assert_eq!(stdout(&flowsql(&["--format", "csv", "-c", query])), "a\n");
+    assert_eq!(stdout(&flowsql(&["--format", "json", "-c", query])), "[]\n");
+    assert_eq!(stdout(&flowsql(&["--format", "ndjson", "-c", query])), "");
+}
+
+#[test]
+fn a_failing_line_of_a_script_is_reported_with_its_position() {
+    let (_dir, path) = script(
+        "SELECT 1 AS one;\n\
+         -- the next statement spans two lines\n\
+         SELECT 2 AS two,\n       prcie FROM (SELECT 1 AS price);\n\
+         SELECT 3 AS three;\n",
+    );
+    let output = flowsql(&["--format", "csv", "-f", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    // The first statement ran; the third never did.
+    assert_eq!(stdout(&output), "one\n1\n");
+    let err = stderr(&output);
+    assert!(
+        err.starts_with(&format!(
+            "{path}:4:8: error: No field named prcie. Did you mean 'price'?"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_the_token() {
+    let (_dir, path) = script("SELECT 1;\n\nSELECT * FORM t;\n");
+    let output = flowsql(&["-f", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.starts_with(&format!("{path}:3:10: error: ")), "{err}");
+    assert!(err.contains("FORM"), "{err}");
+}
+
+#[test]
+fn continue_on_error_runs_the_rest_and_still_fails() {
+    let (_dir, path) = script("SELECT nope;\nSELECT 2 AS two;\n");
+    let output = flowsql(&["--format", "csv", "--continue-on-error", "-f", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "two\n2\n");
+    assert!(stderr(&output).starts_with(&format!("{path}:1:8: error:")));
+}
+
+#[test]
+fn scripts_run_in_order_and_dash_reads_stdin() {
+    let (_dir, path) = script("CREATE VIEW v AS SELECT 5 AS x;");
+    let mut child = Command::new(BIN)
+        .args(["--format", "csv", "-f", &path, "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT x * 2 AS y FROM v;")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&output), "y\n10\n", "{}", stderr(&output));
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--bogus"][..],
+        &["--format", "xml", "-c", "SELECT 1"],
+        &["-f", "/no/such/script.sql"],
+    ] {
+        let output = flowsql(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).is_empty());
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--format",
+            "csv",
+            "-c",
+            "SELECT value FROM generate_series(1, 5000000)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert_eq!(first, "value\n");
+    drop(lines); // like `| head -1`
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn flink_tables_over_csv_and_parquet_answer_group_by() {
+    let query = "
+        CREATE TABLE csv_bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3))
+        WITH ('connector' = 'filesystem', 'path' = 'data/bids.csv', 'format' = 'csv');
+        CREATE TABLE parquet_bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3))
+        WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+        SELECT c.auction, c.n, p.n AS pn FROM
+          (SELECT auction, COUNT(*) AS n FROM csv_bids GROUP BY auction) c
+          JOIN (SELECT auction, COUNT(*) AS n FROM parquet_bids GROUP BY auction) p
+          ON c.auction = p.auction
+        ORDER BY c.auction";
+    let output = flowsql(&["--format", "csv", "-c", query]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows[0], "auction,n,pn");
+    assert_eq!(rows.len(), 9, "{text}");
+    // Oracle: count the CSV rows per auction directly.
+    let csv = std::fs::read_to_string("data/bids.csv").unwrap();
+    for row in &rows[1..] {
+        let fields: Vec<&str> = row.split(',').collect();
+        let direct = csv
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').next() == Some(fields[0]))
+            .count();
+        assert_eq!(fields[1], direct.to_string(), "{row}");
+        assert_eq!(fields[2], direct.to_string(), "{row}");
+    }
+}
+
+#[test]
+fn every_example_script_runs() {
+    let mut scripts: Vec<_> = std::fs::read_dir("sql-examples")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    scripts.sort();
+    assert!(!scripts.is_empty());
+    for path in scripts {
+        let output = flowsql(&["-q", "-f", path.to_str().unwrap()]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            stderr(&output)
+        );
+        assert!(
+            !stdout(&output).is_empty(),
+            "{} printed nothing",
+            path.display()
+        );
+    }
+}
+
+mod shell {
+    use super::BIN;
+    use rexpect::reader::Options;
+    use rexpect::session::{spawn_with_options, PtySession};
+    use std::process::Command;
+
+    fn start(history: &std::path::Path) -> PtySession {
+        let mut command = Command::new(BIN);
+        command
+            .env("FLOWSQL_HISTORY", history)
+            .env("TERM", "dumb")
+            .args(["--format", "csv"]);
+        spawn_with_options(
+            command,
+            Options {
+                timeout_ms: Some(60_000),
+                strip_ansi_escape_codes: true,
+            },
+        )
+        .expect("start the shell in a pseudo-terminal")
+    }
+
+    #[test]
+    fn shell_takes_multi_line_statements_survives_ctrl_c_and_quits() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = dir.path().join("history");
+        let mut shell = start(&history);
+        shell.exp_string("flowsql> ").unwrap();
+
+        // A statement typed over two lines.
+        shell.send_line("SELECT 40 + 2").unwrap();
+        shell.exp_string("-> ").unwrap();
+        shell.send_line("  AS answer;").unwrap();
+        shell.exp_string("answer\r\n42").unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+
+        // Ctrl-C cancels a long query and keeps the shell.
+        shell
+            .send_line("SELECT COUNT(*) FROM generate_series(1, 100000000000);")
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        shell.send_control('c').unwrap();
+        shell.exp_string("query cancelled").unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_line("SELECT 6 * 7 AS still_here;").unwrap();
+        shell.exp_string("still_here\r\n42").unwrap();
+
+        // Meta commands, then \q.
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_line("\\timing").unwrap();
+        shell.exp_string("timing is on").unwrap();
+        shell.send_line("\\q").unwrap();
+        shell.exp_eof().unwrap();
+
+        // History is kept between runs.
+        let saved = std::fs::read_to_string(&history).unwrap();
+        assert!(saved.contains("AS still_here;"), "{saved}");
+    }
+
+    #[test]
+    fn shell_describes_tables_and_quits_on_ctrl_d() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shell = start(&dir.path().join("history"));
+        shell.exp_string("flowsql> ").unwrap();
+        shell
+            .send_line(
+                "CREATE TABLE bids (auction BIGINT, ts TIMESTAMP(3), \
+                 WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = \
+                 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');",
+            )
+            .unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_line("\\d").unwrap();
+        shell.exp_string("bids,BASE TABLE").unwrap();
+        shell.send_line("\\d bids").unwrap();
+        shell.exp_string("ts,Timestamp(ms),YES").unwrap();
+        shell
+            .exp_string("watermark: FOR ts AS ts - INTERVAL '5' SECOND")
+            .unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_control('d').unwrap();
+        shell.exp_eof().unwrap();
+    }
+}
