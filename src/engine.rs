@@ -10,15 +10,22 @@ use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry};
 use crate::error::{Error, Result};
+use crate::plan::streaming::plan_stream;
+use crate::plan::window_table::WindowFunction;
 use crate::results::QueryStream;
+use crate::sql::window_tvf::WINDOW_FUNCTIONS;
 use crate::sql::{self, CreateTable, SqlStatement, Statement};
 
 /// Environment variable naming the default data directory.
@@ -78,10 +85,11 @@ impl EngineBuilder {
             .with_runtime_env(runtime)
             .with_default_features()
             .build();
-        Ok(Engine {
-            ctx: SessionContext::new_with_state(state),
-            data_dir,
-        })
+        let ctx = SessionContext::new_with_state(state);
+        for (flink_name, function) in WINDOW_FUNCTIONS {
+            ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
+        }
+        Ok(Engine { ctx, data_dir })
     }
 }
 
@@ -153,17 +161,59 @@ impl Engine {
 
     /// Runs exactly one statement.
     async fn run(&self, text: &str) -> Result<QueryStream> {
-        match sql::parse_statement(text)? {
+        let text = sql::window_tvf::rewrite_window_tvfs(text)?;
+        match sql::parse_statement(&text)? {
             Statement::CreateTable(definition) => {
                 self.create_connector_table(*definition).await?;
                 Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
                     Arc::new(datafusion::arrow::datatypes::Schema::empty()),
                 ))))
             }
-            Statement::DataFusion(statement) => {
+            Statement::DataFusion(mut statement) => {
+                sql::group_window::rewrite_group_windows(&mut statement)?;
                 let plan = self.ctx.state().statement_to_plan(*statement).await?;
+                if let Some(stream) = self.run_streaming(&plan).await? {
+                    return Ok(stream);
+                }
                 let frame = self.ctx.execute_logical_plan(plan).await?;
                 Ok(QueryStream::new(frame.execute_stream().await?))
+            }
+        }
+    }
+
+    /// Runs `plan` as a streaming query when it reads a stream; `EXPLAIN`
+    /// of such a query shows its operator pipeline.
+    async fn run_streaming(&self, plan: &LogicalPlan) -> Result<Option<QueryStream>> {
+        match plan {
+            LogicalPlan::Explain(explain) => {
+                let Some(pipeline) = plan_stream(&self.ctx, &explain.plan).await? else {
+                    return Ok(None);
+                };
+                let lines = StringArray::from(pipeline.describe());
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "streaming_pipeline",
+                    DataType::Utf8,
+                    false,
+                )]));
+                let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(lines)])?;
+                let stream = MemoryStream::try_new(vec![batch], schema, None)?;
+                Ok(Some(QueryStream::new(Box::pin(stream))))
+            }
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
+                if plan_stream(&self.ctx, plan).await?.is_some() {
+                    return Err(Error::query(
+                        "writing a stream into a table or file is not supported yet; \
+                         query the stream with SELECT",
+                    ));
+                }
+                Ok(None)
+            }
+            _ => {
+                let Some(pipeline) = plan_stream(&self.ctx, plan).await? else {
+                    return Ok(None);
+                };
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                Ok(Some(pipeline.start(schema)))
             }
         }
     }

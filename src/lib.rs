@@ -43,6 +43,9 @@
 //! - [`error`]: [`Error`], one enum whose variants say whose fault it is.
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
 //! - [`connectors`]: one connector per file; the table they make.
+//! - [`plan`]: the streaming planner: a query over a stream becomes a
+//!   pipeline of operators; window table functions.
+//! - [`operators`]: incremental operators, one per file, one trait.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
 //! - `cli` (the `flowsql` binary only): shell, scripts, printing.
 
@@ -51,6 +54,8 @@
 pub mod connectors;
 pub mod engine;
 pub mod error;
+pub mod operators;
+pub mod plan;
 pub mod results;
 pub mod sql;
 

@@ -4,12 +4,15 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::Stream;
 
 use crate::error::{Error, Result};
+use crate::plan::metrics::StreamMetrics;
 
 /// The results of one statement. Poll it with `futures::StreamExt::next`.
 ///
@@ -17,11 +20,33 @@ use crate::error::{Error, Result};
 /// produce it.
 pub struct QueryStream {
     inner: SendableRecordBatchStream,
+    metrics: Option<Arc<StreamMetrics>>,
 }
 
 impl QueryStream {
     pub(crate) fn new(inner: SendableRecordBatchStream) -> Self {
-        QueryStream { inner }
+        QueryStream {
+            inner,
+            metrics: None,
+        }
+    }
+
+    pub(crate) fn streaming(inner: SendableRecordBatchStream, metrics: Arc<StreamMetrics>) -> Self {
+        QueryStream {
+            inner,
+            metrics: Some(metrics),
+        }
+    }
+
+    /// Live counters (rows read, late rows dropped, watermark) when this is
+    /// a streaming query; `None` for a batch query.
+    pub fn metrics(&self) -> Option<Arc<StreamMetrics>> {
+        self.metrics.clone()
+    }
+
+    /// True for a query over a stream, whose results arrive as windows close.
+    pub fn is_streaming(&self) -> bool {
+        self.metrics.is_some()
     }
 
     /// The schema of every batch the stream yields.

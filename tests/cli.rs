@@ -216,6 +216,37 @@ fn flink_tables_over_csv_and_parquet_answer_group_by() {
 }
 
 #[test]
+fn late_rows_are_dropped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("data/clicks.csv", dir.path().join("part-1.csv")).unwrap();
+    // Read after the first file, and a minute behind it: its window was
+    // emitted long before.
+    std::fs::write(
+        dir.path().join("part-2.csv"),
+        "user,url,ts\ndave,/home,2026-01-01T09:59:00\n",
+    )
+    .unwrap();
+    let sql = format!(
+        "CREATE TABLE clicks (user VARCHAR, url VARCHAR, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv');
+         SELECT window_start, COUNT(*) AS n
+         FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+         GROUP BY window_start, window_end;",
+        dir.path().display()
+    );
+    let output = flowsql(&["--format", "csv", "-c", &sql]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Dave's click is not counted, and the warning says so.
+    assert_eq!(stdout(&output), "window_start,n\n2026-01-01T10:00:00,10\n");
+    assert!(
+        stderr(&output).contains("warning: 1 late row(s) dropped"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn every_example_script_runs() {
     let mut scripts: Vec<_> = std::fs::read_dir("sql-examples")
         .unwrap()

@@ -13,7 +13,7 @@ use datafusion::arrow::csv::{Writer as CsvWriter, WriterBuilder as CsvWriterBuil
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
+use datafusion::arrow::util::pretty::{pretty_format_batches, pretty_format_batches_with_schema};
 use flowsql::QueryStream;
 use futures::StreamExt;
 
@@ -54,6 +54,14 @@ impl Printer {
             drain(stream).await?
         } else {
             match self.format {
+                Format::Table if stream.is_streaming() => {
+                    // Each emission is its own table, printed when it arrives.
+                    write_each(stream, |buf, batch| {
+                        let table = pretty_format_batches(std::slice::from_ref(batch))?;
+                        writeln!(buf, "{table}").map_err(ArrowError::from)
+                    })
+                    .await?
+                }
                 Format::Table => {
                     let batches = stream.collect().await?;
                     let table = pretty_format_batches_with_schema(schema, &batches)

@@ -37,7 +37,18 @@ pub async fn run_text(session: &Session, source: &str, text: &str) -> Result<boo
     let mut ok = true;
     for statement in statements {
         let result = match session.engine.query(&statement.text).await {
-            Ok(stream) => session.printer.print(stream).await.map(|_| ()),
+            Ok(stream) => {
+                let metrics = stream.metrics();
+                let printed = session.printer.print(stream).await.map(|_| ());
+                if let Some(late) = metrics.map(|m| m.late_rows()).filter(|n| *n > 0) {
+                    eprintln!(
+                        "{source}:{}: warning: {late} late row(s) dropped: \
+                         their windows had already been emitted",
+                        statement.start
+                    );
+                }
+                printed
+            }
             Err(err) => Err(CliError::Sql(err)),
         };
         match result {

@@ -16,6 +16,7 @@ use datafusion::arrow::compute::can_cast_types;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, TableReference};
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 
@@ -133,6 +134,29 @@ pub async fn create_table(
         .create(state, &command(schema)?)
         .await
         .map_err(|e| reading_error(path.value, e))
+}
+
+/// The files under `path` (a file, directory, glob or URL) in path order,
+/// as URLs DataFusion can read one by one. Lists the store itself each time
+/// (DataFusion's listing cache would hide files that arrive later).
+pub async fn list_files(state: &SessionState, path: &str) -> Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let url = ListingTableUrl::parse(table_location(path))?;
+    if !url.is_collection() && url.get_glob().is_none() {
+        return Ok(vec![url.as_str().to_string()]);
+    }
+    let store = state.runtime_env().object_store(url.object_store())?;
+    let mut files: Vec<String> = store
+        .list(Some(url.prefix()))
+        .try_filter(|meta| futures::future::ready(url.contains(&meta.location, false)))
+        .map_ok(|meta| meta.location.to_string())
+        .try_collect()
+        .await
+        .map_err(|e| Error::External(format!("cannot list '{path}': {e}")))?;
+    files.sort();
+    let base = url.object_store();
+    let base = base.as_str().trim_end_matches('/');
+    Ok(files.into_iter().map(|f| format!("{base}/{f}")).collect())
 }
 
 /// The location DataFusion should list: a local directory gets the trailing

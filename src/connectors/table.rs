@@ -26,7 +26,7 @@ use crate::error::{Error, Location, Result};
 use crate::sql::create_table::{normalize, Column, CreateTable};
 
 /// A table declared with Flink-style DDL, backed by a connector.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ConnectorTable {
     definition: CreateTable,
     /// The connector's table, with computed columns added as a view.
@@ -61,6 +61,13 @@ impl ConnectorTable {
                 )))
             }
         };
+        if definition.option("source.monitor-interval").is_some() && definition.watermark.is_none()
+        {
+            return Err(Error::query(
+                "'source.monitor-interval' makes the table an unbounded stream, which needs \
+                 event time: add WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND",
+            ));
+        }
         let inner = with_computed_columns(state, &definition, source)?;
         check_watermark(state, &definition, &inner.schema())?;
         Ok(ConnectorTable { definition, inner })
@@ -74,6 +81,24 @@ impl ConnectorTable {
     /// True when the table declares a watermark and so is a stream.
     pub fn is_stream(&self) -> bool {
         self.definition.watermark.is_some()
+    }
+
+    /// The table of one file of a filesystem stream, with the declared and
+    /// computed columns: what the stream reads, file by file.
+    pub async fn file_table(
+        &self,
+        state: &SessionState,
+        file: &str,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let declared = declared_schema(state, &self.definition)?;
+        let mut definition = self.definition.clone();
+        for option in &mut definition.options {
+            if option.key == "path" {
+                option.value = file.to_string();
+            }
+        }
+        let source = filesystem::create_table(state, &definition, declared).await?;
+        with_computed_columns(state, &definition, source)
     }
 
     fn not_streaming_yet(&self) -> DataFusionError {

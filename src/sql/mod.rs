@@ -5,7 +5,9 @@
 //! flowsql only adds what DataFusion lacks.
 
 pub mod create_table;
+pub mod group_window;
 pub mod split;
+pub mod window_tvf;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 

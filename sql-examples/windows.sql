@@ -1,0 +1,48 @@
+-- Windowed aggregation over a stream: a table with a WATERMARK is read as a
+-- stream and each window is emitted once, when the watermark passes its end.
+-- Run from the repository root:  flowsql -f sql-examples/windows.sql
+
+CREATE TABLE bids (
+  auction  BIGINT,
+  bidder   BIGINT,
+  price    DOUBLE,
+  ts       TIMESTAMP(3),
+  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path'      = 'data/bids/',
+  'format'    = 'parquet'
+);
+
+-- The operator pipeline the query runs as.
+EXPLAIN SELECT window_start, window_end, COUNT(*)
+FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+GROUP BY window_start, window_end;
+
+-- Bids and top price per minute: one result per window, as windows close.
+SELECT window_start, window_end, COUNT(*) AS bids, MAX(price) AS top
+FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+GROUP BY window_start, window_end;
+
+-- Two-minute windows every minute (HOP takes the slide first).
+SELECT window_start, window_end, COUNT(DISTINCT bidder) AS bidders
+FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '2' MINUTE))
+GROUP BY window_start, window_end;
+
+-- Running totals that grow every minute within each 3-minute period.
+SELECT window_start, window_end, ROUND(SUM(price), 2) AS turnover
+FROM TABLE(CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '3' MINUTE))
+GROUP BY window_start, window_end;
+
+-- Bidding sessions per auction: bids at most 2 seconds apart, the longest first
+-- within each emission.
+SELECT auction, window_start, window_end, COUNT(*) AS bids
+FROM TABLE(SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '2' SECOND))
+GROUP BY window_start, window_end, auction
+HAVING COUNT(*) >= 8;
+
+-- Flink's group-window syntax.
+SELECT auction, TUMBLE_START(ts, INTERVAL '2' MINUTE) AS ws, ROUND(AVG(price), 2) AS avg_price
+FROM bids
+GROUP BY auction, TUMBLE(ts, INTERVAL '2' MINUTE)
+HAVING auction = 1001;

@@ -1,0 +1,141 @@
+//! Reads a filesystem stream table: its files in path order, each batch by
+//! batch, as one ordered stream (replayable: the same files give the same
+//! stream). With `'source.monitor-interval'` the stream never ends: when the
+//! files run out it lists the path again every interval and reads the files
+//! that appeared, in path order.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
+
+use super::{filesystem, ConnectorTable};
+use crate::error::{Error, Result};
+
+/// The batches of a stream table's files, in order.
+pub struct FileStream {
+    state: SessionState,
+    table: ConnectorTable,
+    path: String,
+    /// Files listed but not read yet, in path order.
+    files: VecDeque<String>,
+    /// Every file listed so far.
+    seen: HashSet<String>,
+    /// Partitions of the current file still to read, in order.
+    partitions: VecDeque<SendableRecordBatchStream>,
+    /// How often to look for new files; `None` ends at the last file.
+    monitor_interval: Option<Duration>,
+}
+
+impl FileStream {
+    /// Lists `table`'s files; nothing is read until [`FileStream::next_batch`].
+    pub async fn open(state: SessionState, table: &ConnectorTable) -> Result<Self> {
+        let definition = table.definition();
+        let path = definition.option("path").unwrap_or_default().to_string();
+        let monitor_interval = definition
+            .option("source.monitor-interval")
+            .map(parse_interval)
+            .transpose()?;
+        let mut stream = FileStream {
+            state,
+            table: table.clone(),
+            path,
+            files: VecDeque::new(),
+            seen: HashSet::new(),
+            partitions: VecDeque::new(),
+            monitor_interval,
+        };
+        stream.list_new_files().await?;
+        Ok(stream)
+    }
+
+    /// True when the stream watches its path for new files (never ends).
+    pub fn is_unbounded(&self) -> bool {
+        self.monitor_interval.is_some()
+    }
+
+    /// The next batch, or `None` at the end of the last file.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(stream) = self.partitions.front_mut() {
+                match stream.next().await {
+                    Some(batch) => return Ok(Some(batch?)),
+                    None => {
+                        self.partitions.pop_front();
+                        continue;
+                    }
+                }
+            }
+            let Some(file) = self.files.pop_front() else {
+                let Some(interval) = self.monitor_interval else {
+                    return Ok(None);
+                };
+                tokio::time::sleep(interval).await;
+                self.list_new_files().await?;
+                continue;
+            };
+            let table = self.table.file_table(&self.state, &file).await?;
+            let plan = table.scan(&self.state, None, &[], None).await?;
+            let task = self.state.task_ctx();
+            let count = plan.properties().partitioning.partition_count();
+            let streams = (0..count)
+                .map(|p| plan.execute(p, Arc::clone(&task)))
+                .collect::<datafusion::error::Result<Vec<_>>>()?;
+            self.partitions = streams.into();
+        }
+    }
+
+    async fn list_new_files(&mut self) -> Result<()> {
+        for file in filesystem::list_files(&self.state, &self.path).await? {
+            if self.seen.insert(file.clone()) {
+                self.files.push_back(file);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `'1s'`, `'500ms'`, `'2 min'`, `'1h'`.
+fn parse_interval(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| bad_interval(text))?;
+    let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" => number / 1000.0,
+        "" | "s" | "sec" | "second" | "seconds" => number,
+        "m" | "min" | "minute" | "minutes" => number * 60.0,
+        "h" | "hour" | "hours" => number * 3600.0,
+        _ => return Err(bad_interval(text)),
+    };
+    if seconds <= 0.0 {
+        return Err(bad_interval(text));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn bad_interval(text: &str) -> Error {
+    Error::query(format!(
+        "option 'source.monitor-interval': '{text}' is not an interval; write it like '1s' or '500ms'"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_monitor_intervals() {
+        assert_eq!(parse_interval("1s").unwrap(), Duration::from_secs(1));
+        assert_eq!(parse_interval("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_interval("2 min").unwrap(), Duration::from_secs(120));
+        assert!(parse_interval("soon").is_err());
+        assert!(parse_interval("0s").is_err());
+    }
+}

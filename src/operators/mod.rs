@@ -1,0 +1,67 @@
+//! Incremental operators: one per file, all of one shape, [`Operator`].
+//!
+//! A streaming query runs as a chain of operators fed by a source. Each
+//! operator takes record batches and returns what it passes downstream;
+//! watermarks flow the same way. The hooks other than `process_batch`
+//! default to doing nothing, so a stateless operator is one method.
+//!
+//! ```text
+//! source -> watermark -> window / session / per-batch plan -> results
+//! ```
+
+pub mod per_batch;
+pub mod session_window;
+pub mod watermark;
+pub mod window_aggregate;
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::error::Result;
+
+/// What an operator passes downstream after one call.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Batches for the next operator (or the query's results, for the last).
+    pub batches: Vec<RecordBatch>,
+    /// A new, higher watermark (event-time milliseconds), if there is one.
+    pub watermark: Option<i64>,
+}
+
+impl Output {
+    /// Output of just these batches.
+    pub fn batches(batches: Vec<RecordBatch>) -> Self {
+        Output {
+            batches,
+            watermark: None,
+        }
+    }
+}
+
+/// An incremental operator.
+#[async_trait::async_trait]
+pub trait Operator: Send {
+    /// One line for EXPLAIN: what the operator does.
+    fn describe(&self) -> String;
+
+    /// Takes one batch.
+    async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output>;
+
+    /// The watermark rose to `watermark`: event time up to it is complete.
+    /// By default the watermark is passed on.
+    async fn on_watermark(&mut self, watermark: i64) -> Result<Output> {
+        Ok(Output {
+            batches: vec![],
+            watermark: Some(watermark),
+        })
+    }
+
+    /// The input ended: emit everything still held.
+    async fn on_end_of_input(&mut self) -> Result<Output> {
+        Ok(Output::default())
+    }
+
+    /// How many windows or sessions the operator holds open (its state).
+    fn open_windows(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,125 @@
+//! The window operator for TUMBLE, HOP and CUMULATE: holds the rows of each
+//! open window and, when the watermark passes a window's end, runs the
+//! query's aggregation over them once and frees them.
+//!
+//! ```text
+//!             rows (with window columns)           watermark >= end
+//! batch ──assign──▶ open: BTreeMap<window_end, rows> ──────────────▶ EmissionPlan ──▶ results
+//!   │                                                                (DataFusion aggregate)
+//!   └─ first_end(ts) <= watermark: late, dropped and counted
+//! ```
+//!
+//! State is the rows of the windows still open, so memory depends on the
+//! open windows, not on how many events have passed. Rows of overlapping HOP
+//! and CUMULATE windows are held once per window (not yet shared in panes).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::{Operator, Output};
+use crate::error::Result;
+use crate::plan::emission::EmissionPlan;
+use crate::plan::metrics::StreamMetrics;
+use crate::plan::window::event_times;
+use crate::plan::window_table::WindowTable;
+
+/// Holds open windows and emits each once.
+pub struct WindowAggregateOperator {
+    window: Arc<WindowTable>,
+    plan: EmissionPlan,
+    /// Rows of each open window, by window end (ms).
+    open: BTreeMap<i64, Vec<RecordBatch>>,
+    watermark: Option<i64>,
+    metrics: Arc<StreamMetrics>,
+}
+
+impl WindowAggregateOperator {
+    /// An operator assigning rows to `window` and running `plan` per emission.
+    pub fn new(window: Arc<WindowTable>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
+        WindowAggregateOperator {
+            window,
+            plan,
+            open: BTreeMap::new(),
+            watermark: None,
+            metrics,
+        }
+    }
+
+    async fn emit_until(&mut self, watermark: Option<i64>) -> Result<Vec<RecordBatch>> {
+        let closed: Vec<i64> = match watermark {
+            Some(w) => self.open.range(..=w).map(|(end, _)| *end).collect(),
+            None => self.open.keys().copied().collect(),
+        };
+        if closed.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut rows = Vec::new();
+        for end in closed {
+            rows.extend(self.open.remove(&end).unwrap_or_default());
+        }
+        self.plan.run(rows).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Operator for WindowAggregateOperator {
+    fn describe(&self) -> String {
+        format!(
+            "window: {} over {}, emitted when the watermark passes window_end",
+            self.window.kind.describe(),
+            self.window.source_name
+        )
+    }
+
+    async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
+        let watermark = self.watermark;
+        let kind = self.window.kind.clone();
+        let mut late = 0;
+        let windowed = self.window.assign(&batch, |ts| {
+            let on_time = watermark.is_none_or(|w| kind.first_end(ts) > w);
+            late += usize::from(!on_time);
+            on_time
+        })?;
+        self.metrics.add_late_rows(late);
+        if windowed.num_rows() == 0 {
+            return Ok(Output::default());
+        }
+        // Split the rows by window end.
+        let end_index = windowed.num_columns() - 2;
+        let ends = event_times(windowed.column(end_index))?;
+        let ends = ends.values();
+        let mut distinct: Vec<i64> = ends.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for end in distinct {
+            let part = if self.open.is_empty() && ends.iter().all(|e| *e == end) {
+                windowed.clone()
+            } else {
+                let mask: BooleanArray = ends.iter().map(|e| Some(*e == end)).collect();
+                filter_record_batch(&windowed, &mask)?
+            };
+            self.open.entry(end).or_default().push(part);
+        }
+        Ok(Output::default())
+    }
+
+    async fn on_watermark(&mut self, watermark: i64) -> Result<Output> {
+        self.watermark = Some(watermark);
+        Ok(Output {
+            batches: self.emit_until(Some(watermark)).await?,
+            watermark: Some(watermark),
+        })
+    }
+
+    async fn on_end_of_input(&mut self) -> Result<Output> {
+        Ok(Output::batches(self.emit_until(None).await?))
+    }
+
+    fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+}

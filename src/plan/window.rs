@@ -1,0 +1,382 @@
+//! Window kinds and the assignment of rows to windows.
+//!
+//! Times are event-time milliseconds since the epoch. TUMBLE, HOP and
+//! CUMULATE windows are aligned to the epoch, as in Flink; a row belongs to
+//! every window whose `[start, end)` holds its time. SESSION windows are per
+//! key: rows of a key at most `gap` apart are one session, which runs from
+//! its first row to its last row plus the gap.
+//!
+//! Assignment turns a batch into a batch with one row per (row, window) and
+//! three more columns: `window_start`, `window_end` and `window_time`
+//! (= `window_end` − 1 ms).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+
+use crate::error::{Error, Result};
+
+/// The names of the columns a window table function adds.
+pub const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+/// A window kind with its sizes in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowKind {
+    /// Fixed, non-overlapping windows of `size`.
+    Tumble {
+        /// Window length.
+        size: i64,
+    },
+    /// Windows of `size` starting every `slide`.
+    Hop {
+        /// Distance between window starts.
+        slide: i64,
+        /// Window length, a multiple of `slide`.
+        size: i64,
+    },
+    /// Windows growing by `step` from a start aligned to `max_size`.
+    Cumulate {
+        /// Growth step.
+        step: i64,
+        /// Largest window, a multiple of `step`.
+        max_size: i64,
+    },
+    /// Per-key sessions closed by a gap of inactivity.
+    Session {
+        /// Largest distance between two rows of one session.
+        gap: i64,
+    },
+}
+
+impl WindowKind {
+    /// Checks the sizes: positive, and multiples where Flink requires them.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &str, v: i64| {
+            if v > 0 {
+                Ok(())
+            } else {
+                Err(Error::query(format!(
+                    "the window {name} must be a positive interval"
+                )))
+            }
+        };
+        match *self {
+            WindowKind::Tumble { size } => positive("size", size),
+            WindowKind::Session { gap } => positive("gap", gap),
+            WindowKind::Hop { slide, size } => {
+                positive("slide", slide)?;
+                positive("size", size)?;
+                if size % slide != 0 {
+                    return Err(Error::query(format!(
+                        "HOP size ({size} ms) must be a multiple of its slide ({slide} ms); \
+                         remember HOP takes the slide first, then the size"
+                    )));
+                }
+                Ok(())
+            }
+            WindowKind::Cumulate { step, max_size } => {
+                positive("step", step)?;
+                positive("max size", max_size)?;
+                if max_size % step != 0 {
+                    return Err(Error::query(format!(
+                        "CUMULATE max size ({max_size} ms) must be a multiple of its step ({step} ms)"
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends the `(start, end)` of every window holding `ts` (not for
+    /// sessions, which depend on other rows).
+    pub fn windows(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
+        match *self {
+            WindowKind::Tumble { size } => {
+                let start = floor(ts, size);
+                out.push((start, start + size));
+            }
+            WindowKind::Hop { slide, size } => {
+                let last_start = floor(ts, slide);
+                let mut start = last_start - size + slide;
+                while start <= last_start {
+                    out.push((start, start + size));
+                    start += slide;
+                }
+            }
+            WindowKind::Cumulate { step, max_size } => {
+                let start = floor(ts, max_size);
+                let mut end = floor(ts, step) + step;
+                while end <= start + max_size {
+                    out.push((start, end));
+                    end += step;
+                }
+            }
+            WindowKind::Session { gap } => out.push((ts, ts + gap)),
+        }
+    }
+
+    /// The end of the earliest-ending window that holds `ts`. Once the
+    /// watermark reaches it, that window has been emitted, and a row at `ts`
+    /// is late (dropped), as in Flink's slicing windows.
+    pub fn first_end(&self, ts: i64) -> i64 {
+        match *self {
+            WindowKind::Tumble { size } => floor(ts, size) + size,
+            WindowKind::Hop { slide, .. } => floor(ts, slide) + slide,
+            WindowKind::Cumulate { step, .. } => floor(ts, step) + step,
+            // A session row is late once the watermark has passed it.
+            WindowKind::Session { .. } => ts + 1,
+        }
+    }
+
+    /// A short description for EXPLAIN and errors.
+    pub fn describe(&self) -> String {
+        match self {
+            WindowKind::Tumble { size } => format!("TUMBLE(size={})", ms(*size)),
+            WindowKind::Hop { slide, size } => {
+                format!("HOP(slide={}, size={})", ms(*slide), ms(*size))
+            }
+            WindowKind::Cumulate { step, max_size } => {
+                format!("CUMULATE(step={}, max_size={})", ms(*step), ms(*max_size))
+            }
+            WindowKind::Session { gap } => format!("SESSION(gap={})", ms(*gap)),
+        }
+    }
+}
+
+fn ms(v: i64) -> String {
+    if v % 1000 == 0 {
+        format!("{}s", v / 1000)
+    } else {
+        format!("{v}ms")
+    }
+}
+
+fn floor(ts: i64, size: i64) -> i64 {
+    ts - ts.rem_euclid(size)
+}
+
+/// The schema of `input` plus the three window columns, typed like Flink's
+/// `TIMESTAMP(3)` with the event-time column's time zone.
+pub fn windowed_schema(input: &Schema, time_type: &DataType) -> SchemaRef {
+    let tz = match time_type {
+        DataType::Timestamp(_, tz) => tz.clone(),
+        _ => None,
+    };
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for name in WINDOW_COLUMNS {
+        fields.push(Field::new(
+            name,
+            DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+            false,
+        ));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Event times of `column` in milliseconds (NULL stays NULL).
+pub fn event_times(column: &ArrayRef) -> Result<TimestampMillisecondArray> {
+    match column.data_type() {
+        DataType::Timestamp(_, _) => {
+            let millis = cast(column, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+            Ok(millis.as_primitive::<TimestampMillisecondType>().clone())
+        }
+        other => Err(Error::query(format!(
+            "event time must be a TIMESTAMP column, not {other}"
+        ))),
+    }
+}
+
+/// Rows repeated once per window, with the window columns appended.
+pub struct Assigned {
+    /// For each output row, the input row it copies.
+    pub rows: Vec<u32>,
+    /// Its window's start.
+    pub starts: Vec<i64>,
+    /// Its window's end.
+    pub ends: Vec<i64>,
+}
+
+impl Assigned {
+    /// An empty assignment with room for `n` rows.
+    pub fn with_capacity(n: usize) -> Self {
+        Assigned {
+            rows: Vec::with_capacity(n),
+            starts: Vec::with_capacity(n),
+            ends: Vec::with_capacity(n),
+        }
+    }
+
+    /// Builds the output batch from `batch` and this assignment.
+    pub fn apply(&self, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+        let indices = UInt32Array::from(self.rows.clone());
+        let mut columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &indices, None))
+            .collect::<Result<_, _>>()?;
+        let window_type = schema.field(batch.num_columns()).data_type().clone();
+        let timestamps = |values: Vec<i64>| -> Result<ArrayRef> {
+            Ok(cast(
+                &TimestampMillisecondArray::from(values),
+                &window_type,
+            )?)
+        };
+        columns.push(timestamps(self.starts.clone())?);
+        columns.push(timestamps(self.ends.clone())?);
+        columns.push(timestamps(self.ends.iter().map(|e| e - 1).collect())?);
+        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+    }
+}
+
+/// Assigns the rows of `batch` (time in column `time_index`) to fixed
+/// windows, skipping rows for which `keep(ts)` is false and rows with a NULL
+/// time. Returns the windowed batch.
+pub fn assign_fixed(
+    kind: &WindowKind,
+    batch: &RecordBatch,
+    time_index: usize,
+    schema: &SchemaRef,
+    mut keep: impl FnMut(i64) -> bool,
+) -> Result<RecordBatch> {
+    let times = event_times(batch.column(time_index))?;
+    let mut assigned = Assigned::with_capacity(batch.num_rows());
+    let mut windows = Vec::new();
+    for (row, ts) in times.iter().enumerate() {
+        let Some(ts) = ts else { continue };
+        if !keep(ts) {
+            continue;
+        }
+        windows.clear();
+        kind.windows(ts, &mut windows);
+        for &(start, end) in &windows {
+            assigned.rows.push(row as u32);
+            assigned.starts.push(start);
+            assigned.ends.push(end);
+        }
+    }
+    assigned.apply(batch, schema)
+}
+
+/// Session assignment over all of `batch`: for each row, the session of its
+/// key that holds it. Returns the windowed batch (rows in input order, rows
+/// with a NULL time dropped).
+pub fn assign_sessions(
+    gap: i64,
+    batch: &RecordBatch,
+    time_index: usize,
+    key_indices: &[usize],
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let times = event_times(batch.column(time_index))?;
+    let keys = session_keys(batch, key_indices)?;
+    let mut order: Vec<usize> = (0..batch.num_rows())
+        .filter(|&r| times.is_valid(r))
+        .collect();
+    order.sort_by(|&a, &b| {
+        keys.row(a)
+            .cmp(&keys.row(b))
+            .then(times.value(a).cmp(&times.value(b)))
+    });
+    let mut starts = vec![0i64; batch.num_rows()];
+    let mut ends = vec![0i64; batch.num_rows()];
+    let mut run_begin = 0;
+    while run_begin < order.len() {
+        // One session: consecutive rows of one key, each at most `gap`
+        // after the previous one.
+        let mut run_end = run_begin + 1;
+        while run_end < order.len()
+            && keys.row(order[run_end]) == keys.row(order[run_begin])
+            && times.value(order[run_end]) <= times.value(order[run_end - 1]) + gap
+        {
+            run_end += 1;
+        }
+        let start = times.value(order[run_begin]);
+        let end = times.value(order[run_end - 1]) + gap;
+        for &row in &order[run_begin..run_end] {
+            starts[row] = start;
+            ends[row] = end;
+        }
+        run_begin = run_end;
+    }
+    let mut assigned = Assigned::with_capacity(order.len());
+    for row in (0..batch.num_rows()).filter(|&r| times.is_valid(r)) {
+        assigned.rows.push(row as u32);
+        assigned.starts.push(starts[row]);
+        assigned.ends.push(ends[row]);
+    }
+    assigned.apply(batch, schema)
+}
+
+/// The session keys of every row, comparable as bytes (no keys: all equal).
+pub fn session_keys(
+    batch: &RecordBatch,
+    key_indices: &[usize],
+) -> Result<datafusion::arrow::row::Rows> {
+    let fields = key_indices
+        .iter()
+        .map(|&i| SortField::new(batch.schema().field(i).data_type().clone()))
+        .collect();
+    let converter = RowConverter::new(fields)?;
+    if key_indices.is_empty() {
+        return Ok(converter.empty_rows(batch.num_rows(), 0));
+    }
+    let columns: Vec<ArrayRef> = key_indices
+        .iter()
+        .map(|&i| Arc::clone(batch.column(i)))
+        .collect();
+    Ok(converter.convert_columns(&columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(kind: WindowKind, ts: i64) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        kind.windows(ts, &mut out);
+        out
+    }
+
+    #[test]
+    fn tumble_windows_are_aligned_to_the_epoch() {
+        assert_eq!(windows(WindowKind::Tumble { size: 10 }, 25), [(20, 30)]);
+        assert_eq!(windows(WindowKind::Tumble { size: 10 }, -5), [(-10, 0)]);
+        assert_eq!(windows(WindowKind::Tumble { size: 10 }, 30), [(30, 40)]);
+    }
+
+    #[test]
+    fn hop_windows_overlap_and_may_start_before_the_row() {
+        let kind = WindowKind::Hop { slide: 5, size: 15 };
+        assert_eq!(windows(kind.clone(), 12), [(0, 15), (5, 20), (10, 25)]);
+        assert_eq!(kind.first_end(12), 15);
+    }
+
+    #[test]
+    fn cumulate_windows_grow_by_step() {
+        let kind = WindowKind::Cumulate {
+            step: 10,
+            max_size: 30,
+        };
+        assert_eq!(windows(kind.clone(), 45), [(30, 50), (30, 60)]);
+        assert_eq!(windows(kind.clone(), 30), [(30, 40), (30, 50), (30, 60)]);
+        assert_eq!(kind.first_end(45), 50);
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        assert!(WindowKind::Hop { slide: 4, size: 10 }.validate().is_err());
+        assert!(WindowKind::Tumble { size: 0 }.validate().is_err());
+        assert!(WindowKind::Cumulate {
+            step: 10,
+            max_size: 30
+        }
+        .validate()
+        .is_ok());
+    }
+}

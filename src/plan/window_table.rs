@@ -1,0 +1,247 @@
+//! `WindowTable`: what a window table function (TUMBLE, HOP, CUMULATE,
+//! SESSION) returns: its input table's rows, each once per window that holds
+//! it, with `window_start`, `window_end` and `window_time` added.
+//!
+//! Over a bounded table DataFusion scans it like any table: the input is read,
+//! assigned to windows, and served from memory. Over a stream it is never
+//! scanned: the streaming planner finds it in the plan and assigns windows
+//! incrementally as rows arrive.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{ScalarValue, TableReference};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::TableType;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::{collect, ExecutionPlan};
+use futures::FutureExt;
+
+use super::window::{assign_fixed, assign_sessions, windowed_schema, WindowKind};
+use crate::connectors::ConnectorTable;
+use crate::error::{Error, Result};
+
+/// A table function's result: `source` with rows assigned to windows.
+#[derive(Debug)]
+pub struct WindowTable {
+    /// The input table's name, as written.
+    pub source_name: String,
+    /// The input table.
+    pub source: Arc<dyn TableProvider>,
+    /// The event-time column's index in the input.
+    pub time_index: usize,
+    /// SESSION's PARTITION BY columns' indices in the input.
+    pub key_indices: Vec<usize>,
+    /// The window kind and sizes.
+    pub kind: WindowKind,
+    schema: SchemaRef,
+}
+
+impl WindowTable {
+    /// The stream table this window runs over, if its input is a stream.
+    pub fn stream_source(&self) -> Option<&ConnectorTable> {
+        let any: &dyn Any = self.source.as_ref();
+        any.downcast_ref::<ConnectorTable>()
+            .filter(|table| table.is_stream())
+    }
+
+    /// Assigns the rows of `batch` (in the input's schema) to windows,
+    /// keeping only rows for which `keep(ts)` holds (fixed windows), or
+    /// sessionizing all of `batch` (SESSION).
+    pub fn assign(
+        &self,
+        batch: &RecordBatch,
+        keep: impl FnMut(i64) -> bool,
+    ) -> Result<RecordBatch> {
+        match self.kind {
+            WindowKind::Session { gap } => {
+                assign_sessions(gap, batch, self.time_index, &self.key_indices, &self.schema)
+            }
+            _ => assign_fixed(&self.kind, batch, self.time_index, &self.schema, keep),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for WindowTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        if self.stream_source().is_some() {
+            return Err(DataFusionError::Internal(format!(
+                "the window over stream '{}' must be run by the streaming planner",
+                self.source_name
+            )));
+        }
+        let input = self.source.scan(state, None, &[], None).await?;
+        let batches = collect(input, state.task_ctx()).await?;
+        let batch = concat_batches(&self.source.schema(), &batches)?;
+        let windowed = self.assign(&batch, |_| true)?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![windowed]],
+            Arc::clone(&self.schema),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// The DataFusion table function behind one window kind: `tumble_window`,
+/// `hop_window`, `cumulate_window` or `session_window` (see
+/// [`crate::sql::window_tvf`] for how Flink's syntax becomes these calls).
+#[derive(Debug)]
+pub struct WindowFunction {
+    /// `TUMBLE`, `HOP`, `CUMULATE` or `SESSION`.
+    pub name: &'static str,
+}
+
+impl TableFunctionImpl for WindowFunction {
+    fn call_with_args(
+        &self,
+        args: TableFunctionArgs,
+    ) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        Ok(self.build(args.exprs(), args.session())?)
+    }
+}
+
+impl WindowFunction {
+    fn build(&self, exprs: &[Expr], session: &dyn Session) -> Result<Arc<dyn TableProvider>> {
+        let text = |i: usize| -> Result<String> {
+            match exprs.get(i) {
+                Some(Expr::Literal(ScalarValue::Utf8(Some(s)), _)) => Ok(s.clone()),
+                _ => Err(self.usage()),
+            }
+        };
+        let source_name = text(0)?;
+        let time_column = text(1)?;
+        let interval = |i: usize| interval_millis(exprs.get(i)).ok_or_else(|| self.usage());
+        let (kind, keys_from) = match self.name {
+            "TUMBLE" => (WindowKind::Tumble { size: interval(2)? }, 3),
+            "HOP" => (
+                WindowKind::Hop {
+                    slide: interval(2)?,
+                    size: interval(3)?,
+                },
+                4,
+            ),
+            "CUMULATE" => (
+                WindowKind::Cumulate {
+                    step: interval(2)?,
+                    max_size: interval(3)?,
+                },
+                4,
+            ),
+            _ => (WindowKind::Session { gap: interval(2)? }, 3),
+        };
+        kind.validate()?;
+        let keys = (keys_from..exprs.len())
+            .map(text)
+            .collect::<Result<Vec<_>>>()?;
+        if self.name != "SESSION" && !keys.is_empty() {
+            return Err(self.usage());
+        }
+
+        let source = lookup_table(session, &source_name)?;
+        let source_schema = source.schema();
+        let column = |name: &str| -> Result<usize> {
+            source_schema.index_of(name).map_err(|_| {
+                Error::query(format!(
+                    "{}: table '{source_name}' has no column '{name}'",
+                    self.name
+                ))
+            })
+        };
+        let time_index = column(&time_column)?;
+        let time_type = source_schema.field(time_index).data_type().clone();
+        if !matches!(
+            time_type,
+            datafusion::arrow::datatypes::DataType::Timestamp(..)
+        ) {
+            return Err(Error::query(format!(
+                "{}: DESCRIPTOR({time_column}) must name a TIMESTAMP column, but it is {time_type}",
+                self.name
+            )));
+        }
+        let key_indices = keys.iter().map(|k| column(k)).collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(WindowTable {
+            schema: windowed_schema(&source_schema, &time_type),
+            source_name,
+            source,
+            time_index,
+            key_indices,
+            kind,
+        }))
+    }
+
+    fn usage(&self) -> Error {
+        let example = match self.name {
+            "TUMBLE" => "TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))",
+            "HOP" => "TABLE(HOP(TABLE t, DESCRIPTOR(ts), slide, size))",
+            "CUMULATE" => "TABLE(CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size))",
+            _ => "TABLE(SESSION(TABLE t PARTITION BY key, DESCRIPTOR(ts), gap))",
+        };
+        Error::query(format!(
+            "{} is written {example}, with INTERVAL literals for the sizes",
+            self.name
+        ))
+    }
+}
+
+/// A constant interval in milliseconds (months are not a fixed length and
+/// are refused).
+fn interval_millis(expr: Option<&Expr>) -> Option<i64> {
+    match expr? {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
+        _ => None,
+    }
+}
+
+/// Finds table `name` in the session's catalog.
+fn lookup_table(session: &dyn Session, name: &str) -> Result<Arc<dyn TableProvider>> {
+    let state = session
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .ok_or_else(|| Error::Internal("window functions need a SessionState".into()))?;
+    let options = state.config_options();
+    let reference = TableReference::parse_str(name).resolve(
+        &options.catalog.default_catalog,
+        &options.catalog.default_schema,
+    );
+    let not_found = || Error::query(format!("table '{name}' not found"));
+    let schema = state
+        .catalog_list()
+        .catalog(&reference.catalog)
+        .and_then(|c| c.schema(&reference.schema))
+        .ok_or_else(not_found)?;
+    // In-memory catalogs answer at once.
+    match schema.table(&reference.table).now_or_never() {
+        Some(Ok(Some(table))) => Ok(table),
+        Some(Ok(None)) => Err(not_found()),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(Error::Internal(format!(
+            "looking up table '{name}' would block"
+        ))),
+    }
+}

@@ -1,0 +1,246 @@
+//! Flink's group-window functions, rewritten into window table functions.
+//!
+//! ```sql
+//! SELECT auction, TUMBLE_START(ts, INTERVAL '1' MINUTE) AS ws, SUM(price)
+//! FROM bids GROUP BY auction, TUMBLE(ts, INTERVAL '1' MINUTE)
+//! ```
+//!
+//! is the same query as a GROUP BY over `TUMBLE(TABLE bids, DESCRIPTOR(ts),
+//! INTERVAL '1' MINUTE)`: the window call in GROUP BY becomes
+//! `window_start, window_end`, the table in FROM becomes the window function
+//! over it (keeping its name as the alias, so qualified columns still
+//! resolve), and `TUMBLE_START` / `TUMBLE_END` / `TUMBLE_ROWTIME` (and HOP_*,
+//! SESSION_*) become `window_start` / `window_end` / `window_time`. A SESSION
+//! group window is per key of the other GROUP BY columns.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::Statement as DFStatement;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Ident, Query, Select, SetExpr, Statement, TableFactor,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::error::{from_parser_error, Error, Result};
+use crate::sql::window_tvf::WINDOW_FUNCTIONS;
+
+/// Rewrites group windows in `statement` (a query, or EXPLAIN of one).
+pub fn rewrite_group_windows(statement: &mut DFStatement) -> Result<()> {
+    match statement {
+        DFStatement::Statement(inner) => match inner.as_mut() {
+            Statement::Query(query) => rewrite_query(query),
+            _ => Ok(()),
+        },
+        DFStatement::Explain(explain) => rewrite_group_windows(&mut explain.statement),
+        _ => Ok(()),
+    }
+}
+
+fn rewrite_query(query: &mut Query) -> Result<()> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
+    if !rewrite_select(select)? {
+        return Ok(());
+    }
+    // TUMBLE_START(...) and friends, wherever they appear (SELECT, HAVING,
+    // ORDER BY).
+    let _ = visit_expressions_mut(query, |expr: &mut Expr| {
+        if let Expr::Function(function) = expr {
+            let name = function.name.to_string().to_ascii_uppercase();
+            let column = WINDOW_FUNCTIONS.iter().find_map(|(window, _)| {
+                let suffix = name.strip_prefix(window)?.strip_prefix('_')?;
+                match suffix {
+                    "START" => Some("window_start"),
+                    "END" => Some("window_end"),
+                    "ROWTIME" => Some("window_time"),
+                    _ => None,
+                }
+            });
+            if let Some(column) = column {
+                *expr = Expr::Identifier(Ident::new(column));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(())
+}
+
+/// Rewrites the GROUP BY window and the FROM table; false when there is no
+/// group window.
+fn rewrite_select(select: &mut Select) -> Result<bool> {
+    let GroupByExpr::Expressions(group_by, _) = &mut select.group_by else {
+        return Ok(false);
+    };
+    let Some((position, window, args)) = group_by
+        .iter()
+        .enumerate()
+        .find_map(|(i, e)| window_call(e).map(|(w, a)| (i, w, a)))
+    else {
+        return Ok(false);
+    };
+    let usage = || {
+        Error::query(format!(
+            "the {window} group window is written {window}(time_column, {}) in GROUP BY, \
+             over one table in FROM",
+            if window == "HOP" {
+                "slide, size"
+            } else if window == "SESSION" {
+                "gap"
+            } else {
+                "size"
+            }
+        ))
+    };
+    let Some(Expr::Identifier(time_column)) = args.first() else {
+        return Err(usage());
+    };
+    let time_column = time_column.value.clone();
+    let intervals: Vec<String> = args[1..].iter().map(ToString::to_string).collect();
+    // SESSION windows are per key of the other GROUP BY columns.
+    let keys: Vec<String> = if window == "SESSION" {
+        group_by
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != position)
+            .map(|(_, e)| {
+                // A plain column (`user` parses as a niladic function).
+                let name = e.to_string();
+                if name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    Ok(format!(", '{}'", name.to_lowercase()))
+                } else {
+                    Err(Error::query(
+                        "a SESSION group window needs its other GROUP BY entries to be plain columns",
+                    ))
+                }
+            })
+            .collect::<Result<_>>()?
+    } else {
+        vec![]
+    };
+    group_by.splice(
+        position..=position,
+        [
+            Expr::Identifier(Ident::new("window_start")),
+            Expr::Identifier(Ident::new("window_end")),
+        ],
+    );
+
+    let [from] = select.from.as_mut_slice() else {
+        return Err(usage());
+    };
+    if !from.joins.is_empty() {
+        return Err(usage());
+    }
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &from.relation
+    else {
+        return Err(usage());
+    };
+    let alias = match alias {
+        Some(alias) => alias.name.to_string(),
+        None => name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    };
+    let function = WINDOW_FUNCTIONS
+        .iter()
+        .find(|(flink, _)| *flink == window)
+        .map(|(_, ours)| *ours)
+        .expect("a known window");
+    let table = name.to_string().replace('\'', "''");
+    let sql = format!(
+        "SELECT 1 FROM {function}('{table}', '{time_column}', {}{}) AS {alias}",
+        intervals.join(", "),
+        keys.concat()
+    );
+    let parsed = Parser::new(&GenericDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .map_err(from_parser_error)?;
+    let SetExpr::Select(parsed) = *parsed.body else {
+        return Err(Error::Internal("group window rewrite".into()));
+    };
+    from.relation = parsed.from[0].relation.clone();
+    Ok(true)
+}
+
+/// `TUMBLE(...)`, `HOP(...)` or `SESSION(...)` with its arguments.
+fn window_call(expr: &Expr) -> Option<(&'static str, Vec<Expr>)> {
+    let Expr::Function(function) = expr else {
+        return None;
+    };
+    let name = function.name.to_string().to_ascii_uppercase();
+    let window = ["TUMBLE", "HOP", "SESSION"]
+        .into_iter()
+        .find(|w| *w == name)?;
+    let FunctionArguments::List(list) = &function.args else {
+        return None;
+    };
+    let args = list
+        .args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((window, args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::parser::DFParserBuilder;
+
+    fn rewrite(sql: &str) -> String {
+        let mut statement = DFParserBuilder::new(sql)
+            .build()
+            .unwrap()
+            .parse_statement()
+            .unwrap();
+        rewrite_group_windows(&mut statement).unwrap();
+        statement.to_string()
+    }
+
+    #[test]
+    fn tumble_group_window_becomes_the_table_function() {
+        assert_eq!(
+            rewrite(
+                "SELECT auction, TUMBLE_START(ts, INTERVAL '1' MINUTE) AS ws, SUM(price) \
+                 FROM bids GROUP BY auction, TUMBLE(ts, INTERVAL '1' MINUTE)"
+            ),
+            "SELECT auction, window_start AS ws, SUM(price) FROM \
+             tumble_window('bids', 'ts', INTERVAL '1' MINUTE) AS bids \
+             GROUP BY auction, window_start, window_end"
+        );
+    }
+
+    #[test]
+    fn session_group_window_is_per_key() {
+        assert_eq!(
+            rewrite(
+                "SELECT SESSION_END(ts, INTERVAL '5' SECOND), COUNT(*) FROM bids b \
+                 GROUP BY SESSION(ts, INTERVAL '5' SECOND), auction"
+            ),
+            "SELECT window_end, COUNT(*) FROM \
+             session_window('bids', 'ts', INTERVAL '5' SECOND, 'auction') AS b \
+             GROUP BY window_start, window_end, auction"
+        );
+    }
+
+    #[test]
+    fn other_queries_are_unchanged() {
+        let sql = "SELECT a, COUNT(*) FROM t GROUP BY a";
+        assert_eq!(rewrite(sql), sql);
+    }
+}

@@ -1,0 +1,105 @@
+//! Streams over files: a watched directory emits windows as files arrive,
+//! and dropping the results stops the query.
+
+use std::time::Duration;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use flowsql::Engine;
+use futures::StreamExt;
+
+/// Writes a CSV file of `(k, ts)` rows into `dir` atomically (write, then rename).
+fn add_file(dir: &std::path::Path, name: &str, seconds: std::ops::Range<u32>) {
+    let mut text = String::from("k,ts\n");
+    for s in seconds {
+        text.push_str(&format!("1,2026-01-01T10:{:02}:{:02}\n", s / 60, s % 60));
+    }
+    let staging = dir.parent().unwrap().join(format!("{name}.tmp"));
+    std::fs::write(&staging, text).unwrap();
+    std::fs::rename(&staging, dir.join(name)).unwrap();
+}
+
+async fn next(stream: &mut flowsql::QueryStream) -> RecordBatch {
+    tokio::time::timeout(Duration::from_secs(120), stream.next())
+        .await
+        .expect("a window within two minutes")
+        .expect("the stream is still open")
+        .unwrap()
+}
+
+fn window(batch: &RecordBatch) -> (String, i64) {
+    let start = datafusion::arrow::util::display::ArrayFormatter::try_new(
+        batch.column(0).as_ref(),
+        &Default::default(),
+    )
+    .unwrap()
+    .value(0)
+    .to_string();
+    (start, batch.column(1).as_primitive::<Int64Type>().value(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_directory_emits_windows_as_files_arrive() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("clicks");
+    std::fs::create_dir(&dir).unwrap();
+    add_file(&dir, "part-001.csv", 0..10);
+
+    let engine = Engine::builder()
+        .data_dir(root.path())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
+                   'source.monitor-interval' = '50ms')",
+            dir.display()
+        ))
+        .await
+        .unwrap();
+    let mut results = engine
+        .query(
+            "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+             GROUP BY window_start, window_end",
+        )
+        .await
+        .unwrap();
+
+    // The second file moves the watermark past the first window's end.
+    add_file(&dir, "part-002.csv", 10..25);
+    assert_eq!(
+        window(&next(&mut results).await),
+        ("2026-01-01T10:00:00".into(), 10)
+    );
+    add_file(&dir, "part-003.csv", 25..40);
+    assert_eq!(
+        window(&next(&mut results).await),
+        ("2026-01-01T10:00:10".into(), 10)
+    );
+    assert_eq!(
+        window(&next(&mut results).await),
+        ("2026-01-01T10:00:20".into(), 10)
+    );
+    // Dropping the results cancels the unbounded query.
+    drop(results);
+}
+
+#[tokio::test]
+async fn watching_needs_a_watermark() {
+    let root = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .data_dir(root.path())
+        .build()
+        .await
+        .unwrap();
+    let err = engine
+        .execute(
+            "CREATE TABLE t (user VARCHAR) WITH ('connector' = 'filesystem', 'path' = 'data/clicks.csv',
+             'format' = 'csv', 'source.monitor-interval' = '1s')",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("needs event time"), "{err}");
+}

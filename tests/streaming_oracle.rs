@@ -1,0 +1,387 @@
+//! The streaming oracle: seeded random inputs, run as a stream through the
+//! window operators, must give the same multiset of rows as DataFusion
+//! computing the same windows as a plain batch query over the same files.
+//!
+//! Inputs are out of order, but never by more than the watermark delay, so no
+//! row is late; a separate case adds rows that are certainly late and checks
+//! both the answer (the batch answer over the on-time rows) and the count.
+//! The batch side computes windows with its own SQL (date arithmetic, UNNEST,
+//! LAG), not with flowsql's window functions.
+
+use std::fmt::Write as _;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use flowsql::{Engine, QueryStream};
+
+/// A small deterministic generator (SplitMix64), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One generated input: rows `(key, value, event time in ms)` in arrival order.
+struct Input {
+    rows: Vec<(u64, u64, i64)>,
+    delay: i64,
+}
+
+fn generate(rng: &mut Rng, delay: i64) -> Input {
+    let n = 100 + rng.below(900) as usize;
+    let keys = 1 + rng.below(6);
+    let mut base = 1_767_261_600_000 + rng.below(100_000) as i64; // 2026-01-01 10:00 + a bit
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        base += rng.below(400) as i64;
+        // Out of order, but never by more than the delay.
+        let ts = base + rng.below(delay as u64) as i64;
+        rows.push((1 + rng.below(keys), rng.below(50), ts));
+    }
+    Input { rows, delay }
+}
+
+fn timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Writes rows as CSV files of `per_file` rows each, named in arrival order.
+fn write_files(dir: &std::path::Path, rows: &[(u64, u64, i64)], per_file: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, chunk) in rows.chunks(per_file).enumerate() {
+        let mut text = String::from("k,v,ts\n");
+        for (k, v, ts) in chunk {
+            writeln!(text, "{k},{v},{}", timestamp(*ts)).unwrap();
+        }
+        std::fs::write(dir.join(format!("part-{i:04}.csv")), text).unwrap();
+    }
+}
+
+async fn engine_with_tables(
+    stream_dir: &str,
+    batch_dir: &str,
+    delay: i64,
+    batch_size: u64,
+) -> Engine {
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "SET datafusion.execution.batch_size = {batch_size};
+             CREATE TABLE s (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '{delay}' MILLISECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{stream_dir}', 'format' = 'csv');
+             CREATE TABLE b (k BIGINT, v BIGINT, ts TIMESTAMP(3))
+             WITH ('connector' = 'filesystem', 'path' = '{batch_dir}', 'format' = 'csv');
+             CREATE VIEW b_ms AS SELECT k, v, ts, CAST(ts AS BIGINT) AS ms FROM b;"
+        ))
+        .await
+        .unwrap();
+    engine
+}
+
+async fn rows_of(stream: QueryStream) -> Vec<String> {
+    let batches: Vec<RecordBatch> = stream.collect().await.unwrap();
+    let options = FormatOptions::default().with_null("NULL");
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            rows.push(cells.join("|"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The aggregates a case may use; values are integers so sums are exact.
+const AGGREGATES: [&str; 7] = [
+    "COUNT(*)",
+    "SUM(v)",
+    "MIN(v)",
+    "MAX(v)",
+    "AVG(v)",
+    "COUNT(DISTINCT v % 7)",
+    "COUNT(*) FILTER (WHERE v > 20)",
+];
+
+fn pick_aggregates(rng: &mut Rng) -> String {
+    let mut chosen: Vec<&str> = AGGREGATES
+        .iter()
+        .copied()
+        .filter(|_| rng.below(2) == 0)
+        .collect();
+    if chosen.is_empty() {
+        chosen.push("COUNT(*)");
+    }
+    chosen
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{a} AS a{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Tumble,
+    Hop,
+    Cumulate,
+    Session,
+}
+
+/// The streaming query and its batch oracle for one random window.
+fn queries(kind: Kind, rng: &mut Rng, aggregates: &str) -> (String, String) {
+    let unit = [250i64, 500, 1000, 2000][rng.below(4) as usize];
+    let group = "window_start, window_end, k";
+    let select = format!("SELECT window_start, window_end, k, {aggregates}");
+    match kind {
+        Kind::Tumble => {
+            let size = unit * (1 + rng.below(4) as i64);
+            (
+                format!(
+                    "{select} FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND)) GROUP BY {group}"
+                ),
+                format!(
+                    "{select} FROM (SELECT k, v, TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size}) AS window_start,
+                       TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size} + {size}) AS window_end FROM b_ms) GROUP BY {group}"
+                ),
+            )
+        }
+        Kind::Hop => {
+            let slide = unit;
+            let size = slide * (1 + rng.below(4) as i64);
+            let n = size / slide;
+            (
+                format!(
+                    "{select} FROM TABLE(HOP(TABLE s, DESCRIPTOR(ts), INTERVAL '{slide}' MILLISECOND, INTERVAL '{size}' MILLISECOND)) GROUP BY {group}"
+                ),
+                format!(
+                    "{select} FROM (SELECT k, v, TO_TIMESTAMP_MILLIS(st) AS window_start, TO_TIMESTAMP_MILLIS(st + {size}) AS window_end
+                       FROM (SELECT k, v, ms - ((ms % {slide}) + {slide}) % {slide} - i * {slide} AS st
+                             FROM b_ms CROSS JOIN (SELECT UNNEST(RANGE(0, {n})) AS i)))
+                     GROUP BY {group}"
+                ),
+            )
+        }
+        Kind::Cumulate => {
+            let step = unit;
+            let max = step * (1 + rng.below(4) as i64);
+            let n = max / step;
+            (
+                format!(
+                    "{select} FROM TABLE(CUMULATE(TABLE s, DESCRIPTOR(ts), INTERVAL '{step}' MILLISECOND, INTERVAL '{max}' MILLISECOND)) GROUP BY {group}"
+                ),
+                format!(
+                    "{select} FROM (SELECT k, v, TO_TIMESTAMP_MILLIS(st) AS window_start, TO_TIMESTAMP_MILLIS(st + j * {step}) AS window_end
+                       FROM (SELECT k, v, ms, j, ms - ((ms % {max}) + {max}) % {max} AS st
+                             FROM b_ms CROSS JOIN (SELECT UNNEST(RANGE(1, {n} + 1)) AS j))
+                       WHERE st + j * {step} > ms)
+                     GROUP BY {group}"
+                ),
+            )
+        }
+        Kind::Session => {
+            let gap = unit * (1 + rng.below(3) as i64);
+            (
+                format!(
+                    "{select} FROM TABLE(SESSION(TABLE s PARTITION BY k, DESCRIPTOR(ts), INTERVAL '{gap}' MILLISECOND)) GROUP BY {group}"
+                ),
+                format!(
+                    "WITH flagged AS (
+                       SELECT k, v, ms, CASE WHEN ms - LAG(ms) OVER (PARTITION BY k ORDER BY ms) <= {gap} THEN 0 ELSE 1 END AS new_session
+                       FROM b_ms),
+                     numbered AS (
+                       SELECT k, v, ms, SUM(new_session) OVER (PARTITION BY k ORDER BY ms ROWS UNBOUNDED PRECEDING) AS session FROM flagged),
+                     bounds AS (
+                       SELECT k, session, MIN(ms) AS st, MAX(ms) + {gap} AS en FROM numbered GROUP BY k, session)
+                     {select} FROM (SELECT n.k, n.v, TO_TIMESTAMP_MILLIS(b.st) AS window_start, TO_TIMESTAMP_MILLIS(b.en) AS window_end
+                                    FROM numbered n JOIN bounds b ON n.k = b.k AND n.session = b.session)
+                     GROUP BY {group}"
+                ),
+            )
+        }
+    }
+}
+
+async fn run_cases(kind: Kind, cases: u64, seed: u64) {
+    let mut rng = Rng(seed);
+    for case in 0..cases {
+        let delay = [1i64, 300, 1500, 4000][rng.below(4) as usize];
+        let input = generate(&mut rng, delay);
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        write_files(&files, &input.rows, 50 + rng.below(400) as usize);
+        let files = format!("{}/", files.display());
+        let batch_size = [7u64, 64, 1000][rng.below(3) as usize];
+        let engine = engine_with_tables(&files, &files, input.delay, batch_size).await;
+        let aggregates = pick_aggregates(&mut rng);
+        let (streaming, batch) = queries(kind, &mut rng, &aggregates);
+
+        let stream = engine.query(&streaming).await.unwrap();
+        assert!(stream.is_streaming());
+        let metrics = stream.metrics().unwrap();
+        let got = rows_of(stream).await;
+        let want = rows_of(engine.query(&batch).await.unwrap()).await;
+        assert_eq!(
+            metrics.late_rows(),
+            0,
+            "{kind:?} case {case}: no row was late\n{streaming}"
+        );
+        assert!(!want.is_empty());
+        assert_eq!(
+            got, want,
+            "{kind:?} case {case} (seed {seed}, delay {delay}, batch size {batch_size})\nstreaming: {streaming}\nbatch: {batch}"
+        );
+    }
+}
+
+/// How many random cases per window kind (`FLOWSQL_ORACLE_CASES` overrides).
+fn cases() -> u64 {
+    std::env::var("FLOWSQL_ORACLE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tumble_equals_batch() {
+    run_cases(Kind::Tumble, cases(), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_equals_batch() {
+    run_cases(Kind::Hop, cases(), 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cumulate_equals_batch() {
+    run_cases(Kind::Cumulate, cases(), 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_equals_batch() {
+    run_cases(Kind::Session, cases(), 4).await;
+}
+
+/// Rows far behind the watermark, in a file read after others, are dropped
+/// and counted; the answer is the batch answer over the other rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_rows_are_dropped_and_counted() {
+    let mut rng = Rng(99);
+    for kind in [Kind::Tumble, Kind::Hop, Kind::Cumulate, Kind::Session] {
+        let input = generate(&mut rng, 500);
+        let (first, rest) = input.rows.split_at(input.rows.len() / 2);
+        // Certainly late: a minute before everything read so far.
+        let late: Vec<(u64, u64, i64)> = (0..17)
+            .map(|i| (1, i, first[0].2 - 60_000 - i as i64))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let stream_dir = dir.path().join("stream");
+        let batch_dir = dir.path().join("batch");
+        // Arrival order: first half, the late file, second half.
+        let mut arrival = first.to_vec();
+        arrival.extend(&late);
+        arrival.extend(rest);
+        write_files(&stream_dir, &arrival[..first.len()], first.len());
+        std::fs::rename(stream_dir.join("part-0000.csv"), stream_dir.join("a.csv")).unwrap();
+        write_files(&stream_dir, &late, late.len());
+        std::fs::rename(stream_dir.join("part-0000.csv"), stream_dir.join("b.csv")).unwrap();
+        write_files(&stream_dir, rest, rest.len());
+        std::fs::rename(stream_dir.join("part-0000.csv"), stream_dir.join("c.csv")).unwrap();
+        let on_time: Vec<_> = first.iter().chain(rest).copied().collect();
+        write_files(&batch_dir, &on_time, on_time.len());
+
+        let engine = engine_with_tables(
+            &format!("{}/", stream_dir.display()),
+            &format!("{}/", batch_dir.display()),
+            input.delay,
+            64,
+        )
+        .await;
+        let (streaming, batch) = queries(kind, &mut rng, "COUNT(*) AS n, SUM(v) AS total");
+        let stream = engine.query(&streaming).await.unwrap();
+        let metrics = stream.metrics().unwrap();
+        let got = rows_of(stream).await;
+        let want = rows_of(engine.query(&batch).await.unwrap()).await;
+        assert_eq!(got, want, "{kind:?}: {streaming}");
+        assert_eq!(metrics.late_rows(), late.len() as u64, "{kind:?}");
+    }
+}
+
+/// Closed windows are freed: on a long input the open windows stay few.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_stays_bounded_on_a_long_input() {
+    let mut rng = Rng(7);
+    let mut rows = Vec::new();
+    let mut ts = 1_767_261_600_000i64;
+    for _ in 0..20_000 {
+        ts += rng.below(100) as i64;
+        rows.push((1 + rng.below(5), rng.below(50), ts + rng.below(1000) as i64));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("files");
+    write_files(&files, &rows, 2000);
+    let files = format!("{}/", files.display());
+    let engine = engine_with_tables(&files, &files, 1000, 256).await;
+    for (query, bound) in [
+        (
+            "SELECT window_start, window_end, k, COUNT(*) FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k",
+            10,
+        ),
+        (
+            "SELECT window_start, window_end, k, COUNT(*) FROM TABLE(SESSION(TABLE s PARTITION BY k, DESCRIPTOR(ts), INTERVAL '300' MILLISECOND)) GROUP BY window_start, window_end, k",
+            40,
+        ),
+    ] {
+        let stream = engine.query(query).await.unwrap();
+        let metrics = stream.metrics().unwrap();
+        let emitted = rows_of(stream).await.len();
+        assert!(emitted > 200, "{emitted} windows emitted");
+        let most_open = metrics.max_open_windows();
+        assert!(
+            most_open <= bound,
+            "{most_open} windows open at once, for {emitted} emitted: state is not freed\n{query}"
+        );
+    }
+}
