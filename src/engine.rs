@@ -9,18 +9,19 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
-use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry};
+use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
 use crate::plan::streaming::plan_stream;
 use crate::plan::window_table::WindowFunction;
@@ -138,6 +139,25 @@ impl Engine {
         self.run(&last.text)
             .await
             .map_err(|e| e.offset_by(last.start))
+    }
+
+    /// Registers a program's own stream of record batches as the streaming
+    /// table `name`: `event_time` names its timestamp column, and the
+    /// watermark trails the highest event time seen by `watermark_delay`.
+    /// Queries over it run incrementally, like queries over any stream; the
+    /// stream can be read by one query.
+    pub fn register_stream(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        event_time: &str,
+        watermark_delay: Duration,
+        stream: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    ) -> Result<()> {
+        let table =
+            RegisteredStream::try_new(name, schema, event_time, watermark_delay, stream.boxed())?;
+        self.ctx.register_table(name, Arc::new(table))?;
+        Ok(())
     }
 
     /// The Flink-style declaration of table `name`, if it was created with

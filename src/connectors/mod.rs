@@ -8,7 +8,11 @@ pub mod file_stream;
 pub mod filesystem;
 pub mod object_stores;
 pub mod options;
+pub mod registered_stream;
+pub mod stream_table;
 pub mod table;
 
 pub use object_stores::LazyObjectStoreRegistry;
+pub use registered_stream::RegisteredStream;
+pub use stream_table::{StreamSource, StreamTable};
 pub use table::ConnectorTable;

@@ -18,29 +18,30 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use tokio::sync::mpsc;
 
 use super::metrics::StreamMetrics;
-use crate::connectors::file_stream::FileStream;
+use crate::connectors::StreamSource;
 use crate::error::Result;
 use crate::operators::{Operator, Output};
 use crate::results::QueryStream;
 
 /// A source feeding a chain of operators.
 pub struct Pipeline {
-    source_name: String,
-    source: FileStream,
+    source_description: String,
+    source: StreamSource,
     operators: Vec<Box<dyn Operator>>,
     metrics: Arc<StreamMetrics>,
 }
 
 impl Pipeline {
-    /// A pipeline reading `source` (the table `source_name`) into `operators`.
+    /// A pipeline reading `source` (described for EXPLAIN by
+    /// `source_description`) into `operators`.
     pub fn new(
-        source_name: String,
-        source: FileStream,
+        source_description: String,
+        source: StreamSource,
         operators: Vec<Box<dyn Operator>>,
         metrics: Arc<StreamMetrics>,
     ) -> Self {
         Pipeline {
-            source_name,
+            source_description,
             source,
             operators,
             metrics,
@@ -49,10 +50,7 @@ impl Pipeline {
 
     /// One line per stage, source first, for EXPLAIN.
     pub fn describe(&self) -> Vec<String> {
-        let mut lines = vec![format!(
-            "source: files of stream '{}', in path order",
-            self.source_name
-        )];
+        let mut lines = vec![self.source_description.clone()];
         lines.extend(self.operators.iter().map(|op| op.describe()));
         lines
     }

@@ -21,14 +21,13 @@ use datafusion::common::DFSchema;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::ExprWithAlias;
 
 use super::emission::EmissionPlan;
 use super::metrics::StreamMetrics;
 use super::pipeline::Pipeline;
 use super::window::{WindowKind, WINDOW_COLUMNS};
 use super::window_table::WindowTable;
-use crate::connectors::ConnectorTable;
+use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::operators::per_batch::PerBatchOperator;
 use crate::operators::session_window::SessionWindowOperator;
@@ -61,13 +60,10 @@ pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Opt
     check_supported(plan, &scan)?;
 
     let metrics = Arc::new(StreamMetrics::default());
-    let (stream_table, operator): (&ConnectorTable, Box<dyn Operator>) = match &scan {
+    let (stream_provider, operator): (&Arc<dyn TableProvider>, Box<dyn Operator>) = match &scan {
         StreamScan::Direct(table) => {
             let emission = EmissionPlan::new(ctx.clone(), plan.clone(), Arc::clone(table));
-            (
-                as_connector(table),
-                Box::new(PerBatchOperator::new(emission)),
-            )
+            (table, Box::new(PerBatchOperator::new(emission)))
         }
         StreamScan::Windowed(window, provider) => {
             let emission = EmissionPlan::new(ctx.clone(), plan.clone(), Arc::clone(provider));
@@ -83,25 +79,19 @@ pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Opt
                     Arc::clone(&metrics),
                 )),
             };
-            let source = window.stream_source().expect("a windowed stream");
-            (source, operator)
+            (&window.source, operator)
         }
     };
-    let watermark = watermark_operator(ctx, stream_table, Arc::clone(&metrics))?;
-    let source =
-        crate::connectors::file_stream::FileStream::open(ctx.state(), stream_table).await?;
+    let stream = StreamTable::of(stream_provider.as_ref())
+        .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
+    let watermark = watermark_operator(ctx, &stream, stream_provider, Arc::clone(&metrics))?;
+    let source = stream.open(ctx.state()).await?;
     Ok(Some(Pipeline::new(
-        stream_table.definition().table_name(),
+        stream.describe(),
         source,
         vec![Box::new(watermark), operator],
         metrics,
     )))
-}
-
-fn as_connector(table: &Arc<dyn TableProvider>) -> &ConnectorTable {
-    let any: &dyn std::any::Any = table.as_ref();
-    any.downcast_ref::<ConnectorTable>()
-        .expect("a direct stream scan reads a ConnectorTable")
 }
 
 /// Every scan of a stream in `plan`.
@@ -116,10 +106,7 @@ fn stream_scans(plan: &LogicalPlan) -> Result<Vec<StreamScan>> {
                         let window = window_arc(&provider);
                         scans.push(StreamScan::Windowed(window, provider));
                     }
-                } else if any
-                    .downcast_ref::<ConnectorTable>()
-                    .is_some_and(ConnectorTable::is_stream)
-                {
+                } else if StreamTable::of(provider.as_ref()).is_some() {
                     scans.push(StreamScan::Direct(provider));
                 }
             }
@@ -183,30 +170,16 @@ fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
     problem.map_or(Ok(()), Err)
 }
 
-/// The stream table's `WATERMARK FOR ts AS expr`, as an operator.
+/// The stream's watermark, as an operator.
 fn watermark_operator(
     ctx: &SessionContext,
-    table: &ConnectorTable,
+    stream: &StreamTable<'_>,
+    provider: &Arc<dyn TableProvider>,
     metrics: Arc<StreamMetrics>,
 ) -> Result<WatermarkOperator> {
-    let watermark = table
-        .definition()
-        .watermark
-        .as_ref()
-        .ok_or_else(|| Error::Internal("a stream without a watermark".into()))?;
     let state = ctx.state();
-    let schema = DFSchema::try_from(table.schema().as_ref().clone())?;
-    let logical = state.create_logical_expr_from_sql_expr(
-        ExprWithAlias {
-            expr: watermark.expr.clone(),
-            alias: None,
-        },
-        &schema,
-    )?;
+    let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
+    let (logical, text) = stream.watermark(&state, &schema)?;
     let physical = state.create_physical_expr(logical, &schema)?;
-    Ok(WatermarkOperator::new(
-        physical,
-        format!("FOR {} AS {}", watermark.column, watermark.expr),
-        metrics,
-    ))
+    Ok(WatermarkOperator::new(physical, text, metrics))
 }

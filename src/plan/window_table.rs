@@ -7,7 +7,6 @@
 //! scanned: the streaming planner finds it in the plan and assigns windows
 //! incrementally as rows arrive.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use datafusion::arrow::compute::concat_batches;
@@ -24,7 +23,7 @@ use datafusion::physical_plan::{collect, ExecutionPlan};
 use futures::FutureExt;
 
 use super::window::{assign_fixed, assign_sessions, windowed_schema, WindowKind};
-use crate::connectors::ConnectorTable;
+use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 
 /// A table function's result: `source` with rows assigned to windows.
@@ -44,11 +43,9 @@ pub struct WindowTable {
 }
 
 impl WindowTable {
-    /// The stream table this window runs over, if its input is a stream.
-    pub fn stream_source(&self) -> Option<&ConnectorTable> {
-        let any: &dyn Any = self.source.as_ref();
-        any.downcast_ref::<ConnectorTable>()
-            .filter(|table| table.is_stream())
+    /// The stream this window runs over, if its input is a stream.
+    pub fn stream_source(&self) -> Option<StreamTable<'_>> {
+        StreamTable::of(self.source.as_ref())
     }
 
     /// Assigns the rows of `batch` (in the input's schema) to windows,

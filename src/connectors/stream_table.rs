@@ -1,0 +1,121 @@
+//! `StreamTable`: the tables a streaming query can read, seen the same way by
+//! the planner: a filesystem table with a WATERMARK, or a Rust program's
+//! registered stream. Each gives a name, a watermark expression and a source
+//! of batches.
+
+use std::any::Any;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{col, lit, Expr};
+use datafusion::sql::sqlparser::ast::ExprWithAlias;
+
+use super::file_stream::FileStream;
+use super::registered_stream::{RegisteredSource, RegisteredStream};
+use super::ConnectorTable;
+use crate::error::{Error, Result};
+
+/// A table that is a stream.
+pub enum StreamTable<'a> {
+    /// `CREATE TABLE ... (WATERMARK FOR ...) WITH ('connector' = 'filesystem')`.
+    Files(&'a ConnectorTable),
+    /// A stream registered by a Rust program.
+    Registered(&'a RegisteredStream),
+}
+
+/// Where a running query reads its stream's batches from.
+pub enum StreamSource {
+    /// Files, in path order.
+    Files(Box<FileStream>),
+    /// A program's stream.
+    Registered(RegisteredSource),
+}
+
+impl StreamSource {
+    /// The next batch, or `None` at the end of the stream.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        match self {
+            StreamSource::Files(files) => files.next_batch().await,
+            StreamSource::Registered(source) => source.next_batch().await,
+        }
+    }
+}
+
+impl<'a> StreamTable<'a> {
+    /// `provider` as a stream, if it is one.
+    pub fn of(provider: &'a dyn TableProvider) -> Option<Self> {
+        let any: &dyn Any = provider;
+        if let Some(table) = any.downcast_ref::<ConnectorTable>() {
+            return table.is_stream().then_some(StreamTable::Files(table));
+        }
+        any.downcast_ref::<RegisteredStream>()
+            .map(StreamTable::Registered)
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> String {
+        match self {
+            StreamTable::Files(table) => table.definition().table_name(),
+            StreamTable::Registered(stream) => stream.name().to_string(),
+        }
+    }
+
+    /// The watermark as a DataFusion expression over the table's columns,
+    /// and how to describe it.
+    pub fn watermark(&self, state: &SessionState, schema: &DFSchema) -> Result<(Expr, String)> {
+        match self {
+            StreamTable::Files(table) => {
+                let watermark = table
+                    .definition()
+                    .watermark
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("a stream without a watermark".into()))?;
+                let expr = state.create_logical_expr_from_sql_expr(
+                    ExprWithAlias {
+                        expr: watermark.expr.clone(),
+                        alias: None,
+                    },
+                    schema,
+                )?;
+                Ok((
+                    expr,
+                    format!("FOR {} AS {}", watermark.column, watermark.expr),
+                ))
+            }
+            StreamTable::Registered(stream) => {
+                let delay = stream.watermark_delay;
+                let nanos = i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX);
+                let interval = ScalarValue::new_interval_mdn(0, 0, nanos);
+                Ok((
+                    col(stream.event_time.as_str()) - lit(interval),
+                    format!("FOR {0} AS {0} - {delay:?}", stream.event_time),
+                ))
+            }
+        }
+    }
+
+    /// Starts reading the stream.
+    pub async fn open(&self, state: SessionState) -> Result<StreamSource> {
+        Ok(match self {
+            StreamTable::Files(table) => {
+                StreamSource::Files(Box::new(FileStream::open(state, table).await?))
+            }
+            StreamTable::Registered(stream) => StreamSource::Registered(stream.take()?),
+        })
+    }
+
+    /// One line for EXPLAIN.
+    pub fn describe(&self) -> String {
+        match self {
+            StreamTable::Files(table) => format!(
+                "source: files of stream '{}', in path order",
+                table.definition().table_name()
+            ),
+            StreamTable::Registered(stream) => {
+                format!("source: registered stream '{}'", stream.name())
+            }
+        }
+    }
+}
