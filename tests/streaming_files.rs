@@ -19,23 +19,28 @@ fn add_file(dir: &std::path::Path, name: &str, seconds: std::ops::Range<u32>) {
     std::fs::rename(&staging, dir.join(name)).unwrap();
 }
 
-async fn next(stream: &mut flowsql::QueryStream) -> RecordBatch {
-    tokio::time::timeout(Duration::from_secs(120), stream.next())
-        .await
-        .expect("a window within two minutes")
-        .expect("the stream is still open")
-        .unwrap()
-}
-
-fn window(batch: &RecordBatch) -> (String, i64) {
-    let start = datafusion::arrow::util::display::ArrayFormatter::try_new(
-        batch.column(0).as_ref(),
-        &Default::default(),
-    )
-    .unwrap()
-    .value(0)
-    .to_string();
-    (start, batch.column(1).as_primitive::<Int64Type>().value(0))
+/// Reads emissions until `n` more windows have arrived; returns them as
+/// (window_start, count) in start order.
+async fn windows(stream: &mut flowsql::QueryStream, n: usize) -> Vec<(String, i64)> {
+    let mut rows = Vec::new();
+    while rows.len() < n {
+        let batch: RecordBatch = tokio::time::timeout(Duration::from_secs(120), stream.next())
+            .await
+            .expect("a window within two minutes")
+            .expect("the stream is still open")
+            .unwrap();
+        let starts = datafusion::arrow::util::display::ArrayFormatter::try_new(
+            batch.column(0).as_ref(),
+            &Default::default(),
+        )
+        .unwrap();
+        let counts = batch.column(1).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            rows.push((starts.value(row).to_string(), counts.value(row)));
+        }
+    }
+    rows.sort();
+    rows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,20 +72,20 @@ async fn a_watched_directory_emits_windows_as_files_arrive() {
         .await
         .unwrap();
 
-    // The second file moves the watermark past the first window's end.
+    // The second file moves the watermark (10:00:23) past the ends of the
+    // first two windows; the third file past the third's.
     add_file(&dir, "part-002.csv", 10..25);
     assert_eq!(
-        window(&next(&mut results).await),
-        ("2026-01-01T10:00:00".into(), 10)
+        windows(&mut results, 2).await,
+        [
+            ("2026-01-01T10:00:00".to_string(), 10),
+            ("2026-01-01T10:00:10".to_string(), 10)
+        ]
     );
     add_file(&dir, "part-003.csv", 25..40);
     assert_eq!(
-        window(&next(&mut results).await),
-        ("2026-01-01T10:00:10".into(), 10)
-    );
-    assert_eq!(
-        window(&next(&mut results).await),
-        ("2026-01-01T10:00:20".into(), 10)
+        windows(&mut results, 1).await,
+        [("2026-01-01T10:00:20".to_string(), 10)]
     );
     // Dropping the results cancels the unbounded query.
     drop(results);

@@ -1,5 +1,8 @@
 //! The stateless operator: runs the query over each batch as it arrives
-//! (`WHERE`, projections and scalar functions on a stream).
+//! (`WHERE`, projections and scalar functions on a stream, and UNION ALL of
+//! streams).
+
+use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -9,13 +12,16 @@ use crate::plan::emission::EmissionPlan;
 
 /// Runs the query's plan over every batch.
 pub struct PerBatchOperator {
-    plan: EmissionPlan,
+    plan: Arc<EmissionPlan>,
+    /// Which of the plan's streams this operator's batches come from (a
+    /// UNION ALL of streams reads several).
+    source: usize,
 }
 
 impl PerBatchOperator {
-    /// Runs `plan` per batch.
-    pub fn new(plan: EmissionPlan) -> Self {
-        PerBatchOperator { plan }
+    /// Runs `plan` per batch of its stream number `source`.
+    pub fn new(plan: Arc<EmissionPlan>, source: usize) -> Self {
+        PerBatchOperator { plan, source }
     }
 }
 
@@ -29,6 +35,8 @@ impl Operator for PerBatchOperator {
         if batch.num_rows() == 0 {
             return Ok(Output::default());
         }
-        Ok(Output::batches(self.plan.run(vec![batch]).await?))
+        Ok(Output::batches(
+            self.plan.run_from(self.source, vec![batch]).await?,
+        ))
     }
 }

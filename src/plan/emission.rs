@@ -4,68 +4,115 @@
 //! The streaming operators decide *which* rows are complete (the rows of the
 //! windows the watermark has closed, or one batch of a stateless query); what
 //! to compute over them is the user's query, unchanged. The plan's scan of the
-//! stream (or of the window function over it) is replaced by a scan of those
-//! rows in memory and DataFusion runs the rest: filters, projections, every
-//! aggregate (DISTINCT, FILTER, HAVING, UDAFs), ordering within the emission.
+//! stream (or of the window function over it) is replaced by an
+//! [`EmissionTable`], the plan is optimized and physically planned once, and
+//! each emission runs that physical plan over its rows: filters, projections,
+//! every aggregate (DISTINCT, FILTER, HAVING, UDAFs), ordering within the
+//! emission.
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::datasource::{provider_as_source, source_as_provider, MemTable};
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{LogicalPlan, TableScan, TableScanBuilder};
+use datafusion::physical_plan::execution_plan::reset_plan_states;
+use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 
-use crate::error::Result;
+use super::emission_source::{EmissionTable, Slot};
+use crate::error::{Error, Result};
 
-/// The query's plan with one table scan to feed from memory.
+/// The query's physical plan, fed from one slot per stream it reads.
 pub struct EmissionPlan {
-    ctx: SessionContext,
-    plan: LogicalPlan,
-    target: Arc<dyn TableProvider>,
+    physical: Arc<dyn ExecutionPlan>,
+    slots: Vec<Slot>,
+    task: Arc<TaskContext>,
 }
 
 impl EmissionPlan {
-    /// `plan`, whose scans of `target` will read each emission's rows.
-    pub fn new(ctx: SessionContext, plan: LogicalPlan, target: Arc<dyn TableProvider>) -> Self {
-        EmissionPlan { ctx, plan, target }
-    }
-
-    /// The schema of the rows `run` takes.
-    pub fn input_schema(&self) -> SchemaRef {
-        self.target.schema()
-    }
-
-    /// Runs the query over `rows` and returns its result.
-    pub async fn run(&self, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-        let memory: Arc<dyn TableProvider> =
-            Arc::new(MemTable::try_new(self.input_schema(), vec![rows])?);
-        let plan = self
-            .plan
+    /// Plans `plan` once, with its scans of each of `targets` reading that
+    /// target's rows of each emission.
+    pub async fn try_new(
+        ctx: &SessionContext,
+        plan: &LogicalPlan,
+        targets: &[Arc<dyn TableProvider>],
+    ) -> Result<Self> {
+        let slots: Vec<Slot> = targets.iter().map(|_| Slot::default()).collect();
+        let tables: Vec<Arc<dyn TableProvider>> = targets
+            .iter()
+            .zip(&slots)
+            .map(|(target, slot)| {
+                Arc::new(EmissionTable::new(target.schema(), Arc::clone(slot))) as _
+            })
+            .collect();
+        let replacement = |scan: &TableScan| {
+            targets
+                .iter()
+                .position(|target| is_scan_of(scan, target))
+                .map(|i| Arc::clone(&tables[i]))
+        };
+        let plan = plan
             .clone()
             .transform_up(|node| match node {
-                LogicalPlan::TableScan(scan) if self.is_target(&scan) => {
-                    let replaced = TableScanBuilder::new(
-                        scan.table_name.clone(),
-                        provider_as_source(Arc::clone(&memory)),
-                    )
-                    .with_projection(scan.projection.clone())
-                    .with_filters(scan.filters.clone())
-                    .with_fetch(scan.fetch)
-                    .build()?;
+                LogicalPlan::TableScan(scan) if replacement(&scan).is_some() => {
+                    let table = replacement(&scan).expect("checked");
+                    let replaced =
+                        TableScanBuilder::new(scan.table_name.clone(), provider_as_source(table))
+                            .with_projection(scan.projection.clone())
+                            .with_filters(scan.filters.clone())
+                            .with_fetch(scan.fetch)
+                            .build()?;
                     Ok(Transformed::yes(LogicalPlan::TableScan(replaced)))
                 }
                 other => Ok(Transformed::no(other)),
             })?
             .data;
-        Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
+        let physical = ctx
+            .execute_logical_plan(plan)
+            .await?
+            .create_physical_plan()
+            .await?;
+        Ok(EmissionPlan {
+            physical,
+            slots,
+            task: ctx.task_ctx(),
+        })
     }
 
-    fn is_target(&self, scan: &TableScan) -> bool {
-        source_as_provider(&scan.source).is_ok_and(|provider| same_table(&provider, &self.target))
+    /// Runs the query over `rows` (of the first target) and returns its result.
+    pub async fn run(&self, rows: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        self.run_from(0, rows).await
     }
+
+    /// Runs the query over `rows` of target `source`, the other targets
+    /// empty, and returns its result.
+    pub async fn run_from(
+        &self,
+        source: usize,
+        rows: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>> {
+        let mut rows = Some(rows);
+        for (i, slot) in self.slots.iter().enumerate() {
+            let mut slot = slot
+                .lock()
+                .map_err(|_| Error::Internal("emission slot poisoned".into()))?;
+            *slot = if i == source {
+                rows.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+        }
+        // Operators such as TopK keep state between runs unless reset.
+        let plan = reset_plan_states(Arc::clone(&self.physical))?;
+        Ok(collect(plan, Arc::clone(&self.task)).await?)
+    }
+}
+
+fn is_scan_of(scan: &TableScan, target: &Arc<dyn TableProvider>) -> bool {
+    source_as_provider(&scan.source).is_ok_and(|provider| same_table(&provider, target))
 }
 
 /// True when both point at the same table object.

@@ -6,10 +6,12 @@
 //! - [`streaming`]: finds the stream in a plan, checks what can run on it, and
 //!   builds the operator pipeline.
 //! - [`pipeline`]: runs a pipeline, feeding results to a [`crate::QueryStream`].
-//! - [`emission`]: the query's own plan, run over the rows of one emission.
+//! - [`emission`]: the query's own plan, run over the rows of one emission;
+//!   [`emission_source`]: the table that feeds it.
 //! - [`metrics`]: live counters of a streaming query.
 
 pub mod emission;
+pub mod emission_source;
 pub mod metrics;
 pub mod pipeline;
 pub mod streaming;

@@ -1,4 +1,4 @@
-//! `Pipeline`: a stream source and its chain of operators, run as a task
+//! `Pipeline`: stream sources and their chains of operators, run as a task
 //! whose results flow into a [`QueryStream`] as they are emitted.
 //!
 //! Each batch from the source goes through the operators in order; an
@@ -23,35 +23,46 @@ use crate::error::Result;
 use crate::operators::{Operator, Output};
 use crate::results::QueryStream;
 
-/// A source feeding a chain of operators.
+/// A stream source and the operators its batches go through.
+pub struct Chain {
+    /// One line for EXPLAIN describing the source.
+    pub description: String,
+    /// Where batches come from.
+    pub source: StreamSource,
+    /// The operators, in order.
+    pub operators: Vec<Box<dyn Operator>>,
+}
+
+/// One chain per stream the query reads (several for a UNION ALL of streams).
 pub struct Pipeline {
-    source_description: String,
-    source: StreamSource,
-    operators: Vec<Box<dyn Operator>>,
+    chains: Vec<Chain>,
     metrics: Arc<StreamMetrics>,
 }
 
 impl Pipeline {
-    /// A pipeline reading `source` (described for EXPLAIN by
-    /// `source_description`) into `operators`.
-    pub fn new(
-        source_description: String,
-        source: StreamSource,
-        operators: Vec<Box<dyn Operator>>,
-        metrics: Arc<StreamMetrics>,
-    ) -> Self {
-        Pipeline {
-            source_description,
-            source,
-            operators,
-            metrics,
-        }
+    /// A pipeline of `chains`, counting into `metrics`.
+    pub fn new(chains: Vec<Chain>, metrics: Arc<StreamMetrics>) -> Self {
+        Pipeline { chains, metrics }
     }
 
     /// One line per stage, source first, for EXPLAIN.
     pub fn describe(&self) -> Vec<String> {
-        let mut lines = vec![self.source_description.clone()];
-        lines.extend(self.operators.iter().map(|op| op.describe()));
+        let many = self.chains.len() > 1;
+        let mut lines = Vec::new();
+        for (i, chain) in self.chains.iter().enumerate() {
+            let prefix = if many {
+                format!("stream {}: ", i + 1)
+            } else {
+                String::new()
+            };
+            lines.push(format!("{prefix}{}", chain.description));
+            lines.extend(
+                chain
+                    .operators
+                    .iter()
+                    .map(|op| format!("{prefix}{}", op.describe())),
+            );
+        }
         lines
     }
 
@@ -76,23 +87,33 @@ impl Pipeline {
         )
     }
 
-    /// Runs until the source ends or the reader goes away.
+    /// Runs until every source ends or the reader goes away. Several
+    /// sources are read in turn, a batch each.
     async fn run(mut self, sender: &mpsc::Sender<Result<RecordBatch>>) -> Result<()> {
-        while let Some(batch) = self.source.next_batch().await? {
-            let results = self.push(Output::batches(vec![batch])).await?;
-            if !send_all(sender, results).await {
-                return Ok(());
+        let mut active: Vec<usize> = (0..self.chains.len()).collect();
+        while !active.is_empty() {
+            let mut still_active = Vec::with_capacity(active.len());
+            for chain in active {
+                let results = match self.chains[chain].source.next_batch().await? {
+                    Some(batch) => {
+                        still_active.push(chain);
+                        self.push(chain, Output::batches(vec![batch])).await?
+                    }
+                    None => self.finish(chain).await?,
+                };
+                if !send_all(sender, results).await {
+                    return Ok(());
+                }
             }
+            active = still_active;
         }
-        let results = self.finish().await?;
-        send_all(sender, results).await;
         Ok(())
     }
 
-    /// Passes `input` through every operator.
-    async fn push(&mut self, input: Output) -> Result<Vec<RecordBatch>> {
+    /// Passes `input` through every operator of chain `chain`.
+    async fn push(&mut self, chain: usize, input: Output) -> Result<Vec<RecordBatch>> {
         let mut pending = input;
-        for operator in &mut self.operators {
+        for operator in &mut self.chains[chain].operators {
             let mut next = Output::default();
             for batch in pending.batches {
                 let out = operator.process_batch(batch).await?;
@@ -106,15 +127,20 @@ impl Pipeline {
             }
             pending = next;
         }
-        let open = self.operators.iter().map(|op| op.open_windows()).sum();
+        let open = self
+            .chains
+            .iter()
+            .flat_map(|c| c.operators.iter())
+            .map(|op| op.open_windows())
+            .sum();
         self.metrics.record_open_windows(open);
         Ok(pending.batches)
     }
 
-    /// Ends the input: each operator emits what it holds, in order.
-    async fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+    /// Ends chain `chain`'s input: each operator emits what it holds, in order.
+    async fn finish(&mut self, chain: usize) -> Result<Vec<RecordBatch>> {
         let mut carried = Vec::new();
-        for operator in &mut self.operators {
+        for operator in &mut self.chains[chain].operators {
             let mut next = Vec::new();
             for batch in carried {
                 next.extend(operator.process_batch(batch).await?.batches);

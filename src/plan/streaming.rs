@@ -24,7 +24,7 @@ use datafusion::prelude::SessionContext;
 
 use super::emission::EmissionPlan;
 use super::metrics::StreamMetrics;
-use super::pipeline::Pipeline;
+use super::pipeline::{Chain, Pipeline};
 use super::window::{WindowKind, WINDOW_COLUMNS};
 use super::window_table::WindowTable;
 use crate::connectors::StreamTable;
@@ -47,26 +47,23 @@ enum StreamScan {
 /// reads no stream (a batch query).
 pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Option<Pipeline>> {
     let scans = stream_scans(plan)?;
-    let scan = match scans.len() {
-        0 => return Ok(None),
-        1 => scans.into_iter().next().expect("one scan"),
-        _ => {
-            return Err(Error::query(
-                "this query reads more than one stream (a join or UNION of streams); \
-                 flowsql runs one stream per query for now",
-            ))
-        }
-    };
-    check_supported(plan, &scan)?;
-
+    if scans.is_empty() {
+        return Ok(None);
+    }
+    if scans.len() > 1 && scans.iter().any(|s| matches!(s, StreamScan::Windowed(..))) {
+        return Err(Error::query(
+            "a window function reads one stream; to window several streams, window each \
+             and UNION ALL the results in separate queries",
+        ));
+    }
+    for scan in &scans {
+        check_supported(plan, scan)?;
+    }
     let metrics = Arc::new(StreamMetrics::default());
-    let (stream_provider, operator): (&Arc<dyn TableProvider>, Box<dyn Operator>) = match &scan {
-        StreamScan::Direct(table) => {
-            let emission = EmissionPlan::new(ctx.clone(), plan.clone(), Arc::clone(table));
-            (table, Box::new(PerBatchOperator::new(emission)))
-        }
+    let mut chains = Vec::with_capacity(scans.len());
+    match &scans[0] {
         StreamScan::Windowed(window, provider) => {
-            let emission = EmissionPlan::new(ctx.clone(), plan.clone(), Arc::clone(provider));
+            let emission = EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?;
             let operator: Box<dyn Operator> = match window.kind {
                 WindowKind::Session { .. } => Box::new(SessionWindowOperator::new(
                     Arc::clone(window),
@@ -79,19 +76,43 @@ pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Opt
                     Arc::clone(&metrics),
                 )),
             };
-            (&window.source, operator)
+            chains.push(chain(ctx, &window.source, operator, &metrics).await?);
         }
-    };
-    let stream = StreamTable::of(stream_provider.as_ref())
+        StreamScan::Direct(_) => {
+            // Filters and projections, per batch, on one stream or on a
+            // UNION ALL of several: each batch fills its own stream's scan.
+            let tables: Vec<Arc<dyn TableProvider>> = scans
+                .iter()
+                .map(|s| match s {
+                    StreamScan::Direct(table) => Arc::clone(table),
+                    StreamScan::Windowed(_, provider) => Arc::clone(provider),
+                })
+                .collect();
+            let emission = Arc::new(EmissionPlan::try_new(ctx, plan, &tables).await?);
+            for (i, table) in tables.iter().enumerate() {
+                let operator = Box::new(PerBatchOperator::new(Arc::clone(&emission), i));
+                chains.push(chain(ctx, table, operator, &metrics).await?);
+            }
+        }
+    }
+    Ok(Some(Pipeline::new(chains, metrics)))
+}
+
+/// The chain reading stream table `provider`: source, watermark, `operator`.
+async fn chain(
+    ctx: &SessionContext,
+    provider: &Arc<dyn TableProvider>,
+    operator: Box<dyn Operator>,
+    metrics: &Arc<StreamMetrics>,
+) -> Result<Chain> {
+    let stream = StreamTable::of(provider.as_ref())
         .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
-    let watermark = watermark_operator(ctx, &stream, stream_provider, Arc::clone(&metrics))?;
-    let source = stream.open(ctx.state()).await?;
-    Ok(Some(Pipeline::new(
-        stream.describe(),
-        source,
-        vec![Box::new(watermark), operator],
-        metrics,
-    )))
+    let watermark = watermark_operator(ctx, &stream, provider, Arc::clone(metrics))?;
+    Ok(Chain {
+        description: stream.describe(),
+        source: stream.open(ctx.state()).await?,
+        operators: vec![Box::new(watermark), operator],
+    })
 }
 
 /// Every scan of a stream in `plan`.
