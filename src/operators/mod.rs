@@ -11,6 +11,7 @@
 
 pub mod per_batch;
 pub mod session_window;
+pub mod sliced_window;
 pub mod watermark;
 pub mod window_aggregate;
 

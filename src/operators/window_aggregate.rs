@@ -1,6 +1,8 @@
-//! The window operator for TUMBLE, HOP and CUMULATE: holds the rows of each
-//! open window and, when the watermark passes a window's end, runs the
-//! query's aggregation over them once and frees them.
+//! The window operator for TUMBLE, HOP and CUMULATE queries the sliced
+//! operator cannot take (those that use the window columns other than by
+//! grouping on them, e.g. in WHERE): holds the rows of each open window and,
+//! when the watermark passes a window's end, runs the query over them once
+//! and frees them.
 //!
 //! ```text
 //!             rows (with window columns)           watermark >= end
@@ -11,7 +13,8 @@
 //!
 //! State is the rows of the windows still open, so memory depends on the
 //! open windows, not on how many events have passed. Rows of overlapping HOP
-//! and CUMULATE windows are held once per window (not yet shared in panes).
+//! and CUMULATE windows are held once per window; the sliced operator avoids
+//! that where it can.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

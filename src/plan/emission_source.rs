@@ -87,6 +87,24 @@ pub struct EmissionSourceExec {
     properties: Arc<PlanProperties>,
 }
 
+impl EmissionSourceExec {
+    /// A leaf of `schema` reading all columns from `slot`.
+    pub fn new(schema: SchemaRef, slot: Slot) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        EmissionSourceExec {
+            schema,
+            projection: None,
+            slot,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
 impl DisplayAs for EmissionSourceExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "EmissionSourceExec")

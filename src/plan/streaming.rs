@@ -15,14 +15,22 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::DFSchema;
-use datafusion::datasource::source_as_provider;
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema};
+use datafusion::datasource::{provider_as_source, source_as_provider};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{
+    col, Expr, LogicalPlan, LogicalPlanBuilder, Projection, TableScanBuilder,
+};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use super::emission::EmissionPlan;
+use super::emission_source::{EmissionSourceExec, EmissionTable, Slot};
 use super::metrics::StreamMetrics;
 use super::pipeline::{Chain, Pipeline};
 use super::window::{WindowKind, WINDOW_COLUMNS};
@@ -31,6 +39,7 @@ use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::operators::per_batch::PerBatchOperator;
 use crate::operators::session_window::SessionWindowOperator;
+use crate::operators::sliced_window::{SlicedAggregate, SlicedWindowOperator};
 use crate::operators::watermark::WatermarkOperator;
 use crate::operators::window_aggregate::WindowAggregateOperator;
 use crate::operators::Operator;
@@ -63,16 +72,24 @@ pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Opt
     let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
-            let emission = EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?;
-            let operator: Box<dyn Operator> = match window.kind {
-                WindowKind::Session { .. } => Box::new(SessionWindowOperator::new(
+            let sliced = match window.kind {
+                WindowKind::Session { .. } => None,
+                _ => sliced_aggregate(ctx, plan, provider).await?,
+            };
+            let operator: Box<dyn Operator> = match (sliced, &window.kind) {
+                (Some(aggregate), _) => Box::new(SlicedWindowOperator::new(
                     Arc::clone(window),
-                    emission,
+                    aggregate,
+                    Arc::clone(&metrics),
+                )?),
+                (None, WindowKind::Session { .. }) => Box::new(SessionWindowOperator::new(
+                    Arc::clone(window),
+                    EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
                     Arc::clone(&metrics),
                 )),
-                _ => Box::new(WindowAggregateOperator::new(
+                (None, _) => Box::new(WindowAggregateOperator::new(
                     Arc::clone(window),
-                    emission,
+                    EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
                     Arc::clone(&metrics),
                 )),
             };
@@ -203,4 +220,188 @@ fn watermark_operator(
     let (logical, text) = stream.watermark(&state, &schema)?;
     let physical = state.create_physical_expr(logical, &schema)?;
     Ok(WatermarkOperator::new(physical, text, metrics))
+}
+
+/// Splits a windowed aggregation into a partial aggregate per slice and a
+/// final aggregate per window, when the query allows it: one aggregation
+/// over the window function, grouped by plain `window_start` and
+/// `window_end` columns, with the window columns used nowhere else. Returns
+/// `None` otherwise (the window operator then aggregates each window's rows
+/// when it closes).
+async fn sliced_aggregate(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    provider: &Arc<dyn TableProvider>,
+) -> Result<Option<SlicedAggregate>> {
+    let mut aggregates = Vec::new();
+    plan.apply(|node| {
+        if let LogicalPlan::Aggregate(aggregate) = node {
+            aggregates.push(aggregate.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let [aggregate] = aggregates.as_slice() else {
+        return Ok(None);
+    };
+    if !sliceable(aggregate)? {
+        return Ok(None);
+    }
+
+    // One partition and no physical optimizer: the aggregate is planned as
+    // Final over Partial, which is the split slicing needs.
+    let mut config = ctx.state().config().clone().with_target_partitions(1);
+    // The new state shares the catalogs; it must not install fresh ones.
+    config
+        .options_mut()
+        .catalog
+        .create_default_catalog_and_schema = false;
+    let state = SessionStateBuilder::new_from_existing(ctx.state())
+        .with_config(config)
+        .with_physical_optimizer_rules(vec![])
+        .build();
+    let input_slot = Slot::default();
+    let input: Arc<dyn TableProvider> = Arc::new(EmissionTable::new(
+        provider.schema(),
+        Arc::clone(&input_slot),
+    ));
+    let aggregate_plan =
+        replace_scans(LogicalPlan::Aggregate(aggregate.clone()), provider, &input)?;
+    let physical = state.create_physical_plan(&aggregate_plan).await?;
+    let final_exec = {
+        let any: &dyn std::any::Any = physical.as_ref();
+        match any.downcast_ref::<AggregateExec>() {
+            Some(exec) if *exec.mode() == AggregateMode::Final => exec,
+            _ => return Ok(None),
+        }
+    };
+    let partial = Arc::clone(final_exec.children()[0]);
+    let states_slot = Slot::default();
+    let final_aggregate = replace_children_if_necessary(
+        Arc::clone(&physical),
+        vec![Arc::new(EmissionSourceExec::new(
+            partial.schema(),
+            Arc::clone(&states_slot),
+        ))],
+    )?;
+    let groups = final_exec.group_expr().expr().len();
+    let position = |name: &str| partial.schema().index_of(name).ok().filter(|i| *i < groups);
+    let window_columns = [
+        position(WINDOW_COLUMNS[0]),
+        position(WINDOW_COLUMNS[1]),
+        position(WINDOW_COLUMNS[2]),
+    ];
+    if window_columns[0].is_none() || window_columns[1].is_none() {
+        return Ok(None);
+    }
+
+    // The rest of the query reads the aggregated rows from a table standing
+    // in for the Aggregate node, under the Aggregate's own column names.
+    let output = aggregate.schema.as_ref();
+    let flat = Arc::new(Schema::new(
+        output
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let aggregated: Arc<dyn TableProvider> =
+        Arc::new(EmissionTable::new(Arc::clone(&flat), Slot::default()));
+    let stand_in = {
+        let scan = LogicalPlanBuilder::scan(
+            "__aggregated",
+            provider_as_source(Arc::clone(&aggregated)),
+            None,
+        )?
+        .build()?;
+        let exprs = output
+            .iter()
+            .enumerate()
+            .map(|(i, (qualifier, field))| {
+                col(Column::new(Some("__aggregated"), format!("c{i}")))
+                    .alias_qualified(qualifier.cloned(), field.name())
+            })
+            .collect::<Vec<_>>();
+        LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(scan))?)
+    };
+    let target = LogicalPlan::Aggregate(aggregate.clone());
+    let rest_plan = plan
+        .clone()
+        .transform_up(|node| {
+            if node == target {
+                Ok(Transformed::yes(stand_in.clone()))
+            } else {
+                Ok(Transformed::no(node))
+            }
+        })?
+        .data;
+    let rest = EmissionPlan::try_new(ctx, &rest_plan, &[aggregated]).await?;
+    Ok(Some(SlicedAggregate {
+        input_slot,
+        partial,
+        states_slot,
+        final_aggregate,
+        rest,
+        rest_schema: flat,
+        window_columns,
+        task: ctx.task_ctx(),
+    }))
+}
+
+/// True when the window columns are only grouped on, as plain columns.
+fn sliceable(aggregate: &datafusion::logical_expr::Aggregate) -> Result<bool> {
+    let is_window_column =
+        |e: &Expr| matches!(e, Expr::Column(c) if WINDOW_COLUMNS.contains(&c.name.as_str()));
+    let uses_window = |e: &Expr| {
+        e.column_refs()
+            .iter()
+            .any(|c| WINDOW_COLUMNS.contains(&c.name.as_str()))
+    };
+    if aggregate
+        .group_expr
+        .iter()
+        .any(|e| matches!(e, Expr::GroupingSet(_)) || (!is_window_column(e) && uses_window(e)))
+        || aggregate.aggr_expr.iter().any(uses_window)
+    {
+        return Ok(false);
+    }
+    // Below the aggregate, window columns may only be passed through.
+    let mut passes_through = true;
+    aggregate.input.apply(|node| {
+        node.apply_expressions(|e| {
+            if !is_window_column(e) && uses_window(e) {
+                passes_through = false;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(passes_through)
+}
+
+/// `plan` with its scans of `target` reading `replacement` instead.
+fn replace_scans(
+    plan: LogicalPlan,
+    target: &Arc<dyn TableProvider>,
+    replacement: &Arc<dyn TableProvider>,
+) -> Result<LogicalPlan> {
+    Ok(plan
+        .transform_up(|node| match node {
+            LogicalPlan::TableScan(scan)
+                if source_as_provider(&scan.source)
+                    .is_ok_and(|p| super::emission::same_table(&p, target)) =>
+            {
+                let replaced = TableScanBuilder::new(
+                    scan.table_name.clone(),
+                    provider_as_source(Arc::clone(replacement)),
+                )
+                .with_projection(scan.projection.clone())
+                .with_filters(scan.filters.clone())
+                .with_fetch(scan.fetch)
+                .build()?;
+                Ok(Transformed::yes(LogicalPlan::TableScan(replaced)))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data)
 }

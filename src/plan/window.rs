@@ -149,7 +149,8 @@ impl WindowKind {
     }
 }
 
-fn ms(v: i64) -> String {
+/// A duration in milliseconds as text: `60s`, `250ms`.
+pub fn ms(v: i64) -> String {
     if v % 1000 == 0 {
         format!("{}s", v / 1000)
     } else {
