@@ -19,6 +19,15 @@ EXPLAIN SELECT window_start, window_end, COUNT(*)
 FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
 GROUP BY window_start, window_end;
 
+-- SPEC section 3, as written: bids and top price per auction every 10 seconds.
+SELECT window_start, window_end, auction, COUNT(*) AS bids, MAX(price) AS top
+FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, auction;
+
+-- SPEC section 3's group-window form, as written.
+SELECT auction, TUMBLE_START(ts, INTERVAL '1' MINUTE) AS ws, SUM(price)
+FROM bids GROUP BY auction, TUMBLE(ts, INTERVAL '1' MINUTE);
+
 -- Bids and top price per minute: one result per window, as windows close.
 SELECT window_start, window_end, COUNT(*) AS bids, MAX(price) AS top
 FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))

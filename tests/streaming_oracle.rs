@@ -291,7 +291,7 @@ fn cases() -> u64 {
     std::env::var("FLOWSQL_ORACLE_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
+        .unwrap_or(200)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
