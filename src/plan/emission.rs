@@ -17,7 +17,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{LogicalPlan, TableScan, TableScanBuilder};
+use datafusion::logical_expr::{LogicalPlan, TableScanBuilder};
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::SessionContext;
@@ -48,28 +48,12 @@ impl EmissionPlan {
                 Arc::new(EmissionTable::new(target.schema(), Arc::clone(slot))) as _
             })
             .collect();
-        let replacement = |scan: &TableScan| {
+        let plan = replace_scans(plan.clone(), |provider| {
             targets
                 .iter()
-                .position(|target| is_scan_of(scan, target))
+                .position(|target| same_table(provider, target))
                 .map(|i| Arc::clone(&tables[i]))
-        };
-        let plan = plan
-            .clone()
-            .transform_up(|node| match node {
-                LogicalPlan::TableScan(scan) if replacement(&scan).is_some() => {
-                    let table = replacement(&scan).expect("checked");
-                    let replaced =
-                        TableScanBuilder::new(scan.table_name.clone(), provider_as_source(table))
-                            .with_projection(scan.projection.clone())
-                            .with_filters(scan.filters.clone())
-                            .with_fetch(scan.fetch)
-                            .build()?;
-                    Ok(Transformed::yes(LogicalPlan::TableScan(replaced)))
-                }
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
+        })?;
         let physical = ctx
             .execute_logical_plan(plan)
             .await?
@@ -111,8 +95,32 @@ impl EmissionPlan {
     }
 }
 
-fn is_scan_of(scan: &TableScan, target: &Arc<dyn TableProvider>) -> bool {
-    source_as_provider(&scan.source).is_ok_and(|provider| same_table(&provider, target))
+/// `plan` with each table scan whose table `replacement` maps to another
+/// table reading that one instead (same name, projection and filters).
+pub fn replace_scans(
+    plan: LogicalPlan,
+    replacement: impl Fn(&Arc<dyn TableProvider>) -> Option<Arc<dyn TableProvider>>,
+) -> Result<LogicalPlan> {
+    Ok(plan
+        .transform_up(|node| {
+            let LogicalPlan::TableScan(scan) = &node else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(table) = source_as_provider(&scan.source)
+                .ok()
+                .and_then(|p| replacement(&p))
+            else {
+                return Ok(Transformed::no(node));
+            };
+            let replaced =
+                TableScanBuilder::new(scan.table_name.clone(), provider_as_source(table))
+                    .with_projection(scan.projection.clone())
+                    .with_filters(scan.filters.clone())
+                    .with_fetch(scan.fetch)
+                    .build()?;
+            Ok(Transformed::yes(LogicalPlan::TableScan(replaced)))
+        })?
+        .data)
 }
 
 /// True when both point at the same table object.

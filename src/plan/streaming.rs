@@ -21,15 +21,13 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{
-    col, Expr, LogicalPlan, LogicalPlanBuilder, Projection, TableScanBuilder,
-};
+use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder, Projection};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
-use super::emission::EmissionPlan;
+use super::emission::{replace_scans, same_table, EmissionPlan};
 use super::emission_source::{EmissionSourceExec, EmissionTable, Slot};
 use super::metrics::StreamMetrics;
 use super::pipeline::{Chain, Pipeline};
@@ -264,8 +262,9 @@ async fn sliced_aggregate(
         provider.schema(),
         Arc::clone(&input_slot),
     ));
-    let aggregate_plan =
-        replace_scans(LogicalPlan::Aggregate(aggregate.clone()), provider, &input)?;
+    let aggregate_plan = replace_scans(LogicalPlan::Aggregate(aggregate.clone()), |p| {
+        same_table(p, provider).then(|| Arc::clone(&input))
+    })?;
     let physical = state.create_physical_plan(&aggregate_plan).await?;
     let final_exec = {
         let any: &dyn std::any::Any = physical.as_ref();
@@ -377,31 +376,4 @@ fn sliceable(aggregate: &datafusion::logical_expr::Aggregate) -> Result<bool> {
         Ok(TreeNodeRecursion::Continue)
     })?;
     Ok(passes_through)
-}
-
-/// `plan` with its scans of `target` reading `replacement` instead.
-fn replace_scans(
-    plan: LogicalPlan,
-    target: &Arc<dyn TableProvider>,
-    replacement: &Arc<dyn TableProvider>,
-) -> Result<LogicalPlan> {
-    Ok(plan
-        .transform_up(|node| match node {
-            LogicalPlan::TableScan(scan)
-                if source_as_provider(&scan.source)
-                    .is_ok_and(|p| super::emission::same_table(&p, target)) =>
-            {
-                let replaced = TableScanBuilder::new(
-                    scan.table_name.clone(),
-                    provider_as_source(Arc::clone(replacement)),
-                )
-                .with_projection(scan.projection.clone())
-                .with_filters(scan.filters.clone())
-                .with_fetch(scan.fetch)
-                .build()?;
-                Ok(Transformed::yes(LogicalPlan::TableScan(replaced)))
-            }
-            other => Ok(Transformed::no(other)),
-        })?
-        .data)
 }
