@@ -346,6 +346,15 @@ mod shell {
         shell.exp_string("flowsql> ").unwrap();
         shell.send_line("\\d").unwrap();
         shell.exp_string("bids,BASE TABLE").unwrap();
+        // A windowed query over the stream prints its windows.
+        shell
+            .send_line(
+                "SELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE bids, \
+                 DESCRIPTOR(ts), INTERVAL '5' MINUTE)) GROUP BY window_start, window_end;",
+            )
+            .unwrap();
+        shell.exp_string("2026-01-01T10:00:00,800").unwrap();
+        shell.exp_string("2026-01-01T10:05:00,200").unwrap();
         shell.send_line("\\d bids").unwrap();
         shell.exp_string("ts,Timestamp(ms),YES").unwrap();
         shell

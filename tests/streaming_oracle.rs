@@ -166,6 +166,8 @@ fn pick_aggregates(rng: &mut Rng) -> String {
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
+    /// Flink's group-window form, `GROUP BY k, TUMBLE(ts, size)`.
+    GroupTumble,
     Tumble,
     Hop,
     Cumulate,
@@ -178,6 +180,20 @@ fn queries(kind: Kind, rng: &mut Rng, aggregates: &str) -> (String, String) {
     let group = "window_start, window_end, k";
     let select = format!("SELECT window_start, window_end, k, {aggregates}");
     match kind {
+        Kind::GroupTumble => {
+            let size = unit * (1 + rng.below(4) as i64);
+            let interval = format!("INTERVAL '{size}' MILLISECOND");
+            (
+                format!(
+                    "SELECT TUMBLE_START(ts, {interval}) AS window_start, TUMBLE_END(ts, {interval}) AS window_end, k, {aggregates}
+                     FROM s GROUP BY k, TUMBLE(ts, {interval})"
+                ),
+                format!(
+                    "{select} FROM (SELECT k, v, TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size}) AS window_start,
+                       TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size} + {size}) AS window_end FROM b_ms) GROUP BY {group}"
+                ),
+            )
+        }
         Kind::Tumble => {
             let size = unit * (1 + rng.below(4) as i64);
             (
@@ -263,7 +279,7 @@ async fn run_cases(kind: Kind, cases: u64, seed: u64) {
         // always-true filter), which the sliced operator cannot take: the
         // window operator that aggregates each window's rows runs them.
         let sliced = rng.below(2) == 0;
-        if !sliced && !matches!(kind, Kind::Session) {
+        if !sliced && matches!(kind, Kind::Tumble | Kind::Hop | Kind::Cumulate) {
             streaming =
                 streaming.replace(" GROUP BY ", " WHERE window_end > window_start GROUP BY ");
         }
@@ -300,6 +316,11 @@ async fn tumble_equals_batch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_window_tumble_equals_batch() {
+    run_cases(Kind::GroupTumble, cases(), 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_equals_batch() {
     run_cases(Kind::Hop, cases(), 2).await;
 }
@@ -319,7 +340,13 @@ async fn session_equals_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_rows_are_dropped_and_counted() {
     let mut rng = Rng(99);
-    for kind in [Kind::Tumble, Kind::Hop, Kind::Cumulate, Kind::Session] {
+    for kind in [
+        Kind::Tumble,
+        Kind::GroupTumble,
+        Kind::Hop,
+        Kind::Cumulate,
+        Kind::Session,
+    ] {
         let input = generate(&mut rng, 500);
         let (first, rest) = input.rows.split_at(input.rows.len() / 2);
         // Certainly late: a minute before everything read so far.
