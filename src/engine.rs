@@ -23,7 +23,7 @@ use futures::{Stream, StreamExt};
 
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
-use crate::plan::streaming::plan_stream;
+use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
 use crate::results::QueryStream;
 use crate::sql::window_tvf::WINDOW_FUNCTIONS;
@@ -206,7 +206,9 @@ impl Engine {
     async fn run_streaming(&self, plan: &LogicalPlan) -> Result<Option<QueryStream>> {
         match plan {
             LogicalPlan::Explain(explain) => {
-                let Some(pipeline) = plan_stream(&self.ctx, &explain.plan).await? else {
+                let Some(pipeline) =
+                    plan_stream(&self.ctx, &explain.plan, Sources::Unopened).await?
+                else {
                     return Ok(None);
                 };
                 let lines = StringArray::from(pipeline.describe());
@@ -220,7 +222,7 @@ impl Engine {
                 Ok(Some(QueryStream::new(Box::pin(stream))))
             }
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
-                if plan_stream(&self.ctx, plan).await?.is_some() {
+                if reads_stream(plan)? {
                     return Err(Error::query(
                         "writing a stream into a table or file is not supported yet; \
                          query the stream with SELECT",
@@ -229,7 +231,7 @@ impl Engine {
                 Ok(None)
             }
             _ => {
-                let Some(pipeline) = plan_stream(&self.ctx, plan).await? else {
+                let Some(pipeline) = plan_stream(&self.ctx, plan, Sources::Open).await? else {
                     return Ok(None);
                 };
                 let schema = Arc::new(plan.schema().as_arrow().clone());

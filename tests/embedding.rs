@@ -133,6 +133,17 @@ async fn a_registered_stream_with_a_udf_and_a_udaf_gives_windowed_results() {
     let query = "SELECT window_start, k, COUNT(*) AS n, sum_of_squares(v) AS squares, MAX(double_it(v)) AS top
                  FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
                  GROUP BY window_start, window_end, k";
+    // EXPLAIN describes the pipeline without reading the stream.
+    let explained = engine
+        .query(&format!("EXPLAIN {query}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let lines = explained[0].column(0).as_string::<i32>();
+    assert_eq!(lines.value(0), "source: registered stream 'events'");
+
     let mut results = engine.query(query).await.unwrap();
     assert!(results.is_streaming());
     let mut got = BTreeMap::new();

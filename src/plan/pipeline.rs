@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::metrics::StreamMetrics;
 use crate::connectors::StreamSource;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::operators::{Operator, Output};
 use crate::results::QueryStream;
 
@@ -27,8 +27,8 @@ use crate::results::QueryStream;
 pub struct Chain {
     /// One line for EXPLAIN describing the source.
     pub description: String,
-    /// Where batches come from.
-    pub source: StreamSource,
+    /// Where batches come from (`None` when the pipeline is only described).
+    pub source: Option<StreamSource>,
     /// The operators, in order.
     pub operators: Vec<Box<dyn Operator>>,
 }
@@ -94,7 +94,11 @@ impl Pipeline {
         while !active.is_empty() {
             let mut still_active = Vec::with_capacity(active.len());
             for chain in active {
-                let results = match self.chains[chain].source.next_batch().await? {
+                let source = self.chains[chain]
+                    .source
+                    .as_mut()
+                    .ok_or_else(|| Error::Internal("a described pipeline was started".into()))?;
+                let results = match source.next_batch().await? {
                     Some(batch) => {
                         still_active.push(chain);
                         self.push(chain, Output::batches(vec![batch])).await?

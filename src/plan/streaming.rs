@@ -50,9 +50,27 @@ enum StreamScan {
     Windowed(Arc<WindowTable>, Arc<dyn TableProvider>),
 }
 
+/// Whether to start reading the streams while planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sources {
+    /// Open them: the pipeline is about to run.
+    Open,
+    /// Leave them unread: the pipeline is only described (EXPLAIN).
+    Unopened,
+}
+
+/// True when `plan` reads a stream (without opening it).
+pub fn reads_stream(plan: &LogicalPlan) -> Result<bool> {
+    Ok(!stream_scans(plan)?.is_empty())
+}
+
 /// Builds the streaming pipeline for `plan`, or returns `None` when the plan
 /// reads no stream (a batch query).
-pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Option<Pipeline>> {
+pub async fn plan_stream(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    sources: Sources,
+) -> Result<Option<Pipeline>> {
     let scans = stream_scans(plan)?;
     if scans.is_empty() {
         return Ok(None);
@@ -91,7 +109,7 @@ pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Opt
                     Arc::clone(&metrics),
                 )),
             };
-            chains.push(chain(ctx, &window.source, operator, &metrics).await?);
+            chains.push(chain(ctx, &window.source, operator, &metrics, sources).await?);
         }
         StreamScan::Direct(_) => {
             // Filters and projections, per batch, on one stream or on a
@@ -106,7 +124,7 @@ pub async fn plan_stream(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Opt
             let emission = Arc::new(EmissionPlan::try_new(ctx, plan, &tables).await?);
             for (i, table) in tables.iter().enumerate() {
                 let operator = Box::new(PerBatchOperator::new(Arc::clone(&emission), i));
-                chains.push(chain(ctx, table, operator, &metrics).await?);
+                chains.push(chain(ctx, table, operator, &metrics, sources).await?);
             }
         }
     }
@@ -119,13 +137,17 @@ async fn chain(
     provider: &Arc<dyn TableProvider>,
     operator: Box<dyn Operator>,
     metrics: &Arc<StreamMetrics>,
+    sources: Sources,
 ) -> Result<Chain> {
     let stream = StreamTable::of(provider.as_ref())
         .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
     let watermark = watermark_operator(ctx, &stream, provider, Arc::clone(metrics))?;
     Ok(Chain {
         description: stream.describe(),
-        source: stream.open(ctx.state()).await?,
+        source: match sources {
+            Sources::Open => Some(stream.open(ctx.state()).await?),
+            Sources::Unopened => None,
+        },
         operators: vec![Box::new(watermark), operator],
     })
 }
