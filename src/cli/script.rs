@@ -40,12 +40,22 @@ pub async fn run_text(session: &Session, source: &str, text: &str) -> Result<boo
             Ok(stream) => {
                 let metrics = stream.metrics();
                 let printed = session.printer.print(stream).await.map(|_| ());
-                if let Some(late) = metrics.map(|m| m.late_rows()).filter(|n| *n > 0) {
-                    eprintln!(
-                        "{source}:{}: warning: {late} late row(s) dropped: \
-                         their windows had already been emitted",
-                        statement.start
-                    );
+                if let Some(metrics) = metrics {
+                    let late = metrics.late_rows();
+                    if late > 0 {
+                        eprintln!(
+                            "{source}:{}: warning: {late} late row(s) dropped: \
+                             their windows had already been emitted",
+                            statement.start
+                        );
+                    }
+                    let malformed = metrics.malformed();
+                    if malformed > 0 {
+                        eprintln!(
+                            "{source}:{}: warning: {malformed} malformed record(s) skipped",
+                            statement.start
+                        );
+                    }
                 }
                 printed
             }

@@ -6,11 +6,13 @@
 
 pub mod file_stream;
 pub mod filesystem;
+pub mod line_decoder;
 pub mod object_stores;
 pub mod options;
 pub mod registered_stream;
 pub mod stream_table;
 pub mod table;
+pub mod tcp;
 
 pub use object_stores::LazyObjectStoreRegistry;
 pub use registered_stream::RegisteredStream;

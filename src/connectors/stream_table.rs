@@ -1,6 +1,6 @@
 //! `StreamTable`: the tables a streaming query can read, seen the same way by
-//! the planner: a filesystem table with a WATERMARK, or a Rust program's
-//! registered stream. Each gives a name, a watermark expression and a source
+//! the planner: a filesystem table with a WATERMARK, a tcp table, or a Rust
+//! program's registered stream. Each gives a name, a watermark expression and a source
 //! of batches.
 
 use std::any::Any;
@@ -12,15 +12,19 @@ use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{col, lit, Expr};
 use datafusion::sql::sqlparser::ast::ExprWithAlias;
 
+use std::sync::Arc;
+
 use super::file_stream::FileStream;
 use super::registered_stream::{RegisteredSource, RegisteredStream};
+use super::tcp::{TcpOptions, TcpSource};
 use super::ConnectorTable;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::plan::metrics::StreamMetrics;
 
 /// A table that is a stream.
 pub enum StreamTable<'a> {
-    /// `CREATE TABLE ... (WATERMARK FOR ...) WITH ('connector' = 'filesystem')`.
-    Files(&'a ConnectorTable),
+    /// `CREATE TABLE ... WITH ('connector' = ...)` with a WATERMARK, or over tcp.
+    Connector(&'a ConnectorTable),
     /// A stream registered by a Rust program.
     Registered(&'a RegisteredStream),
 }
@@ -29,6 +33,8 @@ pub enum StreamTable<'a> {
 pub enum StreamSource {
     /// Files, in path order.
     Files(Box<FileStream>),
+    /// Lines from TCP sockets.
+    Tcp(Box<TcpSource>),
     /// A program's stream.
     Registered(RegisteredSource),
 }
@@ -38,6 +44,7 @@ impl StreamSource {
     pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         match self {
             StreamSource::Files(files) => files.next_batch().await,
+            StreamSource::Tcp(tcp) => tcp.next_batch().await,
             StreamSource::Registered(source) => source.next_batch().await,
         }
     }
@@ -48,7 +55,7 @@ impl<'a> StreamTable<'a> {
     pub fn of(provider: &'a dyn TableProvider) -> Option<Self> {
         let any: &dyn Any = provider;
         if let Some(table) = any.downcast_ref::<ConnectorTable>() {
-            return table.is_stream().then_some(StreamTable::Files(table));
+            return table.is_stream().then_some(StreamTable::Connector(table));
         }
         any.downcast_ref::<RegisteredStream>()
             .map(StreamTable::Registered)
@@ -57,21 +64,23 @@ impl<'a> StreamTable<'a> {
     /// The table's name.
     pub fn name(&self) -> String {
         match self {
-            StreamTable::Files(table) => table.definition().table_name(),
+            StreamTable::Connector(table) => table.definition().table_name(),
             StreamTable::Registered(stream) => stream.name().to_string(),
         }
     }
 
     /// The watermark as a DataFusion expression over the table's columns,
-    /// and how to describe it.
-    pub fn watermark(&self, state: &SessionState, schema: &DFSchema) -> Result<(Expr, String)> {
+    /// and how to describe it; `None` for a stream without event time.
+    pub fn watermark(
+        &self,
+        state: &SessionState,
+        schema: &DFSchema,
+    ) -> Result<Option<(Expr, String)>> {
         match self {
-            StreamTable::Files(table) => {
-                let watermark = table
-                    .definition()
-                    .watermark
-                    .as_ref()
-                    .ok_or_else(|| Error::Internal("a stream without a watermark".into()))?;
+            StreamTable::Connector(table) => {
+                let Some(watermark) = table.definition().watermark.as_ref() else {
+                    return Ok(None);
+                };
                 let expr = state.create_logical_expr_from_sql_expr(
                     ExprWithAlias {
                         expr: watermark.expr.clone(),
@@ -79,27 +88,38 @@ impl<'a> StreamTable<'a> {
                     },
                     schema,
                 )?;
-                Ok((
+                Ok(Some((
                     expr,
                     format!("FOR {} AS {}", watermark.column, watermark.expr),
-                ))
+                )))
             }
             StreamTable::Registered(stream) => {
                 let delay = stream.watermark_delay;
                 let nanos = i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX);
                 let interval = ScalarValue::new_interval_mdn(0, 0, nanos);
-                Ok((
+                Ok(Some((
                     col(stream.event_time.as_str()) - lit(interval),
                     format!("FOR {0} AS {0} - {delay:?}", stream.event_time),
-                ))
+                )))
             }
         }
     }
 
-    /// Starts reading the stream.
-    pub async fn open(&self, state: SessionState) -> Result<StreamSource> {
+    /// Starts reading the stream (connects or listens, for tcp).
+    pub async fn open(
+        &self,
+        state: SessionState,
+        metrics: &Arc<StreamMetrics>,
+    ) -> Result<StreamSource> {
         Ok(match self {
-            StreamTable::Files(table) => {
+            StreamTable::Connector(table) if table.is_tcp() => {
+                let options = TcpOptions::from_table(table.definition())?;
+                StreamSource::Tcp(Box::new(
+                    TcpSource::open(&self.name(), &options, table.schema(), Arc::clone(metrics))
+                        .await?,
+                ))
+            }
+            StreamTable::Connector(table) => {
                 StreamSource::Files(Box::new(FileStream::open(state, table).await?))
             }
             StreamTable::Registered(stream) => StreamSource::Registered(stream.take()?),
@@ -109,7 +129,13 @@ impl<'a> StreamTable<'a> {
     /// One line for EXPLAIN.
     pub fn describe(&self) -> String {
         match self {
-            StreamTable::Files(table) => format!(
+            StreamTable::Connector(table) if table.is_tcp() => {
+                match TcpOptions::from_table(table.definition()) {
+                    Ok(options) => options.describe(&self.name()),
+                    Err(_) => format!("source: tcp stream '{}'", self.name()),
+                }
+            }
+            StreamTable::Connector(table) => format!(
                 "source: files of stream '{}', in path order",
                 table.definition().table_name()
             ),

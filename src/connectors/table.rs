@@ -6,8 +6,8 @@
 //! DataFusion's catalog: the catalog stays the one place tables live, and
 //! `DROP TABLE` needs no bookkeeping of ours.
 //!
-//! A table with a `WATERMARK` is a stream. Streaming execution is not part of
-//! this version, so scanning one fails with an error that says so.
+//! A table with a `WATERMARK`, or over a tcp socket, is a stream: it is only
+//! read by the streaming planner, and scanning it as a table says so.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -15,13 +15,13 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, DataFusionError};
-use datafusion::datasource::{provider_as_source, TableType, ViewTable};
+use datafusion::datasource::{provider_as_source, MemTable, TableType, ViewTable};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 
-use super::filesystem;
+use super::{filesystem, tcp};
 use crate::error::{Error, Location, Result};
 use crate::sql::create_table::{normalize, Column, CreateTable};
 
@@ -47,8 +47,24 @@ impl ConnectorTable {
                 definition.table_name()
             ))
         })?;
-        let source = match connector {
+        let source: Arc<dyn TableProvider> = match connector {
             "filesystem" => filesystem::create_table(state, &definition, declared).await?,
+            "tcp" | "socket" => {
+                tcp::TcpOptions::from_table(&definition)?;
+                if let Some(column) = definition
+                    .columns
+                    .iter()
+                    .find(|c| matches!(c, Column::Computed { .. }))
+                {
+                    return Err(Error::query_at(
+                        "computed columns are not supported on tcp tables yet; \
+                         compute the value in the query instead",
+                        Some(column.location()),
+                    ));
+                }
+                // Rows only ever come from the socket, while a query runs.
+                Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
+            }
             known if CONNECTORS.contains(&known) => {
                 return Err(Error::query(format!(
                     "the '{known}' connector is not available in this version of flowsql yet; \
@@ -57,7 +73,7 @@ impl ConnectorTable {
             }
             unknown => {
                 return Err(Error::query(format!(
-                    "unknown connector '{unknown}'; flowsql has: filesystem"
+                    "unknown connector '{unknown}'; flowsql has: filesystem, tcp (alias socket)"
                 )))
             }
         };
@@ -78,9 +94,15 @@ impl ConnectorTable {
         &self.definition
     }
 
-    /// True when the table declares a watermark and so is a stream.
+    /// True when the table is a stream: it declares a watermark, or its
+    /// connector never ends (tcp).
     pub fn is_stream(&self) -> bool {
-        self.definition.watermark.is_some()
+        self.definition.watermark.is_some() || self.is_tcp()
+    }
+
+    /// True for the `tcp` connector (alias `socket`).
+    pub fn is_tcp(&self) -> bool {
+        matches!(self.definition.option("connector"), Some("tcp" | "socket"))
     }
 
     /// The table of one file of a filesystem stream, with the declared and
@@ -103,9 +125,8 @@ impl ConnectorTable {
 
     fn not_streaming_yet(&self) -> DataFusionError {
         DataFusionError::NotImplemented(format!(
-            "table '{}' is a stream (it declares a WATERMARK), and streaming queries are not \
-             available in this version of flowsql yet; to read its files as a bounded table, \
-             create it without the WATERMARK clause",
+            "table '{}' is a stream and can only be read by a streaming query (SELECT); \
+             to read its files as a bounded table, create it without the WATERMARK clause",
             self.definition.table_name()
         ))
     }

@@ -65,4 +65,10 @@ pub trait Operator: Send {
     fn open_windows(&self) -> usize {
         0
     }
+
+    /// True when the operator needs watermarks (windows do; per-batch work
+    /// does not).
+    fn needs_watermark(&self) -> bool {
+        true
+    }
 }

@@ -31,6 +31,10 @@ impl Operator for PerBatchOperator {
         "per batch: filter and project each batch as it arrives".to_string()
     }
 
+    fn needs_watermark(&self) -> bool {
+        false
+    }
+
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
         if batch.num_rows() == 0 {
             return Ok(Output::default());

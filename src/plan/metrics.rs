@@ -1,7 +1,9 @@
-//! Counters of a running streaming query: rows read, late rows dropped, the
-//! current watermark. Shared between the query's task and whoever watches it.
+//! Counters of a running streaming query: rows read, late rows dropped,
+//! malformed records skipped, the current watermark, open windows. Shared between the query's task and whoever watches it.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Live counters of one streaming query.
 #[derive(Debug)]
@@ -11,6 +13,8 @@ pub struct StreamMetrics {
     watermark: AtomicI64,
     open_windows: AtomicUsize,
     max_open_windows: AtomicUsize,
+    malformed: AtomicU64,
+    listening_on: Mutex<Option<SocketAddr>>,
 }
 
 impl Default for StreamMetrics {
@@ -21,6 +25,8 @@ impl Default for StreamMetrics {
             watermark: AtomicI64::new(i64::MIN),
             open_windows: AtomicUsize::new(0),
             max_open_windows: AtomicUsize::new(0),
+            malformed: AtomicU64::new(0),
+            listening_on: Mutex::new(None),
         }
     }
 }
@@ -52,6 +58,27 @@ impl StreamMetrics {
     /// The most windows (or sessions) ever held open at once.
     pub fn max_open_windows(&self) -> usize {
         self.max_open_windows.load(Ordering::Relaxed)
+    }
+
+    /// Malformed records skipped (with `'<format>.ignore-parse-errors'`).
+    pub fn malformed(&self) -> u64 {
+        self.malformed.load(Ordering::Relaxed)
+    }
+
+    /// The address a server-mode source listens on (its port, when the
+    /// table asked for port 0).
+    pub fn listening_on(&self) -> Option<SocketAddr> {
+        self.listening_on.lock().ok().and_then(|a| *a)
+    }
+
+    pub(crate) fn add_malformed(&self, n: usize) {
+        self.malformed.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_listening_on(&self, address: SocketAddr) {
+        if let Ok(mut slot) = self.listening_on.lock() {
+            *slot = Some(address);
+        }
     }
 
     pub(crate) fn record_open_windows(&self, n: usize) {

@@ -141,14 +141,26 @@ async fn chain(
 ) -> Result<Chain> {
     let stream = StreamTable::of(provider.as_ref())
         .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
-    let watermark = watermark_operator(ctx, &stream, provider, Arc::clone(metrics))?;
+    let mut operators: Vec<Box<dyn Operator>> = Vec::new();
+    match watermark_operator(ctx, &stream, provider, Arc::clone(metrics))? {
+        Some(watermark) => operators.push(Box::new(watermark)),
+        None if operator.needs_watermark() => {
+            return Err(Error::query(format!(
+                "windows over stream '{}' need event time: declare \
+                 WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND",
+                stream.name()
+            )))
+        }
+        None => {}
+    }
+    operators.push(operator);
     Ok(Chain {
         description: stream.describe(),
         source: match sources {
-            Sources::Open => Some(stream.open(ctx.state()).await?),
+            Sources::Open => Some(stream.open(ctx.state(), metrics).await?),
             Sources::Unopened => None,
         },
-        operators: vec![Box::new(watermark), operator],
+        operators,
     })
 }
 
@@ -228,18 +240,20 @@ fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
     problem.map_or(Ok(()), Err)
 }
 
-/// The stream's watermark, as an operator.
+/// The stream's watermark, as an operator; `None` when it has none.
 fn watermark_operator(
     ctx: &SessionContext,
     stream: &StreamTable<'_>,
     provider: &Arc<dyn TableProvider>,
     metrics: Arc<StreamMetrics>,
-) -> Result<WatermarkOperator> {
+) -> Result<Option<WatermarkOperator>> {
     let state = ctx.state();
     let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
-    let (logical, text) = stream.watermark(&state, &schema)?;
+    let Some((logical, text)) = stream.watermark(&state, &schema)? else {
+        return Ok(None);
+    };
     let physical = state.create_physical_expr(logical, &schema)?;
-    Ok(WatermarkOperator::new(physical, text, metrics))
+    Ok(Some(WatermarkOperator::new(physical, text, metrics)))
 }
 
 /// Splits a windowed aggregation into a partial aggregate per slice and a

@@ -1,0 +1,229 @@
+//! The tcp source over real sockets on 127.0.0.1 (ports chosen by the OS):
+//! windows while the connection is open, the end of the stream when the
+//! producer closes, malformed input, many producers into a server-mode
+//! source, and a refused connection.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Int64Type;
+use flowsql::Engine;
+use futures::StreamExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
+
+fn click(second: u32) -> String {
+    format!(
+        "{{\"user\": \"u{}\", \"ts\": \"2026-01-01T10:{:02}:{:02}\"}}\n",
+        second % 3,
+        second / 60,
+        second % 60
+    )
+}
+
+#[test]
+fn windows_appear_while_the_producer_is_connected_and_the_rest_when_it_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let data_dir = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "CREATE TABLE clicks (user VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+         WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');
+         SELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end;"
+    );
+    let mut child = Command::new(BIN)
+        .args(["--format", "csv", "-c", &sql, "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut producer, _) = listener.accept().unwrap();
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+
+    // 25 seconds of clicks: the watermark (10:00:23) closes two windows.
+    for second in 0..25 {
+        producer.write_all(click(second).as_bytes()).unwrap();
+    }
+    producer.flush().unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        line.clear();
+        output.read_line(&mut line).unwrap();
+        seen.push(line.trim().to_string());
+    }
+    seen[1..].sort();
+    assert_eq!(
+        seen,
+        [
+            "window_start,n",
+            "2026-01-01T10:00:00,10",
+            "2026-01-01T10:00:10,10"
+        ]
+    );
+
+    // The connection is still open; closing it ends the stream and emits
+    // the open windows.
+    for second in 25..32 {
+        producer.write_all(click(second).as_bytes()).unwrap();
+    }
+    drop(producer);
+    let mut rest: Vec<String> = output.lines().map(Result::unwrap).collect();
+    rest.sort();
+    assert_eq!(rest, ["2026-01-01T10:00:20,10", "2026-01-01T10:00:30,2"]);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Runs a stateless query over a client-mode source fed `input`, returning
+/// the rows' `a` values, or the error.
+async fn read_all(input: &'static [u8], options: &str) -> Result<(Vec<i64>, u64), String> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let producer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.write_all(input).unwrap();
+    });
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE t (a BIGINT, b VARCHAR) WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1',
+             'port' = '{port}', 'format' = 'json'{options})"
+        ))
+        .await
+        .unwrap();
+    let mut stream = engine
+        .query("SELECT a FROM t")
+        .await
+        .map_err(|e| e.to_string())?;
+    let metrics = stream.metrics().unwrap();
+    let mut values = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| e.to_string())?;
+        values.extend(batch.column(0).as_primitive::<Int64Type>().iter().flatten());
+    }
+    producer.join().unwrap();
+    Ok((values, metrics.malformed()))
+}
+
+const BAD_INPUT: &[u8] = b"{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2}\n{\"a\": nope}\n\xff\xfe\x00garbage\n{\"a\": 5, \"b\": \"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\"}\n{\"a\": 6}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_records_fail_the_query_with_their_line() {
+    let err = read_all(BAD_INPUT, "").await.unwrap_err();
+    assert!(
+        err.contains("tcp source 't': malformed json record at line 3 from 127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.contains("'{\"a\": nope}'"), "{err}");
+    assert!(err.contains("'json.ignore-parse-errors' = 'true'"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_records_are_skipped_and_counted_when_asked() {
+    // Line 3 is not JSON, line 4 is binary garbage, line 5 is longer than
+    // the 64-byte limit: three skipped, nothing else lost.
+    let (values, malformed) = read_all(
+        BAD_INPUT,
+        ", 'json.ignore-parse-errors' = 'true', 'max-line-bytes' = '64'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(values, [1, 2, 6]);
+    assert_eq!(malformed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_source_counts_every_row_of_many_producers_once() {
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(
+            "CREATE TABLE events (producer BIGINT, seq BIGINT) WITH ('connector' = 'tcp',
+             'mode' = 'server', 'hostname' = '127.0.0.1', 'port' = '0', 'format' = 'csv')",
+        )
+        .await
+        .unwrap();
+    let mut stream = engine
+        .query("SELECT producer, seq FROM events")
+        .await
+        .unwrap();
+    let address = stream.metrics().unwrap().listening_on().expect("listening");
+    const PRODUCERS: i64 = 20;
+    const ROWS: i64 = 500;
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut socket = TcpStream::connect(address).unwrap();
+                let text: String = (0..ROWS).map(|seq| format!("{p},{seq}\n")).collect();
+                socket.write_all(text.as_bytes()).unwrap();
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    while seen.len() < (PRODUCERS * ROWS) as usize {
+        let batch = tokio::time::timeout(Duration::from_secs(120), stream.next())
+            .await
+            .expect("rows within two minutes")
+            .expect("the server stream does not end")
+            .unwrap();
+        let producer = batch.column(0).as_primitive::<Int64Type>();
+        let seq = batch.column(1).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            assert!(
+                seen.insert((producer.value(row), seq.value(row))),
+                "row {:?} counted twice",
+                (producer.value(row), seq.value(row))
+            );
+        }
+    }
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    let expected: HashSet<(i64, i64)> = (0..PRODUCERS)
+        .flat_map(|p| (0..ROWS).map(move |s| (p, s)))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_host_and_port() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE t (a BIGINT) WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1',
+             'port' = '{port}', 'format' = 'json')"
+        ))
+        .await
+        .unwrap();
+    let err = engine
+        .query("SELECT a FROM t")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
