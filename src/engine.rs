@@ -11,18 +11,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::source_as_provider;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, StreamExt};
 
+use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
+use crate::job::{JobInfo, JobState, Jobs};
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
 use crate::results::QueryStream;
@@ -41,6 +44,7 @@ pub const DEFAULT_DATA_DIR: &str = ".flowsql";
 pub struct Engine {
     ctx: SessionContext,
     data_dir: PathBuf,
+    jobs: Arc<Jobs>,
 }
 
 /// Configures and builds an [`Engine`].
@@ -90,7 +94,11 @@ impl EngineBuilder {
         for (flink_name, function) in WINDOW_FUNCTIONS {
             ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
         }
-        Ok(Engine { ctx, data_dir })
+        Ok(Engine {
+            ctx,
+            data_dir,
+            jobs: Arc::new(Jobs::default()),
+        })
     }
 }
 
@@ -114,6 +122,11 @@ impl Engine {
     /// Where persisted state lives.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The continuous jobs started by `INSERT INTO`: list, stop, wait.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
     }
 
     /// Runs every statement in `sql` in order, discarding any rows they
@@ -183,6 +196,11 @@ impl Engine {
     async fn run(&self, text: &str) -> Result<QueryStream> {
         let text = sql::window_tvf::rewrite_window_tvfs(text)?;
         match sql::parse_statement(&text)? {
+            Statement::ShowJobs => one_batch(jobs_batch(&self.jobs.list())?),
+            Statement::StopJob(id) => {
+                let job = self.jobs.stop(id).await?;
+                one_batch(jobs_batch(&[job])?)
+            }
             Statement::CreateTable(definition) => {
                 self.create_connector_table(*definition).await?;
                 Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
@@ -192,7 +210,7 @@ impl Engine {
             Statement::DataFusion(mut statement) => {
                 sql::group_window::rewrite_group_windows(&mut statement)?;
                 let plan = self.ctx.state().statement_to_plan(*statement).await?;
-                if let Some(stream) = self.run_streaming(&plan).await? {
+                if let Some(stream) = self.run_streaming(&plan, &text).await? {
                     return Ok(stream);
                 }
                 let frame = self.ctx.execute_logical_plan(plan).await?;
@@ -202,8 +220,9 @@ impl Engine {
     }
 
     /// Runs `plan` as a streaming query when it reads a stream; `EXPLAIN`
-    /// of such a query shows its operator pipeline.
-    async fn run_streaming(&self, plan: &LogicalPlan) -> Result<Option<QueryStream>> {
+    /// of such a query shows its operator pipeline; `INSERT INTO` a
+    /// connector table starts a job (whose query text is `text`).
+    async fn run_streaming(&self, plan: &LogicalPlan, text: &str) -> Result<Option<QueryStream>> {
         match plan {
             LogicalPlan::Explain(explain) => {
                 let Some(pipeline) =
@@ -220,6 +239,34 @@ impl Engine {
                 let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(lines)])?;
                 let stream = MemoryStream::try_new(vec![batch], schema, None)?;
                 Ok(Some(QueryStream::new(Box::pin(stream))))
+            }
+            LogicalPlan::Dml(dml) if matches!(dml.op, WriteOp::Insert(_)) => {
+                let target = source_as_provider(&dml.target)?;
+                let any: &dyn Any = target.as_ref();
+                let Some(sink_table) = any.downcast_ref::<ConnectorTable>() else {
+                    return Ok(None);
+                };
+                let input = dml.input.as_ref();
+                let rows = match plan_stream(&self.ctx, input, Sources::Open).await? {
+                    Some(pipeline) => pipeline.start(Arc::new(input.schema().as_arrow().clone())),
+                    None => QueryStream::new(
+                        self.ctx
+                            .execute_logical_plan(input.clone())
+                            .await?
+                            .execute_stream()
+                            .await?,
+                    ),
+                };
+                let sink = open_sink(sink_table, self.jobs.next_id())?;
+                let id = self.jobs.start(text.trim().to_string(), rows, sink);
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "job_id",
+                    DataType::UInt64,
+                    false,
+                )]));
+                let batch =
+                    RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(vec![id]))])?;
+                Ok(Some(one_batch(batch)?))
             }
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
                 if reads_stream(plan)? {
@@ -258,6 +305,66 @@ impl Engine {
         self.ctx.register_table(name.as_str(), Arc::new(table))?;
         Ok(())
     }
+}
+
+/// A stream of one batch.
+fn one_batch(batch: RecordBatch) -> Result<QueryStream> {
+    let schema = batch.schema();
+    let stream = MemoryStream::try_new(vec![batch], schema, None)?;
+    Ok(QueryStream::new(Box::pin(stream)))
+}
+
+/// The rows of `SHOW JOBS`.
+fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
+    let metric = |f: fn(&crate::plan::metrics::StreamMetrics) -> u64| {
+        UInt64Array::from_iter(jobs.iter().map(|j| j.metrics.as_deref().map(f)))
+    };
+    let watermark = jobs.iter().map(|j| {
+        j.metrics
+            .as_ref()
+            .and_then(|m| m.watermark())
+            .and_then(datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string())
+    });
+    let error = jobs.iter().map(|j| match &j.state {
+        JobState::Failed(e) => Some(e.clone()),
+        _ => None,
+    });
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::UInt64, false),
+        Field::new("query", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("rows_in", DataType::UInt64, true),
+        Field::new("rows_out", DataType::UInt64, false),
+        Field::new("late_rows", DataType::UInt64, true),
+        Field::new("malformed", DataType::UInt64, true),
+        Field::new("watermark", DataType::Utf8, true),
+        Field::new("uptime_s", DataType::Float64, false),
+        Field::new("error", DataType::Utf8, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(UInt64Array::from_iter_values(jobs.iter().map(|j| j.id))),
+            Arc::new(StringArray::from_iter_values(
+                jobs.iter().map(|j| j.query.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                jobs.iter().map(|j| j.state.name()),
+            )),
+            Arc::new(metric(|m| m.rows_in())),
+            Arc::new(UInt64Array::from_iter_values(
+                jobs.iter().map(|j| j.rows_out),
+            )),
+            Arc::new(metric(|m| m.late_rows())),
+            Arc::new(metric(|m| m.malformed())),
+            Arc::new(StringArray::from_iter(watermark)),
+            Arc::new(Float64Array::from_iter_values(
+                jobs.iter().map(|j| j.started.elapsed().as_secs_f64()),
+            )),
+            Arc::new(StringArray::from_iter(error)),
+        ],
+    )?)
 }
 
 impl std::fmt::Debug for Engine {

@@ -47,6 +47,7 @@
 //!   pipeline of operators; window table functions.
 //! - [`operators`]: incremental operators, one per file, one trait.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
+//! - [`job`]: continuous jobs started by `INSERT INTO` a sink.
 //! - `cli` (the `flowsql` binary only): shell, scripts, printing.
 
 #![deny(missing_docs)]
@@ -54,6 +55,7 @@
 pub mod connectors;
 pub mod engine;
 pub mod error;
+pub mod job;
 pub mod operators;
 pub mod plan;
 pub mod results;

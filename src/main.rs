@@ -61,7 +61,10 @@ async fn run(args: Args) -> u8 {
     let outcome = if !args.commands.is_empty() || !args.files.is_empty() {
         run_scripts(&session, &args).await
     } else if std::io::stdin().is_terminal() {
-        cli::shell::run(&mut session, args.quiet).await.map(|()| 0)
+        let shell = cli::shell::run(&mut session, args.quiet).await.map(|()| 0);
+        // Jobs end with the shell, their sinks flushed.
+        session.engine.jobs().stop_all().await;
+        shell
     } else {
         run_scripts(
             &session,
@@ -71,6 +74,12 @@ async fn run(args: Args) -> u8 {
             },
         )
         .await
+    };
+    // A script waits for its jobs: bounded ones finish, unbounded ones run
+    // until Ctrl-C stops them cleanly.
+    let outcome = match outcome {
+        Ok(code) => Ok(code.max(cli::wait_for_jobs(&session.engine).await)),
+        other => other,
     };
     match outcome {
         Ok(code) => code,

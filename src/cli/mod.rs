@@ -47,6 +47,31 @@ pub struct Session {
     pub continue_on_error: bool,
 }
 
+/// Waits for the engine's running jobs; Ctrl-C stops them cleanly. Returns
+/// the exit status: 1 when a job failed.
+pub async fn wait_for_jobs(engine: &Engine) -> u8 {
+    let jobs = engine.jobs();
+    if jobs.list().is_empty() {
+        return 0;
+    }
+    let finished = tokio::select! {
+        finished = jobs.wait_all() => finished,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("stopping jobs");
+            jobs.stop_all().await;
+            jobs.list()
+        }
+    };
+    let mut code = 0;
+    for job in finished {
+        if let flowsql::job::JobState::Failed(error) = &job.state {
+            eprintln!("error: job {} failed: {error}", job.id);
+            code = 1;
+        }
+    }
+    code
+}
+
 /// Prints `err` the way compilers do: `SOURCE:LINE:COL: error: message`.
 /// `start` is where the failing statement begins in the source; the error's
 /// own location, relative to the statement, refines it.

@@ -100,7 +100,7 @@ impl FileStream {
 }
 
 /// `'1s'`, `'500ms'`, `'2 min'`, `'1h'`.
-fn parse_interval(text: &str) -> Result<Duration> {
+pub(crate) fn parse_interval(text: &str) -> Result<Duration> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')

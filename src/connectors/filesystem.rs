@@ -25,13 +25,7 @@ use crate::error::{Error, Result};
 use crate::sql::create_table::{Column, CreateTable};
 
 /// Options the filesystem connector understands, besides `connector`.
-pub const OPTIONS: &[&str] = &[
-    "path",
-    "format",
-    "csv.header",
-    "csv.delimiter",
-    "source.monitor-interval",
-];
+pub const OPTIONS: &[&str] = super::file_sink::OPTIONS;
 
 /// The file formats and DataFusion's name for each.
 const FORMATS: &[(&str, &str)] = &[("parquet", "PARQUET"), ("csv", "CSV"), ("json", "JSON")];
@@ -82,6 +76,24 @@ pub async fn create_table(
         .build())
     };
 
+    // A directory that is empty or missing is a sink waiting for its first
+    // file: there is nothing to check the declaration against yet.
+    let local = path.value.strip_prefix("file://").unwrap_or(path.value);
+    if !path.value.contains("://") || path.value.starts_with("file://") {
+        let directory = Path::new(local);
+        let empty = local.ends_with('/')
+            && directory
+                .read_dir()
+                .map_or(true, |mut entries| entries.next().is_none());
+        if empty {
+            std::fs::create_dir_all(directory)
+                .map_err(|e| Error::External(format!("cannot create directory '{local}': {e}")))?;
+            return factory
+                .create(state, &command(declared)?)
+                .await
+                .map_err(|e| reading_error(path.value, e));
+        }
+    }
     // First let DataFusion infer the files' schema, then check the declaration
     // against it, then create the table with the declared schema.
     let inferred = factory

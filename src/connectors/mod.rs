@@ -4,12 +4,14 @@
 //! `CREATE TABLE` into a DataFusion table; [`ConnectorTable`] wraps it with the
 //! declaration (computed columns, watermark) and is what gets registered.
 
+pub mod file_sink;
 pub mod file_stream;
 pub mod filesystem;
 pub mod line_decoder;
 pub mod object_stores;
 pub mod options;
 pub mod registered_stream;
+pub mod sink;
 pub mod stream_table;
 pub mod table;
 pub mod tcp;

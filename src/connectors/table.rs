@@ -34,7 +34,14 @@ pub struct ConnectorTable {
 }
 
 /// Connectors flowsql knows of, whether or not this version can run them.
-const CONNECTORS: &[&str] = &["filesystem", "tcp", "socket", "nexmark"];
+const CONNECTORS: &[&str] = &[
+    "filesystem",
+    "tcp",
+    "socket",
+    "print",
+    "blackhole",
+    "nexmark",
+];
 
 impl ConnectorTable {
     /// Builds the table `definition` declares: checks its columns, connector
@@ -65,6 +72,11 @@ impl ConnectorTable {
                 // Rows only ever come from the socket, while a query runs.
                 Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
             }
+            "print" | "blackhole" => {
+                // Write-only: reading one gives no rows.
+                super::options::Options::new(&definition, super::sink::NO_OPTIONS)?;
+                Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
+            }
             known if CONNECTORS.contains(&known) => {
                 return Err(Error::query(format!(
                     "the '{known}' connector is not available in this version of flowsql yet; \
@@ -73,7 +85,7 @@ impl ConnectorTable {
             }
             unknown => {
                 return Err(Error::query(format!(
-                    "unknown connector '{unknown}'; flowsql has: filesystem, tcp (alias socket)"
+                    "unknown connector '{unknown}'; flowsql has: filesystem, tcp (alias socket), print, blackhole"
                 )))
             }
         };

@@ -20,12 +20,41 @@ pub use split::{ends_with_semicolon, split_statements, SqlStatement};
 pub enum Statement {
     /// A Flink-style `CREATE TABLE ... WITH ('connector' = ...)`.
     CreateTable(Box<CreateTable>),
+    /// `SHOW JOBS`.
+    ShowJobs,
+    /// `STOP JOB <id>`.
+    StopJob(u64),
     /// Anything DataFusion handles itself.
     DataFusion(Box<DFStatement>),
 }
 
 /// Parses exactly one statement.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
+    let words: Vec<String> = sql
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
+        .collect();
+    match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["SHOW", "JOBS"] => return Ok(Statement::ShowJobs),
+        ["STOP", "JOB", id] => {
+            return id.parse().map(Statement::StopJob).map_err(|_| {
+                Error::query(format!(
+                    "STOP JOB takes a job number, not '{id}'; SHOW JOBS lists them"
+                ))
+            })
+        }
+        ["STOP", "JOB"] => {
+            return Err(Error::query(
+                "STOP JOB takes a job number; SHOW JOBS lists them",
+            ))
+        }
+        _ => {}
+    }
     if let Some(table) = create_table::parse_create_table(sql)? {
         return Ok(Statement::CreateTable(Box::new(table)));
     }

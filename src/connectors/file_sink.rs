@@ -1,0 +1,205 @@
+//! The filesystem sink: Parquet, CSV or JSON files in a local directory,
+//! each visible only once complete.
+//!
+//! Rows are written to a hidden in-progress file (`.part-<job>-<n>.<ext>.inprogress`)
+//! and the file is renamed to `part-<job>-<n>.<ext>` when it is complete: when
+//! it reaches `'sink.rolling-policy.file-size'` (default 128 MiB), when it is
+//! older than `'sink.rolling-policy.rollover-interval'` (default 1 min,
+//! checked as batches arrive), and when the job ends or is stopped. Readers
+//! never see a partial file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
+use datafusion::arrow::json::LineDelimitedWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+
+use super::options::Options;
+use super::sink::Sink;
+use crate::error::{Error, Result};
+use crate::sql::create_table::CreateTable;
+
+/// Options of the filesystem sink.
+pub const OPTIONS: &[&str] = &[
+    "path",
+    "format",
+    "csv.header",
+    "csv.delimiter",
+    "sink.rolling-policy.file-size",
+    "sink.rolling-policy.rollover-interval",
+    "source.monitor-interval",
+];
+
+enum Writer {
+    Parquet(ArrowWriter<File>),
+    Csv(datafusion::arrow::csv::Writer<BufWriter<File>>),
+    Json(LineDelimitedWriter<BufWriter<File>>),
+}
+
+struct OpenFile {
+    writer: Writer,
+    in_progress: PathBuf,
+    visible: PathBuf,
+    opened: Instant,
+    bytes: usize,
+}
+
+/// Writes rolling files into a directory.
+pub struct FileSink {
+    directory: PathBuf,
+    format: String,
+    job: u64,
+    next_part: u64,
+    max_bytes: usize,
+    max_age: Duration,
+    current: Option<OpenFile>,
+}
+
+impl FileSink {
+    /// A sink for `table`'s directory (created if missing).
+    pub fn open(table: &CreateTable, job: u64) -> Result<Self> {
+        let options = Options::new(table, OPTIONS)?;
+        let path = options.required("path")?;
+        let local = path.value.strip_prefix("file://").unwrap_or(path.value);
+        if local.contains("://") {
+            return Err(
+                path.error("the filesystem sink writes local directories only for now".into())
+            );
+        }
+        let format = options.required("format")?;
+        let format_name = format.value.to_ascii_lowercase();
+        if !["parquet", "csv", "json"].contains(&format_name.as_str()) {
+            return Err(format.error("use 'parquet', 'csv' or 'json'".into()));
+        }
+        let max_bytes = match options.get("sink.rolling-policy.file-size") {
+            None => 128 << 20,
+            Some(o) => {
+                parse_size(o.value).ok_or_else(|| o.error("write a size like '128MB'".into()))?
+            }
+        };
+        let max_age = match options.get("sink.rolling-policy.rollover-interval") {
+            None => Duration::from_secs(60),
+            Some(o) => super::file_stream::parse_interval(o.value)
+                .map_err(|_| o.error("write an interval like '1 min' or '10s'".into()))?,
+        };
+        let directory = PathBuf::from(local);
+        std::fs::create_dir_all(&directory).map_err(|e| {
+            Error::External(format!(
+                "cannot create sink directory '{}': {e}",
+                directory.display()
+            ))
+        })?;
+        Ok(FileSink {
+            directory,
+            format: format_name,
+            job,
+            next_part: 0,
+            max_bytes,
+            max_age,
+            current: None,
+        })
+    }
+
+    fn new_file(&mut self, batch: &RecordBatch) -> Result<OpenFile> {
+        let name = format!("part-{}-{:05}.{}", self.job, self.next_part, self.format);
+        self.next_part += 1;
+        let in_progress = self.directory.join(format!(".{name}.inprogress"));
+        let visible = self.directory.join(&name);
+        let file = File::create(&in_progress).map_err(|e| {
+            Error::External(format!("cannot create '{}': {e}", in_progress.display()))
+        })?;
+        let writer = match self.format.as_str() {
+            "parquet" => Writer::Parquet(
+                ArrowWriter::try_new(file, batch.schema(), None)
+                    .map_err(|e| Error::External(e.to_string()))?,
+            ),
+            "csv" => Writer::Csv(
+                CsvWriterBuilder::new()
+                    .with_header(true)
+                    .build(BufWriter::new(file)),
+            ),
+            _ => Writer::Json(LineDelimitedWriter::new(BufWriter::new(file))),
+        };
+        Ok(OpenFile {
+            writer,
+            in_progress,
+            visible,
+            opened: Instant::now(),
+            bytes: 0,
+        })
+    }
+
+    /// Completes the open file and makes it visible.
+    fn roll(&mut self) -> Result<()> {
+        let Some(open) = self.current.take() else {
+            return Ok(());
+        };
+        match open.writer {
+            Writer::Parquet(writer) => {
+                writer.close().map_err(|e| Error::External(e.to_string()))?;
+            }
+            Writer::Csv(writer) => {
+                writer.into_inner().flush()?;
+            }
+            Writer::Json(mut writer) => {
+                writer.finish()?;
+                writer.into_inner().flush()?;
+            }
+        }
+        std::fs::rename(&open.in_progress, &open.visible).map_err(|e| {
+            Error::External(format!("cannot publish '{}': {e}", open.visible.display()))
+        })?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for FileSink {
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.current.is_none() {
+            self.current = Some(self.new_file(batch)?);
+        }
+        let open = self.current.as_mut().expect("opened above");
+        match &mut open.writer {
+            Writer::Parquet(writer) => writer
+                .write(batch)
+                .map_err(|e| Error::External(e.to_string()))?,
+            Writer::Csv(writer) => writer.write(batch)?,
+            Writer::Json(writer) => writer.write(batch)?,
+        }
+        open.bytes += batch.get_array_memory_size();
+        if open.bytes >= self.max_bytes || open.opened.elapsed() >= self.max_age {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.roll()
+    }
+}
+
+/// `'128MB'`, `'64 KiB'`, `'1000'` (bytes).
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    Some(number * factor)
+}

@@ -1,0 +1,204 @@
+//! Continuous jobs: `INSERT INTO sink SELECT ...` runs in the background,
+//! writing the query's rows into a sink, until its input ends or it is
+//! stopped. [`Jobs`] keeps every job of an engine for `SHOW JOBS` and
+//! `STOP JOB`.
+//!
+//! ```text
+//! QueryStream ──batches──▶ job task ──▶ Sink::write ... Sink::finish (always: flushed and published)
+//!                             ▲ stop signal (STOP JOB, end of script)
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::connectors::sink::Sink;
+use crate::error::{Error, Result};
+use crate::plan::metrics::StreamMetrics;
+use crate::results::QueryStream;
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// Reading and writing.
+    Running,
+    /// Its input ended and the sink was finished.
+    Finished,
+    /// Stopped by `STOP JOB` (the sink was finished).
+    Stopped,
+    /// Failed with this error (the sink was finished).
+    Failed(String),
+}
+
+impl JobState {
+    /// `RUNNING`, `FINISHED`, `STOPPED` or `FAILED`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobState::Running => "RUNNING",
+            JobState::Finished => "FINISHED",
+            JobState::Stopped => "STOPPED",
+            JobState::Failed(_) => "FAILED",
+        }
+    }
+}
+
+/// What `SHOW JOBS` shows of one job.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    /// The job's number.
+    pub id: u64,
+    /// The INSERT statement.
+    pub query: String,
+    /// Its state.
+    pub state: JobState,
+    /// Rows written to the sink.
+    pub rows_out: u64,
+    /// The streaming counters (rows in, late, malformed, watermark), for a
+    /// job over a stream.
+    pub metrics: Option<Arc<StreamMetrics>>,
+    /// When it started.
+    pub started: Instant,
+}
+
+struct Job {
+    info: Arc<Mutex<JobInfo>>,
+    stop: watch::Sender<bool>,
+    done: watch::Receiver<bool>,
+}
+
+/// The jobs of one engine.
+#[derive(Default)]
+pub struct Jobs {
+    next_id: AtomicU64,
+    jobs: Mutex<BTreeMap<u64, Job>>,
+}
+
+impl Jobs {
+    /// The number the next job will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.load(Ordering::Relaxed) + 1
+    }
+
+    /// Starts a job writing `rows` into `sink`; returns its number.
+    pub fn start(&self, query: String, rows: QueryStream, mut sink: Box<dyn Sink>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(Mutex::new(JobInfo {
+            id,
+            query,
+            state: JobState::Running,
+            rows_out: 0,
+            metrics: rows.metrics(),
+            started: Instant::now(),
+        }));
+        let (stop, mut stopped) = watch::channel(false);
+        let (finished, done) = watch::channel(false);
+        let task_info = Arc::clone(&info);
+        tokio::spawn(async move {
+            let mut rows = rows;
+            let outcome: Result<JobState> = async {
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => return Ok(JobState::Stopped),
+                        next = rows.next() => match next {
+                            None => return Ok(JobState::Finished),
+                            Some(batch) => {
+                                let batch = batch?;
+                                sink.write(&batch).await?;
+                                if let Ok(mut info) = task_info.lock() {
+                                    info.rows_out += batch.num_rows() as u64;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            .await;
+            // Stop reading before flushing, so the sink sees no more rows.
+            drop(rows);
+            let finished_sink = sink.finish().await;
+            let state = match (outcome, finished_sink) {
+                (Ok(state), Ok(())) => state,
+                (Err(e), _) | (Ok(_), Err(e)) => JobState::Failed(e.to_string()),
+            };
+            if let Ok(mut info) = task_info.lock() {
+                info.state = state;
+            }
+            let _ = finished.send(true);
+        });
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.insert(id, Job { info, stop, done });
+        }
+        id
+    }
+
+    /// Every job, oldest first.
+    pub fn list(&self) -> Vec<JobInfo> {
+        self.jobs
+            .lock()
+            .map(|jobs| {
+                jobs.values()
+                    .filter_map(|job| job.info.lock().ok().map(|i| i.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Stops job `id` cleanly (its sink flushed) and waits for it.
+    pub async fn stop(&self, id: u64) -> Result<JobInfo> {
+        let (info, mut done) = {
+            let jobs = self
+                .jobs
+                .lock()
+                .map_err(|_| Error::Internal("jobs lock poisoned".into()))?;
+            let job = jobs.get(&id).ok_or_else(|| {
+                let known: Vec<String> = jobs.keys().map(u64::to_string).collect();
+                Error::query(format!(
+                    "there is no job {id}; SHOW JOBS lists them ({})",
+                    if known.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?;
+            let _ = job.stop.send(true);
+            (Arc::clone(&job.info), job.done.clone())
+        };
+        let _ = done.wait_for(|d| *d).await;
+        let info = info
+            .lock()
+            .map_err(|_| Error::Internal("job lock poisoned".into()))?
+            .clone();
+        Ok(info)
+    }
+
+    /// Stops every running job cleanly and waits for them.
+    pub async fn stop_all(&self) {
+        let ids: Vec<u64> = self
+            .list()
+            .into_iter()
+            .filter(|j| j.state == JobState::Running)
+            .map(|j| j.id)
+            .collect();
+        for id in ids {
+            let _ = self.stop(id).await;
+        }
+    }
+
+    /// Waits until no job is running; returns every job's final state.
+    pub async fn wait_all(&self) -> Vec<JobInfo> {
+        let waiting: Vec<watch::Receiver<bool>> = self
+            .jobs
+            .lock()
+            .map(|jobs| jobs.values().map(|j| j.done.clone()).collect())
+            .unwrap_or_default();
+        for mut done in waiting {
+            let _ = done.wait_for(|d| *d).await;
+        }
+        self.list()
+    }
+}

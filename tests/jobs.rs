@@ -1,0 +1,202 @@
+//! Continuous jobs: `INSERT INTO` a sink runs in the background; `SHOW JOBS`
+//! and `STOP JOB` from the Engine and the CLI; the filesystem sink's files
+//! are complete whenever they are visible.
+
+use std::process::Command;
+use std::time::Duration;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::UInt64Type;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use flowsql::job::JobState;
+use flowsql::Engine;
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
+
+const BIDS: &str = "CREATE TABLE bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
+    WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet')";
+
+const PER_MINUTE: &str = "SELECT window_start, auction, COUNT(*) AS bids, MAX(price) AS top
+  FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+  GROUP BY window_start, window_end, auction";
+
+fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
+    let text = pretty_format_batches(batches).unwrap().to_string();
+    let mut rows: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("| 2026"))
+        .map(String::from)
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn visible_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filesystem_sink_holds_exactly_the_query_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    engine.execute(BIDS).await.unwrap();
+    for format in ["parquet", "csv", "json"] {
+        let path = out.join(format);
+        engine
+            .execute(&format!(
+                "CREATE TABLE sink_{format} (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT, top DOUBLE)
+                 WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = '{format}');
+                 INSERT INTO sink_{format} {PER_MINUTE}",
+                path.display()
+            ))
+            .await
+            .unwrap();
+        let jobs = engine.jobs().wait_all().await;
+        let job = jobs.last().unwrap();
+        assert_eq!(job.state, JobState::Finished, "{format}");
+        assert_eq!(job.rows_out, 56, "{format}: 7 minutes x 8 auctions");
+
+        // Only complete, published files; read back with DataFusion.
+        let files = visible_files(&path);
+        assert!(files.iter().all(|f| !f.starts_with('.')), "{files:?}");
+        assert_eq!(files, [format!("part-{}-00000.{format}", job.id)]);
+        engine
+            .execute(&format!(
+                "CREATE TABLE back_{format} (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT, top DOUBLE)
+                 WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = '{format}')",
+                path.display()
+            ))
+            .await
+            .unwrap();
+        let written = engine
+            .query(&format!("SELECT * FROM back_{format}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let direct = engine
+            .query(PER_MINUTE)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(sorted_rows(&written), sorted_rows(&direct), "{format}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_jobs_and_stop_job_from_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    // A watched directory never ends: the job runs until stopped.
+    engine
+        .execute(&format!(
+            "CREATE TABLE live (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet',
+                   'source.monitor-interval' = '50ms');
+             CREATE TABLE out (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT, top DOUBLE)
+             WITH ('connector' = 'filesystem', 'path' = '{}/out/', 'format' = 'csv')",
+            dir.path().display()
+        ))
+        .await
+        .unwrap();
+    let started = engine
+        .query(&format!(
+            "INSERT INTO out {}",
+            PER_MINUTE.replace("TABLE bids", "TABLE live")
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let id = started[0].column(0).as_primitive::<UInt64Type>().value(0);
+
+    // The closed minutes (all but the last, still open) reach the sink.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let jobs = engine
+            .query("SHOW JOBS")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let state = jobs[0].column(2).as_string::<i32>().value(0).to_string();
+        let rows_out = jobs[0].column(4).as_primitive::<UInt64Type>().value(0);
+        assert_eq!(state, "RUNNING");
+        if rows_out == 48 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rows out: {rows_out}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = engine
+        .query(&format!("STOP JOB {id}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(stopped[0].column(2).as_string::<i32>().value(0), "STOPPED");
+    // Stopping flushed and published the sink's file.
+    let files = visible_files(&dir.path().join("out"));
+    assert_eq!(files, [format!("part-{id}-00000.csv")]);
+    let text = std::fs::read_to_string(dir.path().join("out").join(&files[0])).unwrap();
+    assert_eq!(text.lines().count(), 1 + 48);
+
+    let err = engine.query("STOP JOB 99").await.unwrap_err().to_string();
+    assert!(err.contains("there is no job 99"), "{err}");
+}
+
+#[test]
+fn a_script_waits_for_its_jobs_and_prints_to_a_print_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "{BIDS};
+         CREATE TABLE shown (window_start TIMESTAMP(3), bids BIGINT) WITH ('connector' = 'print');
+         INSERT INTO shown SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' MINUTE)) GROUP BY window_start, window_end;"
+    );
+    let output = Command::new(BIN)
+        .args(["-q", "--format", "csv", "-c", &sql, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let mut printed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("+I")).collect();
+    printed.sort();
+    assert_eq!(
+        printed,
+        [
+            "+I[2026-01-01T10:00:00, 800]",
+            "+I[2026-01-01T10:05:00, 200]"
+        ]
+    );
+}
