@@ -257,7 +257,7 @@ impl Engine {
                             .await?,
                     ),
                 };
-                let sink = open_sink(sink_table, self.jobs.next_id())?;
+                let sink = open_sink(sink_table, self.jobs.next_id()).await?;
                 let id = self.jobs.start(text.trim().to_string(), rows, sink);
                 let schema = Arc::new(Schema::new(vec![Field::new(
                     "job_id",

@@ -364,4 +364,41 @@ mod shell {
         shell.send_control('d').unwrap();
         shell.exp_eof().unwrap();
     }
+
+    #[test]
+    fn jobs_run_in_the_background_of_the_shell() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shell = start(&dir.path().join("history"));
+        shell.exp_string("flowsql> ").unwrap();
+        shell
+            .send_line(
+                "CREATE TABLE live (auction BIGINT, ts TIMESTAMP(3), \
+                 WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = \
+                 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet', \
+                 'source.monitor-interval' = '50ms');",
+            )
+            .unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell
+            .send_line("CREATE TABLE nowhere (ws TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');")
+            .unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        // The watched directory never ends; the prompt comes back at once.
+        shell
+            .send_line(
+                "INSERT INTO nowhere SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE live, \
+                 DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;",
+            )
+            .unwrap();
+        shell.exp_string("job_id\r\n1").unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_line("SHOW JOBS;").unwrap();
+        shell.exp_string(",RUNNING,").unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_line("STOP JOB 1;").unwrap();
+        shell.exp_string(",STOPPED,").unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        shell.send_line("\\q").unwrap();
+        shell.exp_eof().unwrap();
+    }
 }

@@ -15,6 +15,7 @@ pub mod sink;
 pub mod stream_table;
 pub mod table;
 pub mod tcp;
+pub mod tcp_sink;
 
 pub use object_stores::LazyObjectStoreRegistry;
 pub use registered_stream::RegisteredStream;

@@ -8,6 +8,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::file_sink::FileSink;
 use super::options::Options;
+use super::tcp::TcpOptions;
+use super::tcp_sink::TcpSink;
 use super::ConnectorTable;
 use crate::error::{Error, Result};
 
@@ -23,15 +25,21 @@ pub trait Sink: Send {
 }
 
 /// Connectors that can be written to.
-pub const SINK_CONNECTORS: &[&str] = &["print", "blackhole", "filesystem"];
+pub const SINK_CONNECTORS: &[&str] = &["print", "blackhole", "filesystem", "tcp"];
 
 /// Options of the print and blackhole sinks (none besides `connector`).
 pub const NO_OPTIONS: &[&str] = &[];
 
 /// The writer for sink table `table`, for job `job`.
-pub fn open_sink(table: &ConnectorTable, job: u64) -> Result<Box<dyn Sink>> {
+pub async fn open_sink(table: &ConnectorTable, job: u64) -> Result<Box<dyn Sink>> {
     let definition = table.definition();
     match definition.option("connector").unwrap_or_default() {
+        "tcp" | "socket" => {
+            let options = TcpOptions::from_table(definition)?;
+            Ok(Box::new(
+                TcpSink::open(&definition.table_name(), &options).await?,
+            ))
+        }
         "print" => {
             Options::new(definition, NO_OPTIONS)?;
             Ok(Box::new(PrintSink))

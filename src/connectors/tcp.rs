@@ -121,6 +121,16 @@ impl TcpOptions {
         })
     }
 
+    /// True for `'mode' = 'server'`.
+    pub fn is_server(&self) -> bool {
+        self.server
+    }
+
+    /// The line format.
+    pub fn format(&self) -> LineFormat {
+        self.format
+    }
+
     /// `hostname:port`.
     pub fn address(&self) -> String {
         format!("{}:{}", self.hostname, self.port)

@@ -1,7 +1,7 @@
-//! The tcp source over real sockets on 127.0.0.1 (ports chosen by the OS):
-//! windows while the connection is open, the end of the stream when the
-//! producer closes, malformed input, many producers into a server-mode
-//! source, and a refused connection.
+//! The tcp source and sink over real sockets on 127.0.0.1 (ports chosen by
+//! the OS): windows while the connection is open, the end of the stream when
+//! the producer closes, malformed input, many producers into a server-mode
+//! source, a refused connection, and a job writing lines to a tcp sink.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -225,5 +225,51 @@ async fn a_refused_connection_names_host_and_port() {
     assert!(
         err.contains(&format!("cannot connect to 127.0.0.1:{port}")),
         "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_sink_sends_every_result_row_as_a_json_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        BufReader::new(stream)
+            .lines()
+            .map(Result::unwrap)
+            .collect::<Vec<String>>()
+    });
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+             CREATE TABLE out (minute TIMESTAMP(3), bids BIGINT)
+             WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');
+             INSERT INTO out SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+             GROUP BY window_start, window_end"
+        ))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    assert_eq!(jobs[0].state, flowsql::job::JobState::Finished);
+    let mut lines = reader.join().unwrap();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            r#"{"minute":"2026-01-01T10:00:00","bids":164}"#,
+            r#"{"minute":"2026-01-01T10:01:00","bids":166}"#,
+            r#"{"minute":"2026-01-01T10:02:00","bids":149}"#,
+            r#"{"minute":"2026-01-01T10:03:00","bids":165}"#,
+            r#"{"minute":"2026-01-01T10:04:00","bids":156}"#,
+            r#"{"minute":"2026-01-01T10:05:00","bids":168}"#,
+            r#"{"minute":"2026-01-01T10:06:00","bids":32}"#,
+        ]
     );
 }
