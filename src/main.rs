@@ -57,7 +57,9 @@ async fn run(args: Args) -> u8 {
             timing: false,
         },
         continue_on_error: args.continue_on_error,
+        quiet: args.quiet,
     };
+    let args_quiet = args.quiet;
     let outcome = if !args.commands.is_empty() || !args.files.is_empty() {
         run_scripts(&session, &args).await
     } else if std::io::stdin().is_terminal() {
@@ -78,7 +80,7 @@ async fn run(args: Args) -> u8 {
     // A script waits for its jobs: bounded ones finish, unbounded ones run
     // until Ctrl-C stops them cleanly.
     let outcome = match outcome {
-        Ok(code) => Ok(code.max(cli::wait_for_jobs(&session.engine).await)),
+        Ok(code) => Ok(code.max(cli::wait_for_jobs(&session.engine, args_quiet).await)),
         other => other,
     };
     match outcome {

@@ -244,6 +244,8 @@ fn late_rows_are_dropped_and_reported() {
         "{}",
         stderr(&output)
     );
+    // No progress line in a pipe.
+    assert!(!stderr(&output).contains("rows/s"), "{}", stderr(&output));
 }
 
 #[test]
@@ -383,7 +385,22 @@ mod shell {
             .send_line("CREATE TABLE nowhere (ws TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');")
             .unwrap();
         shell.exp_string("flowsql> ").unwrap();
-        // The watched directory never ends; the prompt comes back at once.
+        // A query over the watched directory never ends: the progress line
+        // shows it working, and Ctrl-C ends it.
+        shell
+            .send_line(
+                "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE live, \
+                 DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;",
+            )
+            .unwrap();
+        shell.exp_string("1000 rows read").unwrap();
+        shell
+            .exp_string("rows/s, watermark 2026-01-01 10:06:")
+            .unwrap();
+        shell.send_control('c').unwrap();
+        shell.exp_string("query cancelled").unwrap();
+        shell.exp_string("flowsql> ").unwrap();
+        // An INSERT over it runs as a job; the prompt comes back at once.
         shell
             .send_line(
                 "INSERT INTO nowhere SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE live, \

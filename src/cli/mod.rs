@@ -7,6 +7,7 @@
 pub mod args;
 pub mod meta;
 pub mod printer;
+pub mod progress;
 pub mod script;
 pub mod shell;
 
@@ -45,15 +46,19 @@ pub struct Session {
     pub printer: Printer,
     /// Keep going after a failed statement.
     pub continue_on_error: bool,
+    /// No banners, timings or progress.
+    pub quiet: bool,
 }
 
 /// Waits for the engine's running jobs; Ctrl-C stops them cleanly. Returns
 /// the exit status: 1 when a job failed.
-pub async fn wait_for_jobs(engine: &Engine) -> u8 {
+pub async fn wait_for_jobs(engine: &Engine, quiet: bool) -> u8 {
     let jobs = engine.jobs();
     if jobs.list().is_empty() {
         return 0;
     }
+    let metrics = jobs.list().into_iter().filter_map(|j| j.metrics).collect();
+    let progress = progress::Progress::start(metrics, quiet);
     let finished = tokio::select! {
         finished = jobs.wait_all() => finished,
         _ = tokio::signal::ctrl_c() => {
@@ -62,6 +67,7 @@ pub async fn wait_for_jobs(engine: &Engine) -> u8 {
             jobs.list()
         }
     };
+    drop(progress);
     let mut code = 0;
     for job in finished {
         if let flowsql::job::JobState::Failed(error) = &job.state {

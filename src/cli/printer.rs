@@ -17,6 +17,7 @@ use datafusion::arrow::util::pretty::{pretty_format_batches, pretty_format_batch
 use flowsql::QueryStream;
 use futures::StreamExt;
 
+use super::progress::Progress;
 use super::CliError;
 
 /// How results are printed.
@@ -47,8 +48,9 @@ impl Printer {
     /// Prints every batch of `stream` to standard output and returns the
     /// number of rows printed. Statements that return no columns (DDL) print
     /// nothing.
-    pub async fn print(&self, stream: QueryStream) -> Result<usize, CliError> {
+    pub async fn print(&self, stream: QueryStream, quiet: bool) -> Result<usize, CliError> {
         let started = Instant::now();
+        let progress = Progress::start(stream.metrics().into_iter().collect(), quiet);
         let schema = stream.schema();
         let rows = if schema.fields().is_empty() {
             drain(stream).await?
@@ -56,7 +58,7 @@ impl Printer {
             match self.format {
                 Format::Table if stream.is_streaming() => {
                     // Each emission is its own table, printed when it arrives.
-                    write_each(stream, |buf, batch| {
+                    write_each(stream, progress.as_ref(), |buf, batch| {
                         let table = pretty_format_batches(std::slice::from_ref(batch))?;
                         writeln!(buf, "{table}").map_err(ArrowError::from)
                     })
@@ -78,13 +80,13 @@ impl Printer {
                     // The header goes out first, even when there are no rows.
                     let empty = RecordBatch::new_empty(schema);
                     write_batch(&empty, |buf, b| csv_writer(buf, delimiter, true).write(b))?;
-                    write_each(stream, |buf, batch| {
+                    write_each(stream, progress.as_ref(), |buf, batch| {
                         csv_writer(buf, delimiter, false).write(batch)
                     })
                     .await?
                 }
                 Format::Ndjson => {
-                    write_each(stream, |buf, batch| {
+                    write_each(stream, progress.as_ref(), |buf, batch| {
                         let mut writer = LineDelimitedWriter::new(buf);
                         writer.write(batch)?;
                         writer.finish()
@@ -93,6 +95,9 @@ impl Printer {
                 }
                 Format::Json => {
                     let batches = stream.collect().await?;
+                    if let Some(progress) = &progress {
+                        progress.clear();
+                    }
                     let rows = batches.iter().map(RecordBatch::num_rows).sum();
                     let mut buf = Vec::new();
                     if rows == 0 {
@@ -124,11 +129,15 @@ impl Printer {
 /// Writes each batch as it arrives.
 async fn write_each(
     mut stream: QueryStream,
+    progress: Option<&Progress>,
     mut format: impl FnMut(&mut Vec<u8>, &RecordBatch) -> Result<(), ArrowError>,
 ) -> Result<usize, CliError> {
     let mut rows = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
+        if let Some(progress) = progress {
+            progress.clear();
+        }
         write_batch(&batch, &mut format)?;
         rows += batch.num_rows();
     }

@@ -39,7 +39,11 @@ pub async fn run_text(session: &Session, source: &str, text: &str) -> Result<boo
         let result = match session.engine.query(&statement.text).await {
             Ok(stream) => {
                 let metrics = stream.metrics();
-                let printed = session.printer.print(stream).await.map(|_| ());
+                let printed = session
+                    .printer
+                    .print(stream, session.quiet)
+                    .await
+                    .map(|_| ());
                 if let Some(metrics) = metrics {
                     let late = metrics.late_rows();
                     if late > 0 {
