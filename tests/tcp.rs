@@ -273,3 +273,40 @@ async fn a_tcp_sink_sends_every_result_row_as_a_json_line() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_source_with_reconnect_reads_across_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Two connections in turn: the source reconnects after the first closes.
+    let producer = std::thread::spawn(move || {
+        for part in [b"1\n2\n" as &[u8], b"3\n4\n"] {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(part).unwrap();
+        }
+    });
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE t (a BIGINT) WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1',
+             'port' = '{port}', 'format' = 'csv', 'reconnect' = 'true')"
+        ))
+        .await
+        .unwrap();
+    let mut stream = engine.query("SELECT a FROM t").await.unwrap();
+    let mut values = Vec::new();
+    while values.len() < 4 {
+        let batch = tokio::time::timeout(Duration::from_secs(120), stream.next())
+            .await
+            .expect("rows within two minutes")
+            .expect("a reconnecting source does not end")
+            .unwrap();
+        values.extend(batch.column(0).as_primitive::<Int64Type>().iter().flatten());
+    }
+    assert_eq!(values, [1, 2, 3, 4]);
+    producer.join().unwrap();
+}
