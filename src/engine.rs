@@ -257,8 +257,9 @@ impl Engine {
                             .await?,
                     ),
                 };
-                let sink = open_sink(sink_table, self.jobs.next_id()).await?;
-                let id = self.jobs.start(text.trim().to_string(), rows, sink);
+                let id = self.jobs.new_id();
+                let sink = open_sink(sink_table, id).await?;
+                self.jobs.start(id, text.trim().to_string(), rows, sink);
                 let schema = Arc::new(Schema::new(vec![Field::new(
                     "job_id",
                     DataType::UInt64,

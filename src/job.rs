@@ -78,14 +78,13 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// The number the next job will get.
-    pub fn next_id(&self) -> u64 {
-        self.next_id.load(Ordering::Relaxed) + 1
+    /// A number for a new job (sinks name their files after it).
+    pub fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Starts a job writing `rows` into `sink`; returns its number.
-    pub fn start(&self, query: String, rows: QueryStream, mut sink: Box<dyn Sink>) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Starts job `id` (from [`Jobs::new_id`]) writing `rows` into `sink`.
+    pub fn start(&self, id: u64, query: String, rows: QueryStream, mut sink: Box<dyn Sink>) {
         let info = Arc::new(Mutex::new(JobInfo {
             id,
             query,
@@ -132,7 +131,6 @@ impl Jobs {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.insert(id, Job { info, stop, done });
         }
-        id
     }
 
     /// Every job, oldest first.
