@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -25,7 +25,7 @@ use futures::{Stream, StreamExt};
 use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
-use crate::job::{JobInfo, JobState, Jobs};
+use crate::job::{jobs_batch, Jobs};
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
 use crate::results::QueryStream;
@@ -313,59 +313,6 @@ fn one_batch(batch: RecordBatch) -> Result<QueryStream> {
     let schema = batch.schema();
     let stream = MemoryStream::try_new(vec![batch], schema, None)?;
     Ok(QueryStream::new(Box::pin(stream)))
-}
-
-/// The rows of `SHOW JOBS`.
-fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
-    let metric = |f: fn(&crate::plan::metrics::StreamMetrics) -> u64| {
-        UInt64Array::from_iter(jobs.iter().map(|j| j.metrics.as_deref().map(f)))
-    };
-    let watermark = jobs.iter().map(|j| {
-        j.metrics
-            .as_ref()
-            .and_then(|m| m.watermark())
-            .and_then(datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime)
-            .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string())
-    });
-    let error = jobs.iter().map(|j| match &j.state {
-        JobState::Failed(e) => Some(e.clone()),
-        _ => None,
-    });
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::UInt64, false),
-        Field::new("query", DataType::Utf8, false),
-        Field::new("state", DataType::Utf8, false),
-        Field::new("rows_in", DataType::UInt64, true),
-        Field::new("rows_out", DataType::UInt64, false),
-        Field::new("late_rows", DataType::UInt64, true),
-        Field::new("malformed", DataType::UInt64, true),
-        Field::new("watermark", DataType::Utf8, true),
-        Field::new("uptime_s", DataType::Float64, false),
-        Field::new("error", DataType::Utf8, true),
-    ]));
-    Ok(RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(UInt64Array::from_iter_values(jobs.iter().map(|j| j.id))),
-            Arc::new(StringArray::from_iter_values(
-                jobs.iter().map(|j| j.query.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                jobs.iter().map(|j| j.state.name()),
-            )),
-            Arc::new(metric(|m| m.rows_in())),
-            Arc::new(UInt64Array::from_iter_values(
-                jobs.iter().map(|j| j.rows_out),
-            )),
-            Arc::new(metric(|m| m.late_rows())),
-            Arc::new(metric(|m| m.malformed())),
-            Arc::new(StringArray::from_iter(watermark)),
-            Arc::new(Float64Array::from_iter_values(
-                jobs.iter().map(|j| j.started.elapsed().as_secs_f64()),
-            )),
-            Arc::new(StringArray::from_iter(error)),
-        ],
-    )?)
 }
 
 impl std::fmt::Debug for Engine {
