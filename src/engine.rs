@@ -26,6 +26,8 @@ use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
 use crate::job::{jobs_batch, Jobs};
+use crate::ml;
+use crate::ml::registry::Registry;
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
 use crate::results::QueryStream;
@@ -45,6 +47,7 @@ pub struct Engine {
     ctx: SessionContext,
     data_dir: PathBuf,
     jobs: Arc<Jobs>,
+    models: Registry,
 }
 
 /// Configures and builds an [`Engine`].
@@ -96,6 +99,7 @@ impl EngineBuilder {
         }
         Ok(Engine {
             ctx,
+            models: Registry::new(&data_dir),
             data_dir,
             jobs: Arc::new(Jobs::default()),
         })
@@ -195,7 +199,18 @@ impl Engine {
     /// Runs exactly one statement.
     async fn run(&self, text: &str) -> Result<QueryStream> {
         let text = sql::window_tvf::rewrite_window_tvfs(text)?;
+        let text = ml::functions::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
+            Statement::ShowModels => one_batch(ml::describe::models_batch(&self.models)?),
+            Statement::DescribeModel(name) => {
+                one_batch(ml::describe::versions_batch(&self.models.versions(&name)?)?)
+            }
+            Statement::DropModel(name) => {
+                self.models.drop_model(&name)?;
+                Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
+                    Arc::new(Schema::empty()),
+                ))))
+            }
             Statement::ShowJobs => one_batch(jobs_batch(&self.jobs.list())?),
             Statement::StopJob(id) => {
                 let job = self.jobs.stop(id).await?;
@@ -209,7 +224,14 @@ impl Engine {
             }
             Statement::DataFusion(mut statement) => {
                 sql::group_window::rewrite_group_windows(&mut statement)?;
-                let plan = self.ctx.state().statement_to_plan(*statement).await?;
+                let temporaries =
+                    ml::functions::resolve(&self.ctx, &self.models, &mut statement).await?;
+                let plan = self.ctx.state().statement_to_plan(*statement).await;
+                // The ML results are in the plan now; their names can go.
+                for temporary in temporaries {
+                    self.ctx.deregister_table(temporary.as_str())?;
+                }
+                let plan = plan?;
                 if let Some(stream) = self.run_streaming(&plan, &text).await? {
                     return Ok(stream);
                 }

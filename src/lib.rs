@@ -48,6 +48,7 @@
 //! - [`operators`]: incremental operators, one per file, one trait.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
 //! - [`job`]: continuous jobs started by `INSERT INTO` a sink.
+//! - [`ml`]: models trained and applied in SQL, and their registry.
 //! - `cli` (the `flowsql` binary only): shell, scripts, printing.
 
 #![deny(missing_docs)]
@@ -56,6 +57,7 @@ pub mod connectors;
 pub mod engine;
 pub mod error;
 pub mod job;
+pub mod ml;
 pub mod operators;
 pub mod plan;
 pub mod results;

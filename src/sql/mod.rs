@@ -24,6 +24,12 @@ pub enum Statement {
     ShowJobs,
     /// `STOP JOB <id>`.
     StopJob(u64),
+    /// `SHOW MODELS`.
+    ShowModels,
+    /// `DESCRIBE MODEL <name>`.
+    DescribeModel(String),
+    /// `DROP MODEL <name>`.
+    DropModel(String),
     /// Anything DataFusion handles itself.
     DataFusion(Box<DFStatement>),
 }
@@ -52,6 +58,21 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
             return Err(Error::query(
                 "STOP JOB takes a job number; SHOW JOBS lists them",
             ))
+        }
+        ["SHOW", "MODELS"] => return Ok(Statement::ShowModels),
+        [verb @ ("DESCRIBE" | "DESC" | "DROP"), "MODEL", _] => {
+            let name = sql
+                .split_whitespace()
+                .nth(2)
+                .unwrap_or_default()
+                .trim_end_matches(';')
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_string();
+            return Ok(if *verb == "DROP" {
+                Statement::DropModel(name)
+            } else {
+                Statement::DescribeModel(name)
+            });
         }
         _ => {}
     }

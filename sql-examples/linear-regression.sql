@@ -1,0 +1,35 @@
+-- Linear regression in SQL: train, inspect, evaluate and apply a model.
+-- Models are stored under --data-dir (default ./.flowsql), one file per version.
+-- Run from the repository root:  flowsql -f sql-examples/linear-regression.sql
+
+-- Houses whose price depends on size, rooms and area (a category).
+CREATE TABLE houses AS
+SELECT value AS id,
+       CAST(value % 37 AS DOUBLE) * 10 + 500 AS sqft,
+       CAST(value % 5 + 1 AS DOUBLE) AS rooms,
+       CASE WHEN value % 3 = 0 THEN 'north' WHEN value % 3 = 1 THEN 'south' ELSE 'east' END AS area,
+       1000.0 + 3.0 * (CAST(value % 37 AS DOUBLE) * 10 + 500) + 250.0 * (value % 5 + 1)
+         + CASE WHEN value % 3 = 0 THEN 100.0 ELSE 0.0 END
+         + (value * 7919 % 101) - 50 AS price
+FROM generate_series(1, 500);
+
+-- Train on 80% of the rows; every run makes a new version.
+SELECT * FROM TRAIN_LINEAR('price_model', (SELECT sqft, rooms, area, price FROM houses WHERE id % 5 <> 0), 'price');
+
+-- Ridge regression on chosen features.
+SELECT * FROM TRAIN_LINEAR('price_ridge', TABLE houses, 'price',
+                           features => ARRAY['sqft', 'rooms'], l2 => 10.0);
+
+SHOW MODELS;
+DESCRIBE MODEL price_model;
+
+-- How it does on the 20% it did not see.
+SELECT * FROM EVALUATE('price_model', (SELECT * FROM houses WHERE id % 5 = 0));
+
+-- Predictions: the input columns plus `prediction`.
+SELECT id, price, ROUND(prediction, 1) AS predicted
+FROM PREDICT('price_model', (SELECT * FROM houses WHERE id % 5 = 0))
+ORDER BY id
+LIMIT 5;
+
+DROP MODEL price_ridge;

@@ -1,0 +1,140 @@
+//! The rows of `SHOW MODELS` and `DESCRIBE MODEL`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Float64Array, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::features::FeatureKind;
+use super::registry::{ModelFile, Registry};
+use crate::error::Result;
+
+/// One row per model: its newest version and how it did.
+pub fn models_batch(registry: &Registry) -> Result<RecordBatch> {
+    let latest: Vec<ModelFile> = registry
+        .names()?
+        .iter()
+        .map(|name| registry.latest(name))
+        .collect::<Result<_>>()?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("model", DataType::Utf8, false),
+        Field::new("versions", DataType::UInt64, false),
+        Field::new("algorithm", DataType::Utf8, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("r2", DataType::Float64, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                latest.iter().map(|m| m.name.clone()),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                latest.iter().map(|m| u64::from(m.version)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                latest.iter().map(|m| m.algorithm.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                latest.iter().map(|m| m.label.clone()),
+            )),
+            Arc::new(UInt64Array::from_iter_values(latest.iter().map(|m| m.rows))),
+            Arc::new(Float64Array::from_iter(
+                latest.iter().map(|m| m.metrics.get("r2").copied()),
+            )),
+        ],
+    )?)
+}
+
+/// One row per version: features and types, parameters, metrics, and the
+/// coefficients of linear models.
+pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
+    let features = versions.iter().map(|m| {
+        m.features
+            .iter()
+            .map(|f| {
+                let kind = match &f.kind {
+                    FeatureKind::Numeric => "numeric".to_string(),
+                    FeatureKind::Boolean => "boolean".to_string(),
+                    FeatureKind::Categorical { categories } => {
+                        format!("categorical[{}]", categories.join("|"))
+                    }
+                };
+                format!("{} {kind}", f.name)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let map = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let coefficients = versions.iter().map(|m| {
+        m.linear.as_ref().map(|linear| {
+            let mut names = Vec::new();
+            for f in &m.features {
+                match &f.kind {
+                    FeatureKind::Categorical { categories } => {
+                        names.extend(categories.iter().skip(1).map(|c| format!("{}={c}", f.name)))
+                    }
+                    _ => names.push(f.name.clone()),
+                }
+            }
+            let mut parts = vec![format!("intercept: {}", linear.intercept)];
+            parts.extend(
+                names
+                    .iter()
+                    .zip(&linear.coefficients)
+                    .map(|(n, c)| format!("{n}: {c}")),
+            );
+            parts.join(", ")
+        })
+    });
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("version", DataType::UInt64, false),
+        Field::new("algorithm", DataType::Utf8, false),
+        Field::new("task", DataType::Utf8, false),
+        Field::new("label", DataType::Utf8, false),
+        Field::new("features", DataType::Utf8, false),
+        Field::new("parameters", DataType::Utf8, false),
+        Field::new("metrics", DataType::Utf8, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("coefficients", DataType::Utf8, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(UInt64Array::from_iter_values(
+                versions.iter().map(|m| u64::from(m.version)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                versions.iter().map(|m| m.algorithm.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                versions.iter().map(|m| m.task.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                versions.iter().map(|m| m.label.clone()),
+            )),
+            Arc::new(StringArray::from_iter_values(features)),
+            Arc::new(StringArray::from_iter_values(
+                versions.iter().map(|m| map(&m.parameters)),
+            )),
+            Arc::new(StringArray::from_iter_values(versions.iter().map(|m| {
+                m.metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }))),
+            Arc::new(UInt64Array::from_iter_values(
+                versions.iter().map(|m| m.rows),
+            )),
+            Arc::new(StringArray::from_iter(coefficients)),
+        ],
+    )?)
+}

@@ -1,0 +1,14 @@
+//! Machine learning in SQL: features, algorithms, the model registry, and
+//! the table functions that train and apply models.
+//!
+//! - [`features`]: columns to numbers (numeric, boolean, categories).
+//! - [`linear`]: exact least squares (QR), ridge.
+//! - [`registry`]: versioned models on disk under the data directory.
+//! - [`functions`]: `TRAIN_LINEAR`, `PREDICT`, `EVALUATE` in `FROM`.
+//! - [`describe`]: `SHOW MODELS` and `DESCRIBE MODEL` rows.
+
+pub mod describe;
+pub mod features;
+pub mod functions;
+pub mod linear;
+pub mod registry;

@@ -1,0 +1,177 @@
+//! The model registry: every training run is a new version, stored as a
+//! JSON file under `<data-dir>/models/<name>/v<version>.json`.
+//!
+//! The file format is versioned (`format_version`); a file that cannot be
+//! read or parsed is an error naming the file, never a crash. Files are
+//! written under a temporary name and renamed, so a half-written model is
+//! never seen.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::features::Feature;
+use super::linear::LinearModel;
+use crate::error::{Error, Result};
+
+/// The current file format.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One trained version of a model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// The file format's version.
+    pub format_version: u32,
+    /// The model's name.
+    pub name: String,
+    /// Its version, from 1.
+    pub version: u32,
+    /// `linear_regression`.
+    pub algorithm: String,
+    /// `regression` or `classification`.
+    pub task: String,
+    /// The label column.
+    pub label: String,
+    /// The input columns and their encodings.
+    pub features: Vec<Feature>,
+    /// Training parameters, as given.
+    pub parameters: BTreeMap<String, String>,
+    /// Training metrics (`r2`, ...).
+    pub metrics: BTreeMap<String, f64>,
+    /// Rows trained on.
+    pub rows: u64,
+    /// Rows skipped by `handle_invalid => 'skip'`.
+    pub skipped: u64,
+    /// The fitted linear model.
+    pub linear: Option<LinearModel>,
+}
+
+/// The models under a data directory.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    dir: PathBuf,
+}
+
+impl Registry {
+    /// The registry of `data_dir`.
+    pub fn new(data_dir: &Path) -> Self {
+        Registry {
+            dir: data_dir.join("models"),
+        }
+    }
+
+    /// Stores `model` as the next version of its name; returns the version.
+    pub fn save(&self, mut model: ModelFile) -> Result<u32> {
+        let dir = self.dir.join(&model.name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::External(format!("cannot create '{}': {e}", dir.display())))?;
+        model.version = self
+            .version_numbers(&model.name)?
+            .last()
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        model.format_version = FORMAT_VERSION;
+        let path = dir.join(format!("v{}.json", model.version));
+        let staging = dir.join(format!(".v{}.json.tmp", model.version));
+        let text = serde_json::to_string_pretty(&model)
+            .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?;
+        std::fs::write(&staging, text)
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .map_err(|e| Error::External(format!("cannot write '{}': {e}", path.display())))?;
+        Ok(model.version)
+    }
+
+    /// The names of all models, sorted.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Ok(vec![]);
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every version of `name`, oldest first.
+    pub fn versions(&self, name: &str) -> Result<Vec<ModelFile>> {
+        let numbers = self.version_numbers(name)?;
+        if numbers.is_empty() {
+            return Err(self.unknown(name));
+        }
+        numbers
+            .into_iter()
+            .map(|v| self.load(&self.dir.join(name).join(format!("v{v}.json"))))
+            .collect()
+    }
+
+    /// The newest version of `name`.
+    pub fn latest(&self, name: &str) -> Result<ModelFile> {
+        let numbers = self.version_numbers(name)?;
+        let Some(v) = numbers.last() else {
+            return Err(self.unknown(name));
+        };
+        self.load(&self.dir.join(name).join(format!("v{v}.json")))
+    }
+
+    /// Removes `name` and all its versions.
+    pub fn drop_model(&self, name: &str) -> Result<()> {
+        if self.version_numbers(name)?.is_empty() {
+            return Err(self.unknown(name));
+        }
+        let dir = self.dir.join(name);
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Error::External(format!("cannot remove '{}': {e}", dir.display())))
+    }
+
+    fn version_numbers(&self, name: &str) -> Result<Vec<u32>> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join(name)) else {
+            return Ok(vec![]);
+        };
+        let mut numbers: Vec<u32> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                file.strip_prefix('v')?.strip_suffix(".json")?.parse().ok()
+            })
+            .collect();
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
+    fn load(&self, path: &Path) -> Result<ModelFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::External(format!("cannot read model file '{}': {e}", path.display()))
+        })?;
+        let model: ModelFile = serde_json::from_str(&text).map_err(|e| {
+            Error::Data(format!(
+                "model file '{}' is corrupt or not a flowsql model: {e}",
+                path.display()
+            ))
+        })?;
+        if model.format_version != FORMAT_VERSION {
+            return Err(Error::Data(format!(
+                "model file '{}' has format version {}, this flowsql reads version {FORMAT_VERSION}",
+                path.display(),
+                model.format_version
+            )));
+        }
+        Ok(model)
+    }
+
+    fn unknown(&self, name: &str) -> Error {
+        let known = self.names().unwrap_or_default();
+        Error::query(format!(
+            "there is no model '{name}'; {}",
+            if known.is_empty() {
+                "none has been trained yet (TRAIN_LINEAR makes one)".to_string()
+            } else {
+                format!("the models are: {}", known.join(", "))
+            }
+        ))
+    }
+}

@@ -1,0 +1,220 @@
+//! Models in SQL: TRAIN_LINEAR equals exact least squares, models persist
+//! across processes with versions, PREDICT and EVALUATE apply them, and bad
+//! input gives errors that say what to do.
+
+use std::process::Command;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
+use flowsql::ml::registry::Registry;
+use flowsql::Engine;
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
+
+/// 300 houses whose price is an exact linear function of the features
+/// (including a category), so least squares must recover it exactly.
+const HOUSES: &str = "CREATE TABLE houses AS SELECT value AS id,
+    CAST(value % 37 AS DOUBLE) * 10 + 500 AS sqft,
+    CAST(value % 5 + 1 AS DOUBLE) AS rooms,
+    CASE WHEN value % 3 = 0 THEN 'north' WHEN value % 3 = 1 THEN 'south' ELSE 'east' END AS area,
+    1000.0 + 3.0 * (CAST(value % 37 AS DOUBLE) * 10 + 500) + 250.0 * (value % 5 + 1)
+      + CASE WHEN value % 3 = 0 THEN 100.0 WHEN value % 3 = 1 THEN -40.0 ELSE 0.0 END AS price
+  FROM generate_series(1, 300)";
+
+async fn engine(dir: &std::path::Path) -> Engine {
+    let engine = Engine::builder().data_dir(dir).build().await.unwrap();
+    engine.execute(HOUSES).await.unwrap();
+    engine
+}
+
+fn close(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() <= 1e-9 * expected.abs().max(1.0)
+}
+
+#[tokio::test]
+async fn train_linear_is_exact_least_squares() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let trained = engine
+        .query("SELECT * FROM TRAIN_LINEAR('price_model', TABLE houses, 'price', features => ARRAY['sqft', 'rooms', 'area'])")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        trained[0].column(1).as_primitive::<UInt64Type>().value(0),
+        1
+    );
+    assert!(close(
+        trained[0].column(6).as_primitive::<Float64Type>().value(0),
+        1.0
+    ));
+
+    let model = Registry::new(dir.path()).latest("price_model").unwrap();
+    let linear = model.linear.unwrap();
+    // Categories sorted: east (reference), north, south.
+    let expected = [3.0, 250.0, 100.0, -40.0];
+    assert!(close(linear.intercept, 1000.0), "{}", linear.intercept);
+    for (got, want) in linear.coefficients.iter().zip(expected) {
+        assert!(close(*got, want), "{got} vs {want}");
+    }
+
+    // EVALUATE on the training data: a perfect fit.
+    let evaluated = engine
+        .query("SELECT rows, rmse < 1e-6 AS exact, r2 FROM EVALUATE('price_model', TABLE houses)")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        evaluated[0].column(0).as_primitive::<UInt64Type>().value(0),
+        300
+    );
+    assert!(evaluated[0].column(1).as_boolean().value(0));
+
+    // PREDICT returns the input columns plus the prediction.
+    let predicted = engine
+        .query("SELECT MAX(ABS(price - prediction)) FROM PREDICT('price_model', (SELECT id, sqft, rooms, area, price FROM houses))")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(
+        predicted[0]
+            .column(0)
+            .as_primitive::<Float64Type>()
+            .value(0)
+            < 1e-6
+    );
+}
+
+#[tokio::test]
+async fn ridge_shrinks_and_every_run_is_a_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    for l2 in ["0", "1000"] {
+        engine
+            .execute(&format!(
+                "SELECT * FROM TRAIN_LINEAR('m', (SELECT sqft, rooms, price FROM houses), 'price', l2 => {l2})"
+            ))
+            .await
+            .unwrap();
+    }
+    let versions = Registry::new(dir.path()).versions("m").unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let rooms = |i: usize| versions[i].linear.as_ref().unwrap().coefficients[1].abs();
+    assert!(
+        rooms(1) < rooms(0),
+        "ridge shrinks: {} vs {}",
+        rooms(1),
+        rooms(0)
+    );
+}
+
+#[test]
+fn models_persist_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |sql: &str| {
+        let output = Command::new(BIN)
+            .args(["--format", "csv", "--data-dir"])
+            .arg(dir.path())
+            .args(["-c", sql])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    run(&format!(
+        "{HOUSES}; SELECT * FROM TRAIN_LINEAR('p', TABLE houses, 'price')"
+    ));
+    let models = run("SHOW MODELS");
+    assert!(
+        models.starts_with(
+            "model,versions,algorithm,label,rows,r2\np,1,linear_regression,price,300,"
+        ),
+        "{models}"
+    );
+    let predicted = run(&format!(
+        "{HOUSES}; SELECT id, ROUND(prediction) AS p FROM PREDICT('p', TABLE houses) WHERE id = 3"
+    ));
+    // id 3: sqft 530, rooms 4, north: 1000 + 1590 + 1000 + 100.
+    assert_eq!(predicted, "id,p\n3,3690.0\n");
+}
+
+async fn error_of(engine: &Engine, sql: &str) -> String {
+    engine.query(sql).await.unwrap_err().to_string()
+}
+
+#[tokio::test]
+async fn bad_input_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine
+        .execute("SELECT * FROM TRAIN_LINEAR('p', TABLE houses, 'price')")
+        .await
+        .unwrap();
+    let cases = [
+        ("SELECT * FROM PREDICT('nope', TABLE houses)", "there is no model 'nope'; the models are: p"),
+        ("SELECT * FROM TRAIN_LINEAR('q', TABLE houses, 'cost')", "label 'cost' is not a column of the input"),
+        (
+            "SELECT * FROM TRAIN_LINEAR('q', (SELECT * FROM houses WHERE false), 'price')",
+            "the training input has no rows",
+        ),
+        (
+            "SELECT * FROM PREDICT('p', (SELECT id, sqft FROM houses))",
+            "the model needs column 'rooms', which the input lacks",
+        ),
+        (
+            "SELECT * FROM PREDICT('p', (SELECT id, 'big' AS sqft, rooms, area FROM houses))",
+            "column 'sqft' is Utf8, but the model was trained on a number there",
+        ),
+        (
+            "SELECT * FROM TRAIN_LINEAR('q', (SELECT sqft, CASE WHEN id = 7 THEN NULL ELSE price END AS price FROM houses), 'price')",
+            "row 7: column 'price' is NULL or NaN; use handle_invalid => 'skip'",
+        ),
+        (
+            "SELECT * FROM TRAIN_LINEAR('q', TABLE houses, 'price', depth => 3)",
+            "TRAIN_LINEAR has no option 'depth'",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let err = error_of(&engine, sql).await;
+        assert!(err.contains(expected), "{sql}\n{err}");
+    }
+
+    // Skipped rows are counted.
+    let trained = engine
+        .query("SELECT skipped FROM TRAIN_LINEAR('q', (SELECT sqft, CASE WHEN id % 10 = 0 THEN NULL ELSE price END AS price FROM houses), 'price', handle_invalid => 'skip')")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(
+        trained[0].column(0).as_primitive::<UInt64Type>().value(0),
+        30
+    );
+
+    // A corrupt model file is an error naming the file.
+    std::fs::write(dir.path().join("models/p/v2.json"), "{ not json").unwrap();
+    let err = error_of(&engine, "SELECT * FROM PREDICT('p', TABLE houses)").await;
+    assert!(
+        err.contains("models/p/v2.json") && err.contains("corrupt"),
+        "{err}"
+    );
+
+    engine.execute("DROP MODEL q").await.unwrap();
+    let err = error_of(&engine, "DESCRIBE MODEL q").await;
+    assert!(err.contains("there is no model 'q'"), "{err}");
+}
