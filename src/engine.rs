@@ -128,6 +128,11 @@ impl Engine {
         &self.data_dir
     }
 
+    /// The models trained in SQL, stored under the data directory.
+    pub fn models(&self) -> &Registry {
+        &self.models
+    }
+
     /// The continuous jobs started by `INSERT INTO`: list, stop, wait.
     pub fn jobs(&self) -> &Jobs {
         &self.jobs

@@ -19,7 +19,7 @@ const HELP: &str = "\
 Statements end with ';' and may span lines. Meta commands:
   \\q            quit (Ctrl-D also quits)
   \\?            this help
-  \\d            list tables (and jobs)
+  \\d            list tables, models and jobs
   \\d NAME       describe table NAME
   \\timing       toggle printing of row counts and elapsed time
   \\format FMT   print results as table, csv, tsv, json or ndjson
@@ -43,6 +43,9 @@ pub async fn run(session: &mut Session, line: &str) -> Result<Outcome, CliError>
                  WHERE table_schema <> 'information_schema' ORDER BY table_name",
             )
             .await?;
+            if !session.engine.models().names()?.is_empty() {
+                run_text(session, "\\d", "SHOW MODELS").await?;
+            }
             if !session.engine.jobs().list().is_empty() {
                 run_text(session, "\\d", "SHOW JOBS").await?;
             }
