@@ -32,4 +32,8 @@ FROM PREDICT('price_model', (SELECT * FROM houses WHERE id % 5 = 0))
 ORDER BY id
 LIMIT 5;
 
+-- The scalar form, in the model's feature order (DESCRIBE MODEL lists it).
+SELECT id, ROUND(PREDICT('price_ridge', sqft, rooms), 1) AS ridge_prediction
+FROM houses ORDER BY id LIMIT 3;
+
 DROP MODEL price_ridge;

@@ -16,7 +16,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{LogicalPlan, WriteOp};
+use datafusion::logical_expr::{LogicalPlan, ScalarUDF, WriteOp};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -27,6 +27,7 @@ use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStrea
 use crate::error::{Error, Result};
 use crate::job::{jobs_batch, Jobs};
 use crate::ml;
+use crate::ml::predict_udf::PredictUdf;
 use crate::ml::registry::Registry;
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
@@ -97,6 +98,7 @@ impl EngineBuilder {
         for (flink_name, function) in WINDOW_FUNCTIONS {
             ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
         }
+        ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(&data_dir)));
         Ok(Engine {
             ctx,
             models: Registry::new(&data_dir),

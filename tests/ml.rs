@@ -218,3 +218,110 @@ async fn bad_input_says_what_to_do() {
     let err = error_of(&engine, "DESCRIBE MODEL q").await;
     assert!(err.contains("there is no model 'q'"), "{err}");
 }
+
+#[tokio::test]
+async fn the_scalar_predict_matches_the_table_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine
+        .execute("SELECT * FROM TRAIN_LINEAR('p', (SELECT sqft, rooms, area, price FROM houses), 'price')")
+        .await
+        .unwrap();
+    let differences = engine
+        .query(
+            "SELECT MAX(ABS(t.prediction - PREDICT('p', h.sqft, h.rooms, h.area)))
+             FROM PREDICT('p', TABLE houses) t JOIN houses h ON t.id = h.id",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(
+        differences[0]
+            .column(0)
+            .as_primitive::<Float64Type>()
+            .value(0)
+            < 1e-9
+    );
+    // The arguments are checked against the model when the query runs.
+    let err = engine
+        .query("SELECT PREDICT('p', sqft) FROM houses")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("takes 3 features (sqft, rooms, area), not 1"),
+        "{err}"
+    );
+}
+
+/// A streaming query calling PREDICT uses each new version as it appears.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_stream_picks_up_a_new_model_version() {
+    use datafusion::arrow::array::{Float64Array, RecordBatch, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use futures::StreamExt;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    // y = 2x, then y = 10x.
+    let train = |factor: f64| {
+        format!(
+            "SELECT * FROM TRAIN_LINEAR('m', (SELECT CAST(value AS DOUBLE) AS x, {factor} * value AS y
+             FROM generate_series(1, 20)), 'y')"
+        )
+    };
+    engine.execute(&train(2.0)).await.unwrap();
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("x", DataType::Float64, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+    ]));
+    let (sender, receiver) = futures::channel::mpsc::unbounded::<flowsql::Result<RecordBatch>>();
+    engine
+        .register_stream(
+            "xs",
+            Arc::clone(&schema),
+            "ts",
+            std::time::Duration::from_secs(1),
+            receiver,
+        )
+        .unwrap();
+    let batch = |x: f64, ts: i64| {
+        RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Float64Array::from(vec![x])),
+                Arc::new(TimestampMillisecondArray::from(vec![ts])),
+            ],
+        )
+        .unwrap()
+    };
+    let mut results = engine
+        .query("SELECT x, ROUND(PREDICT('m', x)) AS y FROM xs")
+        .await
+        .unwrap();
+    let next_y = async |stream: &mut flowsql::QueryStream| {
+        let batch = stream.next().await.unwrap().unwrap();
+        batch.column(1).as_primitive::<Float64Type>().value(0)
+    };
+    sender.unbounded_send(Ok(batch(3.0, 1_000))).unwrap();
+    assert_eq!(next_y(&mut results).await, 6.0);
+    engine.execute(&train(10.0)).await.unwrap();
+    sender.unbounded_send(Ok(batch(3.0, 2_000))).unwrap();
+    assert_eq!(next_y(&mut results).await, 30.0);
+    drop(sender);
+}

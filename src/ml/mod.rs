@@ -6,9 +6,11 @@
 //! - [`registry`]: versioned models on disk under the data directory.
 //! - [`functions`]: `TRAIN_LINEAR`, `PREDICT`, `EVALUATE` in `FROM`.
 //! - [`describe`]: `SHOW MODELS` and `DESCRIBE MODEL` rows.
+//! - [`predict_udf`]: the scalar `PREDICT('model', f1, f2, ...)`.
 
 pub mod describe;
 pub mod features;
 pub mod functions;
 pub mod linear;
+pub mod predict_udf;
 pub mod registry;
