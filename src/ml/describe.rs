@@ -48,8 +48,8 @@ pub fn models_batch(registry: &Registry) -> Result<RecordBatch> {
     )?)
 }
 
-/// One row per version: features and types, parameters, metrics, and the
-/// coefficients of linear models.
+/// One row per version: features and types, parameters, metrics, the
+/// coefficients of linear models and the feature importances of trees.
 pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
     let features = versions.iter().map(|m| {
         m.features
@@ -75,15 +75,7 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
     };
     let coefficients = versions.iter().map(|m| {
         m.linear.as_ref().map(|linear| {
-            let mut names = Vec::new();
-            for f in &m.features {
-                match &f.kind {
-                    FeatureKind::Categorical { categories } => {
-                        names.extend(categories.iter().skip(1).map(|c| format!("{}={c}", f.name)))
-                    }
-                    _ => names.push(f.name.clone()),
-                }
-            }
+            let names = encoded_names(m);
             let mut parts = vec![format!("intercept: {}", linear.intercept)];
             parts.extend(
                 names
@@ -92,6 +84,16 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
                     .map(|(n, c)| format!("{n}: {c}")),
             );
             parts.join(", ")
+        })
+    });
+    let importances = versions.iter().map(|m| {
+        (!m.importances.is_empty()).then(|| {
+            encoded_names(m)
+                .iter()
+                .zip(&m.importances)
+                .map(|(n, v)| format!("{n}: {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         })
     });
     let schema = Arc::new(Schema::new(vec![
@@ -104,6 +106,7 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
         Field::new("metrics", DataType::Utf8, false),
         Field::new("rows", DataType::UInt64, false),
         Field::new("coefficients", DataType::Utf8, true),
+        Field::new("importances", DataType::Utf8, true),
     ]));
     Ok(RecordBatch::try_new(
         schema,
@@ -135,6 +138,22 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
                 versions.iter().map(|m| m.rows),
             )),
             Arc::new(StringArray::from_iter(coefficients)),
+            Arc::new(StringArray::from_iter(importances)),
         ],
     )?)
+}
+
+/// The names of a model's encoded columns: features, and `name=category`
+/// for each category after the first.
+fn encoded_names(model: &ModelFile) -> Vec<String> {
+    let mut names = Vec::new();
+    for f in &model.features {
+        match &f.kind {
+            FeatureKind::Categorical { categories } => {
+                names.extend(categories.iter().skip(1).map(|c| format!("{}={c}", f.name)))
+            }
+            _ => names.push(f.name.clone()),
+        }
+    }
+    names
 }

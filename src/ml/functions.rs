@@ -33,10 +33,17 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use super::features::{encode, fit_features, HandleInvalid};
 use super::linear::LinearModel;
 use super::registry::{ModelFile, Registry};
+use super::trees::{Predictions, TreeModel, TreeOptions};
 use crate::error::{from_parser_error, Error, Result};
 
 /// The table functions resolved here.
-pub const ML_FUNCTIONS: [&str; 3] = ["TRAIN_LINEAR", "PREDICT", "EVALUATE"];
+pub const ML_FUNCTIONS: [&str; 5] = [
+    "TRAIN_LINEAR",
+    "TRAIN_TREE",
+    "TRAIN_FOREST",
+    "PREDICT",
+    "EVALUATE",
+];
 
 static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
@@ -159,7 +166,7 @@ impl Call {
     fn parse(function: &str, args: &[FunctionArg]) -> Result<Self> {
         let usage = || {
             Error::query(match function {
-                "TRAIN_LINEAR" => "TRAIN_LINEAR is written TRAIN_LINEAR('model', TABLE t or (SELECT ...), 'label', option => value, ...)",
+                "TRAIN_LINEAR" | "TRAIN_TREE" | "TRAIN_FOREST" => "TRAIN_LINEAR, TRAIN_TREE and TRAIN_FOREST are written TRAIN_...('model', TABLE t or (SELECT ...), 'label', option => value, ...)",
                 "PREDICT" => "PREDICT is written PREDICT('model', TABLE t or (SELECT ...))",
                 _ => "EVALUATE is written EVALUATE('model', TABLE t or (SELECT ...))",
             })
@@ -192,7 +199,9 @@ impl Call {
             _ => return Err(usage()),
         };
         let label = match function {
-            "TRAIN_LINEAR" => Some(positional.get(2).and_then(text).ok_or_else(usage)?),
+            "TRAIN_LINEAR" | "TRAIN_TREE" | "TRAIN_FOREST" => {
+                Some(positional.get(2).and_then(text).ok_or_else(usage)?)
+            }
             _ => None,
         };
         let expected = if label.is_some() { 3 } else { 2 };
@@ -245,6 +254,7 @@ impl Call {
     async fn run(&self, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
         match self.function.as_str() {
             "TRAIN_LINEAR" => self.train_linear(ctx, registry).await,
+            "TRAIN_TREE" | "TRAIN_FOREST" => self.train_tree(ctx, registry).await,
             "PREDICT" => self.predict(ctx, registry).await,
             _ => self.evaluate(ctx, registry).await,
         }
@@ -340,6 +350,9 @@ impl Call {
             rows: encoded.x.len() as u64,
             skipped: encoded.skipped as u64,
             linear: Some(model),
+            tree: None,
+            classes: vec![],
+            importances: vec![],
         })?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("model", DataType::Utf8, false),
@@ -362,6 +375,215 @@ impl Call {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
+    /// `features => ARRAY['a', 'b']`, if given.
+    fn selected_features(&self) -> Result<Option<Vec<String>>> {
+        let bad = || Error::query("features => ARRAY['a', 'b']: give column names as strings");
+        match self.options.get("features") {
+            None => Ok(None),
+            Some(Expr::Array(array)) => array
+                .elem
+                .iter()
+                .map(|e| match e {
+                    Expr::Value(v) => match &v.value {
+                        Value::SingleQuotedString(s) => Ok(s.clone()),
+                        _ => Err(bad()),
+                    },
+                    _ => Err(bad()),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(bad()),
+        }
+    }
+
+    fn number_option<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>> {
+        self.option_text(name)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|_| Error::query(format!("{name} => {v}: give a whole number")))
+            })
+            .transpose()
+    }
+
+    async fn train_tree(&self, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
+        let forest = self.function == "TRAIN_FOREST";
+        let mut known = vec![
+            "features",
+            "handle_invalid",
+            "task",
+            "max_depth",
+            "min_samples_split",
+            "min_samples_leaf",
+            "seed",
+        ];
+        if forest {
+            known.extend(["num_trees", "max_features"]);
+        }
+        self.check_options(&known)?;
+        let label = self.label.clone().expect("training has a label");
+        let handle =
+            HandleInvalid::parse(&self.option_text("handle_invalid").unwrap_or("error".into()))?;
+        let input = self.input(ctx).await?;
+        let Some(label_column) = input.column_by_name(&label).cloned() else {
+            return Err(Error::query(format!(
+                "label '{label}' is not a column of the input"
+            )));
+        };
+        if input.num_rows() == 0 {
+            return Err(Error::Data(format!(
+                "{}('{}'): the training input has no rows",
+                self.function, self.model
+            )));
+        }
+        let classification = match self.option_text("task").as_deref() {
+            Some("classification") => true,
+            Some("regression") => false,
+            Some(other) => {
+                return Err(Error::query(format!(
+                    "task => '{other}': use 'classification' or 'regression'"
+                )))
+            }
+            None => {
+                !label_column.data_type().is_floating()
+                    && !matches!(label_column.data_type(), DataType::Decimal128(..))
+            }
+        };
+        let options = TreeOptions {
+            max_depth: self.number_option("max_depth")?,
+            min_samples_split: self.number_option("min_samples_split")?.unwrap_or(2),
+            min_samples_leaf: self.number_option("min_samples_leaf")?.unwrap_or(1),
+            num_trees: if forest {
+                Some(self.number_option("num_trees")?.unwrap_or(100))
+            } else {
+                None
+            },
+            max_features: self.number_option("max_features")?,
+            seed: self.number_option("seed")?.unwrap_or(0),
+        };
+        let features = fit_features(&input, &label, self.selected_features()?.as_deref())?;
+        let encoded = encode(&input, &features, None, handle)?;
+        let labels = label_values(&label_column)?;
+        let mut x = Vec::with_capacity(encoded.x.len());
+        let mut y_text = Vec::with_capacity(encoded.x.len());
+        let mut skipped = encoded.skipped;
+        for (row, values) in encoded.kept.iter().zip(encoded.x) {
+            match &labels[*row] {
+                Some(label_value) => {
+                    x.push(values);
+                    y_text.push(label_value.clone());
+                }
+                None if handle == HandleInvalid::Error => {
+                    return Err(Error::Data(format!(
+                        "row {}: label '{label}' is NULL; use handle_invalid => 'skip'",
+                        row + 1
+                    )))
+                }
+                None => skipped += 1,
+            }
+        }
+        if x.is_empty() {
+            return Err(Error::Data(format!(
+                "{}('{}'): every row was skipped",
+                self.function, self.model
+            )));
+        }
+        let (tree, classes, accuracy, r2) = if classification {
+            let mut classes: Vec<String> = y_text.clone();
+            classes.sort();
+            classes.dedup();
+            let y: Vec<i64> = y_text
+                .iter()
+                .map(|v| classes.iter().position(|c| c == v).unwrap_or(0) as i64)
+                .collect();
+            let tree = TreeModel::fit_classifier(&x, &y, &options)?;
+            let Predictions::Classes(predicted) = tree.predict(&x)? else {
+                return Err(Error::Internal("a classifier predicted numbers".into()));
+            };
+            let accuracy =
+                predicted.iter().zip(&y).filter(|(p, a)| p == a).count() as f64 / y.len() as f64;
+            (tree, classes, Some(accuracy), None)
+        } else {
+            let y: Vec<f64> = y_text
+                .iter()
+                .map(|v| {
+                    v.parse::<f64>().map_err(|_| {
+                        Error::Data(format!(
+                            "label '{label}': '{v}' is not a number; use task => 'classification'"
+                        ))
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let tree = TreeModel::fit_regressor(&x, &y, &options)?;
+            let Predictions::Values(predicted) = tree.predict(&x)? else {
+                return Err(Error::Internal("a regressor predicted classes".into()));
+            };
+            (tree, vec![], None, Some(r_squared(&y, &predicted)))
+        };
+        let algorithm = if forest {
+            "random_forest"
+        } else {
+            "decision_tree"
+        };
+        let task = if classification {
+            "classification"
+        } else {
+            "regression"
+        };
+        let mut parameters = BTreeMap::new();
+        for name in &known[2..] {
+            if let Some(value) = self.option_text(name) {
+                parameters.insert(name.to_string(), value);
+            }
+        }
+        let mut metrics = BTreeMap::new();
+        if let Some(a) = accuracy {
+            metrics.insert("accuracy".to_string(), a);
+        }
+        if let Some(r) = r2 {
+            metrics.insert("r2".to_string(), r);
+        }
+        let feature_names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
+        let rows = x.len() as u64;
+        let version = registry.save(ModelFile {
+            format_version: 0,
+            name: self.model.clone(),
+            version: 0,
+            algorithm: algorithm.into(),
+            task: task.into(),
+            label,
+            features,
+            parameters,
+            metrics,
+            rows,
+            skipped: skipped as u64,
+            linear: None,
+            importances: tree.importances().unwrap_or_default(),
+            tree: Some(tree),
+            classes,
+        })?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("model", DataType::Utf8, false),
+            Field::new("version", DataType::UInt64, false),
+            Field::new("algorithm", DataType::Utf8, false),
+            Field::new("task", DataType::Utf8, false),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("features", DataType::Utf8, false),
+            Field::new("accuracy", DataType::Float64, true),
+            Field::new("r2", DataType::Float64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![self.model.clone()])),
+            Arc::new(UInt64Array::from(vec![u64::from(version)])),
+            Arc::new(StringArray::from(vec![algorithm])),
+            Arc::new(StringArray::from(vec![task])),
+            Arc::new(UInt64Array::from(vec![rows])),
+            Arc::new(StringArray::from(vec![feature_names.join(", ")])),
+            Arc::new(Float64Array::from(vec![accuracy])),
+            Arc::new(Float64Array::from(vec![r2])),
+        ];
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+
     fn linear(model: &ModelFile) -> Result<&LinearModel> {
         model.linear.as_ref().ok_or_else(|| {
             Error::Data(format!("model '{}' has no linear coefficients", model.name))
@@ -374,16 +596,32 @@ impl Call {
         let input = self.input(ctx).await?;
         // Every input row gets a prediction: missing values are imputed.
         let encoded = encode(&input, &model.features, None, HandleInvalid::Keep)?;
-        let predictions = Self::linear(&model)?.predict(&encoded.x);
+        let predictions: ArrayRef = match &model.tree {
+            Some(tree) => match tree.predict(&encoded.x)? {
+                Predictions::Classes(classes) => {
+                    Arc::new(StringArray::from_iter_values(classes.iter().map(|c| {
+                        model.classes.get(*c as usize).cloned().unwrap_or_default()
+                    })))
+                }
+                Predictions::Values(values) => Arc::new(Float64Array::from(values)),
+            },
+            None => Arc::new(Float64Array::from(
+                Self::linear(&model)?.predict(&encoded.x),
+            )),
+        };
         let mut fields: Vec<Field> = input
             .schema()
             .fields()
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.push(Field::new("prediction", DataType::Float64, false));
+        fields.push(Field::new(
+            "prediction",
+            predictions.data_type().clone(),
+            false,
+        ));
         let mut columns = input.columns().to_vec();
-        columns.push(Arc::new(Float64Array::from(predictions)));
+        columns.push(predictions);
         Ok(RecordBatch::try_new(
             Arc::new(Schema::new(fields)),
             columns,
@@ -394,6 +632,9 @@ impl Call {
         self.check_options(&[])?;
         let model = registry.latest(&self.model)?;
         let input = self.input(ctx).await?;
+        if model.task == "classification" {
+            return self.evaluate_classifier(&model, &input);
+        }
         let encoded = encode(
             &input,
             &model.features,
@@ -406,7 +647,15 @@ impl Call {
                 self.model
             )));
         }
-        let predicted = Self::linear(&model)?.predict(&encoded.x);
+        let predicted = match &model.tree {
+            Some(tree) => match tree.predict(&encoded.x)? {
+                Predictions::Values(values) => values,
+                Predictions::Classes(_) => {
+                    return Err(Error::Internal("regression model predicted classes".into()))
+                }
+            },
+            None => Self::linear(&model)?.predict(&encoded.x),
+        };
         let n = encoded.y.len() as f64;
         let errors: Vec<f64> = encoded
             .y
@@ -432,6 +681,107 @@ impl Call {
             ],
         )?)
     }
+}
+
+impl Call {
+    fn evaluate_classifier(&self, model: &ModelFile, input: &RecordBatch) -> Result<RecordBatch> {
+        let label = input.column_by_name(&model.label).ok_or_else(|| {
+            Error::query(format!(
+                "EVALUATE needs the label column '{}' in its input",
+                model.label
+            ))
+        })?;
+        let labels = label_values(label)?;
+        let encoded = encode(input, &model.features, None, HandleInvalid::Skip)?;
+        let tree = model
+            .tree
+            .as_ref()
+            .ok_or_else(|| Error::Data("classification model without a tree".into()))?;
+        let Predictions::Classes(predicted) = tree.predict(&encoded.x)? else {
+            return Err(Error::Internal("a classifier predicted numbers".into()));
+        };
+        let mut pairs = Vec::new();
+        for (row, p) in encoded.kept.iter().zip(predicted) {
+            if let Some(actual) = &labels[*row] {
+                let actual = model
+                    .classes
+                    .iter()
+                    .position(|c| c == actual)
+                    .map_or(-1, |i| i as i64);
+                pairs.push((actual, p));
+            }
+        }
+        if pairs.is_empty() {
+            return Err(Error::Data(format!(
+                "EVALUATE('{}'): no labelled rows",
+                self.model
+            )));
+        }
+        let metrics = classification_metrics(&pairs);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("accuracy", DataType::Float64, false),
+            Field::new("precision", DataType::Float64, false),
+            Field::new("recall", DataType::Float64, false),
+            Field::new("f1", DataType::Float64, false),
+        ]));
+        Ok(RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(UInt64Array::from(vec![pairs.len() as u64])),
+                Arc::new(Float64Array::from(vec![metrics[0]])),
+                Arc::new(Float64Array::from(vec![metrics[1]])),
+                Arc::new(Float64Array::from(vec![metrics[2]])),
+                Arc::new(Float64Array::from(vec![metrics[3]])),
+            ],
+        )?)
+    }
+}
+
+/// Accuracy and macro precision, recall and F1 (over the classes seen in
+/// the actual or predicted labels, as scikit-learn averages them).
+fn classification_metrics(pairs: &[(i64, i64)]) -> [f64; 4] {
+    let accuracy = pairs.iter().filter(|(a, p)| a == p).count() as f64 / pairs.len() as f64;
+    let mut classes: Vec<i64> = pairs.iter().flat_map(|(a, p)| [*a, *p]).collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let (mut precision, mut recall, mut f1) = (0.0, 0.0, 0.0);
+    for class in &classes {
+        let tp = pairs
+            .iter()
+            .filter(|(a, p)| a == class && p == class)
+            .count() as f64;
+        let fp = pairs
+            .iter()
+            .filter(|(a, p)| a != class && p == class)
+            .count() as f64;
+        let fn_ = pairs
+            .iter()
+            .filter(|(a, p)| a == class && p != class)
+            .count() as f64;
+        let p = if tp + fp > 0.0 { tp / (tp + fp) } else { 0.0 };
+        let r = if tp + fn_ > 0.0 { tp / (tp + fn_) } else { 0.0 };
+        precision += p;
+        recall += r;
+        f1 += if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+    }
+    let n = classes.len() as f64;
+    [accuracy, precision / n, recall / n, f1 / n]
+}
+
+/// A label column's values as text (NULL as `None`).
+fn label_values(column: &ArrayRef) -> Result<Vec<Option<String>>> {
+    use datafusion::arrow::array::AsArray;
+    let text = datafusion::arrow::compute::cast(column, &DataType::Utf8)?;
+    Ok(text
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(String::from))
+        .collect())
 }
 
 /// The coefficient of determination of `predicted` against `actual`.

@@ -3,6 +3,7 @@
 //!
 //! - [`features`]: columns to numbers (numeric, boolean, categories).
 //! - [`linear`]: exact least squares (QR), ridge.
+//! - [`trees`]: decision trees and random forests.
 //! - [`registry`]: versioned models on disk under the data directory.
 //! - [`functions`]: `TRAIN_LINEAR`, `PREDICT`, `EVALUATE` in `FROM`.
 //! - [`describe`]: `SHOW MODELS` and `DESCRIBE MODEL` rows.
@@ -14,3 +15,4 @@ pub mod functions;
 pub mod linear;
 pub mod predict_udf;
 pub mod registry;
+pub mod trees;

@@ -18,6 +18,7 @@ use datafusion::logical_expr::{
 
 use super::features::{encode, HandleInvalid};
 use super::registry::Registry;
+use super::trees::Predictions;
 use crate::error::Error;
 
 /// `PREDICT(model, feature, ...)` as a DataFusion scalar function.
@@ -96,12 +97,24 @@ impl ScalarUDFImpl for PredictUdf {
             .collect();
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         let encoded = encode(&batch, &model.features, None, HandleInvalid::Keep)?;
-        let linear = model
-            .linear
-            .as_ref()
-            .ok_or_else(|| Error::Data(format!("model '{name}' has no linear coefficients")))?;
+        let predictions = match (&model.tree, &model.linear) {
+            (Some(tree), _) => match tree.predict(&encoded.x)? {
+                Predictions::Values(values) => values,
+                Predictions::Classes(_) => {
+                    return Err(Error::query(format!(
+                        "model '{name}' is a classifier; the scalar PREDICT returns numbers, \
+                         so use the table form: SELECT * FROM PREDICT('{name}', TABLE t)"
+                    ))
+                    .into())
+                }
+            },
+            (None, Some(linear)) => linear.predict(&encoded.x),
+            (None, None) => {
+                return Err(Error::Data(format!("model '{name}' has no fitted parameters")).into())
+            }
+        };
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(
-            linear.predict(&encoded.x),
+            predictions,
         ))))
     }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::Feature;
 use super::linear::LinearModel;
+use super::trees::TreeModel;
 use crate::error::{Error, Result};
 
 /// The current file format.
@@ -45,6 +46,15 @@ pub struct ModelFile {
     pub skipped: u64,
     /// The fitted linear model.
     pub linear: Option<LinearModel>,
+    /// The fitted tree or forest.
+    #[serde(default)]
+    pub tree: Option<TreeModel>,
+    /// Classification: the label's classes, by index.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Feature importances per encoded column (trees), when known.
+    #[serde(default)]
+    pub importances: Vec<f64>,
 }
 
 /// The models under a data directory.

@@ -1,6 +1,6 @@
--- Linear regression in SQL: train, inspect, evaluate and apply a model.
+-- Models in SQL: train, inspect, evaluate and apply linear models, trees and forests.
 -- Models are stored under --data-dir (default ./.flowsql), one file per version.
--- Run from the repository root:  flowsql -f sql-examples/linear-regression.sql
+-- Run from the repository root:  flowsql -f sql-examples/models.sql
 
 -- Houses whose price depends on size, rooms and area (a category).
 CREATE TABLE houses AS
@@ -37,3 +37,14 @@ SELECT id, ROUND(PREDICT('price_ridge', sqft, rooms), 1) AS ridge_prediction
 FROM houses ORDER BY id LIMIT 3;
 
 DROP MODEL price_ridge;
+
+-- Trees and forests: the label's type picks classification or regression.
+CREATE TABLE customers AS
+SELECT value AS id, CAST(value % 13 AS DOUBLE) AS tenure, CAST(value % 7 AS DOUBLE) AS tickets,
+       CASE WHEN value % 13 < 4 AND value % 7 > 2 THEN 'yes' ELSE 'no' END AS churned
+FROM generate_series(1, 600);
+
+SELECT * FROM TRAIN_TREE('churn_tree', (SELECT tenure, tickets, churned FROM customers WHERE id % 4 <> 0), 'churned', max_depth => 5);
+SELECT * FROM TRAIN_FOREST('churn', (SELECT tenure, tickets, churned FROM customers WHERE id % 4 <> 0), 'churned',
+                           num_trees => 50, max_depth => 8, seed => 42);
+SELECT * FROM EVALUATE('churn', (SELECT * FROM customers WHERE id % 4 = 0));
