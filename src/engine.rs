@@ -231,6 +231,9 @@ impl Engine {
             }
             Statement::DataFusion(mut statement) => {
                 sql::group_window::rewrite_group_windows(&mut statement)?;
+                if let Some(call) = ml::functions::per_window_training(&statement)? {
+                    return self.train_per_window(call).await;
+                }
                 let temporaries =
                     ml::functions::resolve(&self.ctx, &self.models, &mut statement).await?;
                 let plan = self.ctx.state().statement_to_plan(*statement).await;
@@ -315,6 +318,42 @@ impl Engine {
                 Ok(Some(pipeline.start(schema)))
             }
         }
+    }
+
+    /// Trains one version per window of a window function's rows, as the
+    /// windows close; each result row arrives when its version is stored.
+    async fn train_per_window(&self, mut call: ml::functions::Call) -> Result<QueryStream> {
+        let mut input = Box::pin(self.run(call.input_sql())).await?;
+        let metrics = input.metrics();
+        let (ctx, models) = (self.ctx.clone(), self.models.clone());
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let task = datafusion::common::runtime::SpawnedTask::spawn(async move {
+            while let Some(batch) = input.next().await {
+                let trained = match batch {
+                    Ok(batch) => call.train_windows(&ctx, &models, &batch).await,
+                    Err(e) => Err(e),
+                };
+                match trained {
+                    Ok(rows) => {
+                        for row in rows {
+                            if sender.send(Ok(row)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = sender.send(Err(e)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(QueryStream::from_task(
+            ml::functions::Call::window_results_schema(),
+            receiver,
+            task,
+            metrics,
+        ))
     }
 
     async fn create_connector_table(&self, definition: CreateTable) -> Result<()> {

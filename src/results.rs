@@ -31,10 +31,27 @@ impl QueryStream {
         }
     }
 
-    pub(crate) fn streaming(inner: SendableRecordBatchStream, metrics: Arc<StreamMetrics>) -> Self {
+    /// The rows a background task sends on `receiver`; the task is aborted
+    /// when the stream is dropped.
+    pub(crate) fn from_task(
+        schema: SchemaRef,
+        receiver: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+        task: datafusion::common::runtime::SpawnedTask<()>,
+        metrics: Option<Arc<StreamMetrics>>,
+    ) -> Self {
+        let batches =
+            futures::stream::unfold((receiver, task), |(mut receiver, task)| async move {
+                let item = receiver.recv().await?;
+                Some((
+                    item.map_err(datafusion::error::DataFusionError::from),
+                    (receiver, task),
+                ))
+            });
         QueryStream {
-            inner,
-            metrics: Some(metrics),
+            inner: Box::pin(
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches),
+            ),
+            metrics,
         }
     }
 

@@ -325,3 +325,75 @@ async fn a_running_stream_picks_up_a_new_model_version() {
     assert_eq!(next_y(&mut results).await, 30.0);
     drop(sender);
 }
+
+/// Training over a window function makes one version per window, as the
+/// windows close on the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_over_a_stream_makes_one_version_per_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(
+            "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+             CREATE TABLE bounded (price DOUBLE, ts TIMESTAMP(3))
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet')",
+        )
+        .await
+        .unwrap();
+    let results = engine
+        .query(
+            "SELECT * FROM TRAIN_LINEAR('per_window', TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' MINUTE)),
+             'price', features => ARRAY['auction', 'bidder'])",
+        )
+        .await
+        .unwrap();
+    assert!(results.is_streaming());
+    let results = results.collect().await.unwrap();
+    let mut got: Vec<(String, u64, u64)> = Vec::new();
+    for batch in &results {
+        for row in 0..batch.num_rows() {
+            got.push((
+                batch.column(0).as_string::<i32>().value(row).to_string(),
+                batch.column(3).as_primitive::<UInt64Type>().value(row),
+                batch.column(4).as_primitive::<UInt64Type>().value(row),
+            ));
+        }
+    }
+    // The oracle: rows per 2-minute window, counted as a batch query.
+    let counts = engine
+        .query(
+            "SELECT CAST(date_bin(INTERVAL '2' MINUTE, ts) AS VARCHAR) AS w, COUNT(*) FROM bounded
+             GROUP BY 1 ORDER BY 1",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let windows = datafusion::arrow::compute::cast(
+        counts[0].column(0),
+        &datafusion::arrow::datatypes::DataType::Utf8,
+    )
+    .unwrap();
+    let expected: Vec<(String, u64, u64)> = (0..counts[0].num_rows())
+        .map(|r| {
+            (
+                windows.as_string::<i32>().value(r).replace(' ', "T"),
+                r as u64 + 1,
+                counts[0]
+                    .column(1)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(r) as u64,
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    let versions = Registry::new(dir.path()).versions("per_window").unwrap();
+    assert_eq!(versions.len(), expected.len());
+}

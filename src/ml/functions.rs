@@ -35,6 +35,7 @@ use super::linear::LinearModel;
 use super::registry::{ModelFile, Registry};
 use super::trees::{Predictions, TreeModel, TreeOptions};
 use crate::error::{from_parser_error, Error, Result};
+use crate::sql::window_tvf::WINDOW_FUNCTIONS;
 
 /// The table functions resolved here.
 pub const ML_FUNCTIONS: [&str; 5] = [
@@ -133,6 +134,12 @@ pub async fn resolve(
                 continue;
             }
             let call = Call::parse(&function, &args.args)?;
+            if call.windowed {
+                return Err(Error::query(format!(
+                    "{function} over a window function trains one version per window; \
+                     write it as the whole query: SELECT * FROM {function}(...)"
+                )));
+            }
             let batch = call.run(ctx, registry).await?;
             let temporary = format!("__flowsql_ml_{}", TEMPORARY.fetch_add(1, Ordering::Relaxed));
             let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -153,13 +160,167 @@ pub async fn resolve(
     Ok(temporaries)
 }
 
+/// `SELECT * FROM TRAIN_...(..., <window function>, ...)`: the call and the
+/// query of its windowed input, when `statement` is exactly that.
+pub fn per_window_training(statement: &DFStatement) -> Result<Option<Call>> {
+    let DFStatement::Statement(inner) = statement else {
+        return Ok(None);
+    };
+    let Statement::Query(query) = inner.as_ref() else {
+        return Ok(None);
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Ok(None);
+    };
+    let [from] = select.from.as_slice() else {
+        return Ok(None);
+    };
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        ..
+    } = &from.relation
+    else {
+        return Ok(None);
+    };
+    let function = name.to_string().to_ascii_uppercase();
+    if !function.starts_with("TRAIN_") || !ML_FUNCTIONS.contains(&function.as_str()) {
+        return Ok(None);
+    }
+    let call = Call::parse(&function, &args.args)?;
+    if !call.windowed {
+        return Ok(None);
+    }
+    if select.projection.len() != 1
+        || select.projection[0].to_string() != "*"
+        || !from.joins.is_empty()
+    {
+        return Err(Error::query(format!(
+            "training per window is written SELECT * FROM {function}('model', TABLE(TUMBLE(...)), 'label', ...)"
+        )));
+    }
+    Ok(Some(call))
+}
+
+impl Call {
+    /// The query whose rows this call trains on.
+    pub fn input_sql(&self) -> &str {
+        &self.input
+    }
+
+    /// The schema of per-window training results.
+    pub fn window_results_schema() -> Arc<Schema> {
+        Arc::new(Schema::new(vec![
+            Field::new("window_start", DataType::Utf8, false),
+            Field::new("window_end", DataType::Utf8, false),
+            Field::new("model", DataType::Utf8, false),
+            Field::new("version", DataType::UInt64, false),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("r2", DataType::Float64, true),
+            Field::new("accuracy", DataType::Float64, true),
+        ]))
+    }
+
+    /// Trains one version per window of `batch` (rows of a window function,
+    /// with window_start and window_end); returns one result row per window.
+    pub async fn train_windows(
+        &mut self,
+        ctx: &SessionContext,
+        registry: &Registry,
+        batch: &RecordBatch,
+    ) -> Result<Vec<RecordBatch>> {
+        use datafusion::arrow::array::{Array, AsArray};
+        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+        let schema = batch.schema();
+        let (Ok(start), Ok(end)) = (
+            schema.index_of("window_start"),
+            schema.index_of("window_end"),
+        ) else {
+            return Err(Error::Internal(
+                "windowed training input without window columns".into(),
+            ));
+        };
+        // Formatters are not Send: turn the bounds into text before awaiting.
+        let row_windows: Vec<(String, String)> = {
+            let options = FormatOptions::default();
+            let starts = ArrayFormatter::try_new(batch.column(start).as_ref(), &options)?;
+            let ends = ArrayFormatter::try_new(batch.column(end).as_ref(), &options)?;
+            (0..batch.num_rows())
+                .map(|r| (starts.value(r).to_string(), ends.value(r).to_string()))
+                .collect()
+        };
+        let mut windows = row_windows.clone();
+        windows.sort();
+        windows.dedup();
+        let keep: Vec<usize> = (0..schema.fields().len())
+            .filter(|i| {
+                !["window_start", "window_end", "window_time"]
+                    .contains(&schema.field(*i).name().as_str())
+            })
+            .collect();
+        let mut results = Vec::new();
+        for (window_start, window_end) in windows {
+            let mask: datafusion::arrow::array::BooleanArray = (0..batch.num_rows())
+                .map(|r| Some(row_windows[r].0 == window_start && row_windows[r].1 == window_end))
+                .collect();
+            let rows =
+                datafusion::arrow::compute::filter_record_batch(batch, &mask)?.project(&keep)?;
+            self.given = Some(rows);
+            let trained = self.run(ctx, registry).await?;
+            self.given = None;
+            let column = |name: &str| {
+                trained
+                    .schema()
+                    .index_of(name)
+                    .ok()
+                    .map(|i| trained.column(i).clone())
+            };
+            let metric = |name: &str| {
+                column(name).and_then(|c| {
+                    c.as_primitive_opt::<datafusion::arrow::datatypes::Float64Type>()
+                        .and_then(|a| (!a.is_null(0)).then(|| a.value(0)))
+                })
+            };
+            let version = column("version")
+                .and_then(|c| {
+                    c.as_primitive_opt::<datafusion::arrow::datatypes::UInt64Type>()
+                        .map(|a| a.value(0))
+                })
+                .unwrap_or_default();
+            let rows = column("rows")
+                .and_then(|c| {
+                    c.as_primitive_opt::<datafusion::arrow::datatypes::UInt64Type>()
+                        .map(|a| a.value(0))
+                })
+                .unwrap_or_default();
+            results.push(RecordBatch::try_new(
+                Self::window_results_schema(),
+                vec![
+                    Arc::new(StringArray::from(vec![window_start])),
+                    Arc::new(StringArray::from(vec![window_end])),
+                    Arc::new(StringArray::from(vec![self.model.clone()])),
+                    Arc::new(UInt64Array::from(vec![version])),
+                    Arc::new(UInt64Array::from(vec![rows])),
+                    Arc::new(Float64Array::from(vec![metric("r2")])),
+                    Arc::new(Float64Array::from(vec![metric("accuracy")])),
+                ],
+            )?);
+        }
+        Ok(results)
+    }
+}
+
 /// One ML call, its arguments checked.
-struct Call {
+pub struct Call {
     function: String,
     model: String,
     input: String,
     label: Option<String>,
     options: BTreeMap<String, Expr>,
+    /// True when the input is a window function: one version per window.
+    windowed: bool,
+    /// Rows to use instead of running `input` (one window's rows).
+    given: Option<RecordBatch>,
 }
 
 impl Call {
@@ -194,8 +355,15 @@ impl Call {
             _ => None,
         };
         let model = positional.first().and_then(text).ok_or_else(usage)?;
-        let input = match positional.get(1) {
-            Some(Expr::Subquery(query)) => query.to_string(),
+        let (input, windowed) = match positional.get(1) {
+            Some(Expr::Subquery(query)) => (query.to_string(), false),
+            Some(Expr::Function(f))
+                if WINDOW_FUNCTIONS
+                    .iter()
+                    .any(|(_, ours)| f.name.to_string().eq_ignore_ascii_case(ours)) =>
+            {
+                (format!("SELECT * FROM {f}"), true)
+            }
             _ => return Err(usage()),
         };
         let label = match function {
@@ -214,6 +382,8 @@ impl Call {
             input,
             label,
             options,
+            windowed,
+            given: None,
         })
     }
 
@@ -245,6 +415,9 @@ impl Call {
     }
 
     async fn input(&self, ctx: &SessionContext) -> Result<RecordBatch> {
+        if let Some(given) = &self.given {
+            return Ok(given.clone());
+        }
         let frame = ctx.sql(&self.input).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;

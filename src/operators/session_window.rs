@@ -75,7 +75,16 @@ impl SessionWindowOperator {
         if emitted.num_rows() == 0 {
             return Ok(vec![]);
         }
-        self.plan.run(vec![emitted]).await
+        // One batch per emission: an emission is every row of the windows
+        // that closed, which consumers (training per window) rely on.
+        let results = self.plan.run(vec![emitted]).await?;
+        match results.first() {
+            Some(first) => Ok(vec![datafusion::arrow::compute::concat_batches(
+                &first.schema(),
+                &results,
+            )?]),
+            None => Ok(results),
+        }
     }
 }
 

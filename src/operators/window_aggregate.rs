@@ -64,7 +64,16 @@ impl WindowAggregateOperator {
         for end in closed {
             rows.extend(self.open.remove(&end).unwrap_or_default());
         }
-        self.plan.run(rows).await
+        // One batch per emission: an emission is every row of the windows
+        // that closed, which consumers (training per window) rely on.
+        let results = self.plan.run(rows).await?;
+        match results.first() {
+            Some(first) => Ok(vec![datafusion::arrow::compute::concat_batches(
+                &first.schema(),
+                &results,
+            )?]),
+            None => Ok(results),
+        }
     }
 }
 

@@ -13,8 +13,6 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::runtime::SpawnedTask;
-use datafusion::error::DataFusionError;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use tokio::sync::mpsc;
 
 use super::metrics::StreamMetrics;
@@ -76,15 +74,7 @@ impl Pipeline {
                 let _ = sender.send(Err(err)).await;
             }
         });
-        let batches =
-            futures::stream::unfold((receiver, task), |(mut receiver, task)| async move {
-                let item = receiver.recv().await?;
-                Some((item.map_err(DataFusionError::from), (receiver, task)))
-            });
-        QueryStream::streaming(
-            Box::pin(RecordBatchStreamAdapter::new(schema, batches)),
-            metrics,
-        )
+        QueryStream::from_task(schema, receiver, task, Some(metrics))
     }
 
     /// Runs until every source ends or the reader goes away. Several
