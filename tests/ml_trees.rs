@@ -209,3 +209,60 @@ async fn regression_trees_and_the_task_option() {
         .to_string();
     assert!(err.contains("is a classifier"), "{err}");
 }
+
+/// Linear regression reproduces scikit-learn's figure on the diabetes data:
+/// test R² 0.4526 with `train_test_split(test_size=0.2, random_state=42)`.
+/// The split's rows are checked in as data/diabetes_split.csv.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linear_regression_matches_scikit_learn_on_diabetes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    let data = smartcore::dataset::diabetes::load_dataset();
+    let y: Vec<i64> = data.target.iter().map(|v| i64::from(*v)).collect();
+    register(&engine, "data", &data.data, &y, data.num_features);
+    engine
+        .execute(
+            "CREATE TABLE split (row BIGINT, test BOOLEAN)
+             WITH ('connector' = 'filesystem', 'path' = 'data/diabetes_split.csv', 'format' = 'csv');
+             CREATE VIEW labelled AS SELECT d.*, CAST(d.label AS DOUBLE) AS target, s.test
+             FROM data d JOIN split s ON d.id = s.row",
+        )
+        .await
+        .unwrap();
+    let features = (0..data.num_features)
+        .map(|f| format!("'f{f}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    engine
+        .execute(&format!(
+            "SELECT * FROM TRAIN_LINEAR('diabetes', (SELECT * FROM labelled WHERE NOT test), 'target',
+             features => ARRAY[{features}])"
+        ))
+        .await
+        .unwrap();
+    let evaluated = engine
+        .query("SELECT rows, r2 FROM EVALUATE('diabetes', (SELECT * FROM labelled WHERE test))")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let rows = evaluated[0]
+        .column(0)
+        .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+        .value(0);
+    let r2 = evaluated[0]
+        .column(1)
+        .as_primitive::<Float64Type>()
+        .value(0);
+    eprintln!("diabetes test r2: {r2:.6}");
+    assert_eq!(rows, 89);
+    assert!(
+        (r2 - 0.4526).abs() < 5e-5,
+        "test R² {r2}, scikit-learn's is 0.4526"
+    );
+}
