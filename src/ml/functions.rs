@@ -424,6 +424,31 @@ impl Call {
         Ok(concat_batches(&schema, &batches)?)
     }
 
+    /// The training rows: the input, which must have the label column and
+    /// at least one row.
+    async fn training_input(&self, ctx: &SessionContext, label: &str) -> Result<RecordBatch> {
+        let input = self.input(ctx).await?;
+        if input.column_by_name(label).is_none() {
+            return Err(Error::query(format!(
+                "label '{label}' is not a column of the input; it has: {}",
+                input
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        if input.num_rows() == 0 {
+            return Err(Error::Data(format!(
+                "{}('{}'): the training input has no rows",
+                self.function, self.model
+            )));
+        }
+        Ok(input)
+    }
+
     async fn run(&self, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
         match self.function.as_str() {
             "TRAIN_LINEAR" => self.train_linear(ctx, registry).await,
@@ -452,50 +477,8 @@ impl Call {
         };
         let handle =
             HandleInvalid::parse(&self.option_text("handle_invalid").unwrap_or("error".into()))?;
-        let selected: Option<Vec<String>> = match self.options.get("features") {
-            None => None,
-            Some(Expr::Array(array)) => Some(
-                array
-                    .elem
-                    .iter()
-                    .map(|e| match e {
-                        Expr::Value(v) => match &v.value {
-                            Value::SingleQuotedString(s) => Ok(s.clone()),
-                            _ => Err(Error::query(
-                                "features => ARRAY['a', 'b']: give column names as strings",
-                            )),
-                        },
-                        _ => Err(Error::query(
-                            "features => ARRAY['a', 'b']: give column names as strings",
-                        )),
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-            Some(_) => {
-                return Err(Error::query(
-                    "features => ARRAY['a', 'b']: give column names as strings",
-                ))
-            }
-        };
-        let input = self.input(ctx).await?;
-        if input.column_by_name(&label).is_none() {
-            return Err(Error::query(format!(
-                "label '{label}' is not a column of the input; it has: {}",
-                input
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        if input.num_rows() == 0 {
-            return Err(Error::Data(format!(
-                "TRAIN_LINEAR('{}'): the training input has no rows",
-                self.model
-            )));
-        }
+        let selected = self.selected_features()?;
+        let input = self.training_input(ctx, &label).await?;
         let features = fit_features(&input, &label, selected.as_deref())?;
         let encoded = encode(&input, &features, Some(&label), handle)?;
         if encoded.x.is_empty() {
@@ -596,18 +579,11 @@ impl Call {
         let label = self.label.clone().expect("training has a label");
         let handle =
             HandleInvalid::parse(&self.option_text("handle_invalid").unwrap_or("error".into()))?;
-        let input = self.input(ctx).await?;
-        let Some(label_column) = input.column_by_name(&label).cloned() else {
-            return Err(Error::query(format!(
-                "label '{label}' is not a column of the input"
-            )));
-        };
-        if input.num_rows() == 0 {
-            return Err(Error::Data(format!(
-                "{}('{}'): the training input has no rows",
-                self.function, self.model
-            )));
-        }
+        let input = self.training_input(ctx, &label).await?;
+        let label_column = input
+            .column_by_name(&label)
+            .cloned()
+            .expect("training_input checked the label");
         let classification = match self.option_text("task").as_deref() {
             Some("classification") => true,
             Some("regression") => false,
