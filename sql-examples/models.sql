@@ -26,8 +26,8 @@ DESCRIBE MODEL price_model;
 -- How it does on the 20% it did not see.
 SELECT * FROM EVALUATE('price_model', (SELECT * FROM houses WHERE id % 5 = 0));
 
--- Predictions: the input columns plus `prediction`.
-SELECT id, price, ROUND(prediction, 1) AS predicted
+-- Predictions: the input columns plus `prediction` and `model_version`.
+SELECT id, price, ROUND(prediction, 1) AS predicted, model_version
 FROM PREDICT('price_model', (SELECT * FROM houses WHERE id % 5 = 0))
 ORDER BY id
 LIMIT 5;
@@ -48,3 +48,10 @@ SELECT * FROM TRAIN_TREE('churn_tree', (SELECT tenure, tickets, churned FROM cus
 SELECT * FROM TRAIN_FOREST('churn', (SELECT tenure, tickets, churned FROM customers WHERE id % 4 <> 0), 'churned',
                            num_trees => 50, max_depth => 8, seed => 42);
 SELECT * FROM EVALUATE('churn', (SELECT * FROM customers WHERE id % 4 = 0));
+
+-- A classifier's scalar PREDICT gives class names.
+SELECT tenure, tickets, PREDICT('churn', tenure, tickets) AS churn
+FROM customers ORDER BY id LIMIT 3;
+
+-- Which features the forest split on most: the importances column.
+DESCRIBE MODEL churn;

@@ -27,7 +27,7 @@ use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStrea
 use crate::error::{Error, Result};
 use crate::job::{jobs_batch, Jobs};
 use crate::ml;
-use crate::ml::predict_udf::PredictUdf;
+use crate::ml::predict::PredictUdf;
 use crate::ml::registry::Registry;
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
@@ -98,10 +98,14 @@ impl EngineBuilder {
         for (flink_name, function) in WINDOW_FUNCTIONS {
             ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
         }
-        ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(&data_dir)));
+        let models = Registry::new(&data_dir);
+        ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(models.clone())));
+        ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::versioned(
+            models.clone(),
+        )));
         Ok(Engine {
             ctx,
-            models: Registry::new(&data_dir),
+            models,
             data_dir,
             jobs: Arc::new(Jobs::default()),
         })

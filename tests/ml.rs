@@ -244,14 +244,27 @@ async fn the_scalar_predict_matches_the_table_form() {
             .value(0)
             < 1e-9
     );
-    // The arguments are checked against the model when the query runs.
-    let err = engine
-        .query("SELECT PREDICT('p', sqft) FROM houses")
+    // The table form tells which version predicted.
+    let versions = engine
+        .query("SELECT DISTINCT model_version FROM PREDICT('p', TABLE houses)")
         .await
         .unwrap()
         .collect()
         .await
-        .unwrap_err()
+        .unwrap();
+    assert_eq!(
+        versions[0]
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+            .values()
+            .to_vec(),
+        vec![1]
+    );
+    // The arguments are checked against the model when the query is planned.
+    let err = engine
+        .query("SELECT PREDICT('p', sqft) FROM houses")
+        .await
+        .expect_err("one feature of three is an error")
         .to_string();
     assert!(
         err.contains("takes 3 features (sqft, rooms, area), not 1"),
@@ -310,19 +323,28 @@ async fn a_running_stream_picks_up_a_new_model_version() {
         )
         .unwrap()
     };
+    // The table form over the stream: a projection run per batch, showing
+    // the version that made each prediction.
     let mut results = engine
-        .query("SELECT x, ROUND(PREDICT('m', x)) AS y FROM xs")
+        .query("SELECT x, ROUND(prediction) AS y, model_version FROM PREDICT('m', TABLE xs)")
         .await
         .unwrap();
-    let next_y = async |stream: &mut flowsql::QueryStream| {
+    assert!(results.is_streaming());
+    let next = async |stream: &mut flowsql::QueryStream| {
         let batch = stream.next().await.unwrap().unwrap();
-        batch.column(1).as_primitive::<Float64Type>().value(0)
+        (
+            batch.column(1).as_primitive::<Float64Type>().value(0),
+            batch
+                .column(2)
+                .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                .value(0),
+        )
     };
     sender.unbounded_send(Ok(batch(3.0, 1_000))).unwrap();
-    assert_eq!(next_y(&mut results).await, 6.0);
+    assert_eq!(next(&mut results).await, (6.0, 1));
     engine.execute(&train(10.0)).await.unwrap();
     sender.unbounded_send(Ok(batch(3.0, 2_000))).unwrap();
-    assert_eq!(next_y(&mut results).await, 30.0);
+    assert_eq!(next(&mut results).await, (30.0, 2));
     drop(sender);
 }
 

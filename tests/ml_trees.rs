@@ -1,7 +1,9 @@
 //! Trees and forests reach scikit-learn's accuracy on the classic data sets
-//! (smartcore ships them): breast_cancer (random forest >= 0.95 on a
-//! held-out 30%; scikit-learn's forest scores about 0.96-0.97 there) and
-//! digits (scikit-learn's forest: about 0.97).
+//! (smartcore ships them), trained on rows with `id % 10 < 7` and scored on
+//! the rest. scikit-learn 1.9 on that split (RandomForestClassifier with 100
+//! trees, ten seeds; DecisionTreeClassifier): breast_cancer forest 0.9647 to
+//! 0.9765 (mean 0.9694), tree mean 0.9206; digits forest 0.9721 to 0.9814
+//! (mean 0.9760). flowsql's are asserted against the low end of those.
 
 use std::sync::Arc;
 
@@ -102,6 +104,21 @@ async fn forests_and_trees_classify_breast_cancer() {
         .value(0)
         .to_string();
     assert!(importances.starts_with("f0: "), "{importances}");
+
+    // So does a classification forest; its importances sum to 1.
+    let described = engine
+        .query("DESCRIBE MODEL cancer")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let importances = described[0].column(9).as_string::<i32>().value(0);
+    let total: f64 = importances
+        .split(", ")
+        .map(|pair| pair.split(": ").nth(1).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 2e-3, "{importances}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +145,7 @@ async fn a_forest_classifies_digits() {
         "digits",
     )
     .await;
-    assert!(forest >= 0.93, "random forest accuracy on digits {forest}");
+    assert!(forest >= 0.97, "random forest accuracy on digits {forest}");
     eprintln!("digits held-out accuracy: forest {forest:.4}");
 }
 
@@ -183,7 +200,8 @@ async fn regression_trees_and_the_task_option() {
         forced[0].column(0).as_string::<i32>().value(0),
         "regression"
     );
-    // The scalar PREDICT serves regression trees, and says why not classifiers.
+    // The scalar PREDICT gives numbers for regression trees and class names
+    // for classifiers.
     let predicted = engine
         .query("SELECT PREDICT('reg', x) - y FROM t LIMIT 1")
         .await
@@ -199,15 +217,24 @@ async fn regression_trees_and_the_task_option() {
             .abs()
             < 1e-9
     );
-    let err = engine
-        .query("SELECT PREDICT('cls', x) FROM t")
+    let classes = engine
+        .query("SELECT DISTINCT x, small, PREDICT('cls', x) AS class FROM t ORDER BY x")
         .await
         .unwrap()
         .collect()
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("is a classifier"), "{err}");
+        .unwrap();
+    let batch = &classes[0];
+    assert_eq!(batch.num_rows(), 20);
+    for row in 0..20 {
+        let small = batch
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        assert_eq!(
+            batch.column(2).as_string::<i32>().value(row),
+            small.value(row).to_string()
+        );
+    }
 }
 
 /// Linear regression reproduces scikit-learn's figure on the diabetes data:

@@ -87,10 +87,10 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
         })
     });
     let importances = versions.iter().map(|m| {
-        (!m.importances.is_empty()).then(|| {
+        m.tree.as_ref().map(|tree| {
             encoded_names(m)
                 .iter()
-                .zip(&m.importances)
+                .zip(&tree.importances)
                 .map(|(n, v)| format!("{n}: {v:.4}"))
                 .collect::<Vec<_>>()
                 .join(", ")

@@ -8,7 +8,9 @@
 //! with its row number (`error`), drop the row and count it (`skip`), or
 //! impute the training mean or the reference category (`keep`).
 
-use datafusion::arrow::array::{Array, AsArray};
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, AsArray, Float64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -66,16 +68,23 @@ impl HandleInvalid {
     }
 }
 
-/// Encoded rows.
+/// Encoded rows, column by column (the layout QR and tree building scan).
 pub struct Encoded {
-    /// One row of numbers per kept input row.
-    pub x: Vec<Vec<f64>>,
+    /// One column of numbers per encoded feature, each holding the kept rows.
+    pub columns: Vec<Vec<f64>>,
     /// The label of each kept row, when a label was asked for.
     pub y: Vec<f64>,
     /// Which input rows were kept.
     pub kept: Vec<usize>,
     /// Rows dropped by `handle_invalid => 'skip'`.
     pub skipped: usize,
+}
+
+impl Encoded {
+    /// How many rows were kept.
+    pub fn rows(&self) -> usize {
+        self.kept.len()
+    }
 }
 
 /// The features of `batch`: `selected` columns, or every column but `label`.
@@ -127,13 +136,9 @@ pub fn fit_features(
             let mean = match kind {
                 FeatureKind::Categorical { .. } => 0.0,
                 _ => {
-                    let values = numbers(column)?;
-                    let valid: Vec<f64> = values
-                        .into_iter()
-                        .flatten()
-                        .filter(|v| v.is_finite())
-                        .collect();
-                    valid.iter().sum::<f64>() / valid.len().max(1) as f64
+                    let (sum, count) = valid_values(&numbers(column)?)
+                        .fold((0.0, 0usize), |(sum, count), v| (sum + v, count + 1));
+                    sum / count.max(1) as f64
                 }
             };
             Ok(Feature { name, kind, mean })
@@ -164,13 +169,47 @@ fn column_names(batch: &RecordBatch) -> String {
         .join(", ")
 }
 
-/// A column's values as numbers (booleans as 0/1); NULL as `None`.
-fn numbers(column: &dyn Array) -> Result<Vec<Option<f64>>> {
+/// Whether a column of `data_type` can feed `feature`: numeric and boolean
+/// features need a number or a boolean (text features take anything).
+pub fn check_type(feature: &Feature, data_type: &DataType) -> Result<()> {
+    let numeric = data_type.is_numeric() || data_type == &DataType::Boolean;
+    if !numeric && !matches!(feature.kind, FeatureKind::Categorical { .. }) {
+        return Err(Error::query(format!(
+            "column '{}' is {data_type}, but the model was trained on a number there",
+            feature.name
+        )));
+    }
+    Ok(())
+}
+
+/// A column as numbers (booleans as 0/1); a copy only when its type differs.
+fn numbers(column: &dyn Array) -> Result<Float64Array> {
     let column = match column.data_type() {
         DataType::Boolean => cast(&cast(column, &DataType::UInt8)?, &DataType::Float64)?,
         _ => cast(column, &DataType::Float64)?,
     };
-    Ok(column.as_primitive::<Float64Type>().iter().collect())
+    Ok(column.as_primitive::<Float64Type>().clone())
+}
+
+/// The values of `numbers` that are neither NULL nor NaN.
+fn valid_values(numbers: &Float64Array) -> impl Iterator<Item = f64> + '_ {
+    numbers
+        .values()
+        .iter()
+        .enumerate()
+        .filter(|(row, v)| v.is_finite() && numbers.nulls().is_none_or(|n| n.is_valid(*row)))
+        .map(|(_, v)| *v)
+}
+
+/// The rows of `numbers` that are NULL or NaN.
+fn invalid_rows(numbers: &Float64Array) -> impl Iterator<Item = usize> + '_ {
+    let nulls = numbers.nulls().filter(|n| n.null_count() > 0);
+    numbers
+        .values()
+        .iter()
+        .enumerate()
+        .filter(move |(row, v)| !v.is_finite() || nulls.is_some_and(|n| n.is_null(*row)))
+        .map(|(row, _)| row)
 }
 
 /// Encodes `batch` with `features`, and its `label` column when given.
@@ -181,14 +220,7 @@ pub fn encode(
     handle: HandleInvalid,
 ) -> Result<Encoded> {
     let rows = batch.num_rows();
-    let width: usize = features
-        .iter()
-        .map(|f| match &f.kind {
-            FeatureKind::Categorical { categories } => categories.len().saturating_sub(1),
-            _ => 1,
-        })
-        .sum();
-    let mut x = vec![Vec::with_capacity(width); rows];
+    let mut columns: Vec<Vec<f64>> = Vec::new();
     let mut valid = vec![true; rows];
     let mut first_invalid: Option<(usize, String)> = None;
     let mut invalid = |row: usize, column: &str, valid: &mut Vec<bool>| {
@@ -214,41 +246,39 @@ pub fn encode(
                     ))
                 })?;
                 let text = text.as_string::<i32>();
-                for (row, values) in x.iter_mut().enumerate() {
-                    let index = if text.is_null(row) {
-                        if handle != HandleInvalid::Keep {
-                            invalid(row, &feature.name, &mut valid);
-                        }
-                        0
-                    } else {
-                        categories
-                            .iter()
-                            .position(|c| c == text.value(row))
-                            .unwrap_or(0)
-                    };
-                    values.extend((1..categories.len()).map(|c| f64::from(u8::from(c == index))));
-                }
-            }
-            _ => {
-                if !(column.data_type().is_numeric() || column.data_type() == &DataType::Boolean) {
-                    return Err(Error::query(format!(
-                        "column '{}' is {}, but the model was trained on a number there",
-                        feature.name,
-                        column.data_type()
-                    )));
-                }
-                for (row, value) in numbers(column)?.into_iter().enumerate() {
-                    let value = match value.filter(|v| v.is_finite()) {
-                        Some(v) => v,
+                let index: HashMap<&str, usize> = categories
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.as_str(), i))
+                    .collect();
+                let mut indicators = vec![vec![0.0; rows]; categories.len().saturating_sub(1)];
+                for (row, value) in text.iter().enumerate() {
+                    let category = match value {
+                        Some(value) => index.get(value).copied().unwrap_or(0),
                         None => {
                             if handle != HandleInvalid::Keep {
                                 invalid(row, &feature.name, &mut valid);
                             }
-                            feature.mean
+                            0
                         }
                     };
-                    x[row].push(value);
+                    if category > 0 {
+                        indicators[category - 1][row] = 1.0;
+                    }
                 }
+                columns.extend(indicators);
+            }
+            _ => {
+                check_type(feature, column.data_type())?;
+                let array = numbers(column)?;
+                let mut values = array.values().to_vec();
+                for row in invalid_rows(&array) {
+                    if handle != HandleInvalid::Keep {
+                        invalid(row, &feature.name, &mut valid);
+                    }
+                    values[row] = feature.mean;
+                }
+                columns.push(values);
             }
         }
     }
@@ -266,14 +296,10 @@ pub fn encode(
                 column.data_type()
             )));
         }
-        for (row, value) in numbers(column)?.into_iter().enumerate() {
-            match value.filter(|v| v.is_finite()) {
-                Some(v) => y.push(v),
-                None => {
-                    invalid(row, label, &mut valid);
-                    y.push(f64::NAN);
-                }
-            }
+        let array = numbers(column)?;
+        y = array.values().to_vec();
+        for row in invalid_rows(&array) {
+            invalid(row, label, &mut valid);
         }
     }
     if handle == HandleInvalid::Error {
@@ -287,14 +313,13 @@ pub fn encode(
     }
     let kept: Vec<usize> = (0..rows).filter(|&r| valid[r]).collect();
     let skipped = rows - kept.len();
-    let x = kept.iter().map(|&r| std::mem::take(&mut x[r])).collect();
-    let y = if label.is_some() {
-        kept.iter().map(|&r| y[r]).collect()
-    } else {
-        vec![]
-    };
+    if skipped > 0 {
+        let keep = |values: &mut Vec<f64>| *values = kept.iter().map(|&r| values[r]).collect();
+        columns.iter_mut().for_each(keep);
+        keep(&mut y);
+    }
     Ok(Encoded {
-        x,
+        columns,
         y,
         kept,
         skipped,

@@ -8,9 +8,11 @@
 //! ```
 //!
 //! `TABLE name` is first rewritten to `(SELECT * FROM name)` so the call
-//! parses. Then each call's input query is run, the model is trained or
-//! applied, and the call is replaced by a temporary in-memory table holding
-//! its result; the rest of the query is ordinary DataFusion SQL over it.
+//! parses. A training or EVALUATE call's input query is then run and the
+//! call replaced by a temporary in-memory table holding its result; a
+//! PREDICT call is replaced by a projection of its input that calls the
+//! PREDICT scalar function, so it streams. The rest of the query is
+//! ordinary DataFusion SQL over them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -98,9 +100,11 @@ pub fn rewrite_table_arguments(sql: &str) -> String {
     out
 }
 
-/// Resolves the ML calls in the FROM clause of `statement`, registering
-/// their results as temporary tables in `ctx`; returns those tables' names,
-/// to deregister once the statement is planned.
+/// Resolves the ML calls in the FROM clause of `statement` (a query, or the
+/// query of an INSERT): training and EVALUATE run now, their results
+/// registered as temporary tables in `ctx` whose names are returned, to
+/// deregister once the statement is planned; PREDICT becomes a projection
+/// of its input (see [`super::predict::table_form`]).
 pub async fn resolve(
     ctx: &SessionContext,
     registry: &Registry,
@@ -109,8 +113,13 @@ pub async fn resolve(
     let DFStatement::Statement(inner) = statement else {
         return Ok(vec![]);
     };
-    let Statement::Query(query) = inner.as_mut() else {
-        return Ok(vec![]);
+    let query = match inner.as_mut() {
+        Statement::Query(query) => query,
+        Statement::Insert(insert) => match insert.source.as_mut() {
+            Some(query) => query,
+            None => return Ok(vec![]),
+        },
+        _ => return Ok(vec![]),
     };
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Ok(vec![]);
@@ -134,27 +143,42 @@ pub async fn resolve(
                 continue;
             }
             let call = Call::parse(&function, &args.args)?;
-            if call.windowed {
-                return Err(Error::query(format!(
-                    "{function} over a window function trains one version per window; \
-                     write it as the whole query: SELECT * FROM {function}(...)"
-                )));
-            }
-            let batch = call.run(ctx, registry).await?;
-            let temporary = format!("__flowsql_ml_{}", TEMPORARY.fetch_add(1, Ordering::Relaxed));
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-            ctx.register_table(temporary.as_str(), Arc::new(table))?;
             let alias = alias
                 .as_ref()
                 .map_or_else(|| function.to_ascii_lowercase(), |a| a.name.to_string());
+            let source = if function == "PREDICT" {
+                // A projection of the input: runs per batch, also on streams.
+                call.check_options(&[])?;
+                let model = registry.latest(&call.model)?;
+                let input = ctx.state().create_logical_plan(&call.input).await?;
+                let columns: Vec<String> = input
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                super::predict::table_form(&model, &call.input, &columns)?
+            } else if call.windowed {
+                return Err(Error::query(format!(
+                    "{function} over a window function: only training runs per window \
+                     (SELECT * FROM TRAIN_...(...)); give {function} a table or a query"
+                )));
+            } else {
+                let batch = call.run(ctx, registry).await?;
+                let temporary =
+                    format!("__flowsql_ml_{}", TEMPORARY.fetch_add(1, Ordering::Relaxed));
+                let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+                ctx.register_table(temporary.as_str(), Arc::new(table))?;
+                temporaries.push(temporary.clone());
+                temporary
+            };
             let replacement = Parser::new(&GenericDialect {})
-                .try_with_sql(&format!("SELECT * FROM {temporary} AS {alias}"))
+                .try_with_sql(&format!("SELECT * FROM {source} AS {alias}"))
                 .and_then(|mut p| p.parse_query())
                 .map_err(from_parser_error)?;
             if let SetExpr::Select(parsed) = *replacement.body {
                 *relation = parsed.from[0].relation.clone();
             }
-            temporaries.push(temporary);
         }
     }
     Ok(temporaries)
@@ -420,7 +444,10 @@ impl Call {
         }
         let frame = ctx.sql(&self.input).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        let mut batches = frame.collect().await?;
+        if batches.len() == 1 {
+            return Ok(batches.remove(0));
+        }
         Ok(concat_batches(&schema, &batches)?)
     }
 
@@ -453,7 +480,6 @@ impl Call {
         match self.function.as_str() {
             "TRAIN_LINEAR" => self.train_linear(ctx, registry).await,
             "TRAIN_TREE" | "TRAIN_FOREST" => self.train_tree(ctx, registry).await,
-            "PREDICT" => self.predict(ctx, registry).await,
             _ => self.evaluate(ctx, registry).await,
         }
     }
@@ -481,14 +507,14 @@ impl Call {
         let input = self.training_input(ctx, &label).await?;
         let features = fit_features(&input, &label, selected.as_deref())?;
         let encoded = encode(&input, &features, Some(&label), handle)?;
-        if encoded.x.is_empty() {
+        if encoded.rows() == 0 {
             return Err(Error::Data(format!(
                 "TRAIN_LINEAR('{}'): every row was skipped by handle_invalid",
                 self.model
             )));
         }
-        let model = LinearModel::fit(&encoded.x, &encoded.y, l2, fit_intercept)?;
-        let r2 = r_squared(&encoded.y, &model.predict(&encoded.x));
+        let model = LinearModel::fit(&encoded.columns, &encoded.y, l2, fit_intercept)?;
+        let r2 = r_squared(&encoded.y, &model.predict(&encoded.columns, encoded.rows()));
         let mut parameters = BTreeMap::new();
         parameters.insert("l2".to_string(), l2.to_string());
         parameters.insert("fit_intercept".to_string(), fit_intercept.to_string());
@@ -503,12 +529,11 @@ impl Call {
             features,
             parameters,
             metrics: BTreeMap::from([("r2".to_string(), r2)]),
-            rows: encoded.x.len() as u64,
+            rows: encoded.rows() as u64,
             skipped: encoded.skipped as u64,
             linear: Some(model),
             tree: None,
             classes: vec![],
-            importances: vec![],
         })?;
         let schema = Arc::new(Schema::new(vec![
             Field::new("model", DataType::Utf8, false),
@@ -523,7 +548,7 @@ impl Call {
             Arc::new(StringArray::from(vec![self.model.clone()])),
             Arc::new(UInt64Array::from(vec![u64::from(version)])),
             Arc::new(StringArray::from(vec!["linear_regression"])),
-            Arc::new(UInt64Array::from(vec![encoded.x.len() as u64])),
+            Arc::new(UInt64Array::from(vec![encoded.rows() as u64])),
             Arc::new(UInt64Array::from(vec![encoded.skipped as u64])),
             Arc::new(StringArray::from(vec![feature_names.join(", ")])),
             Arc::new(Float64Array::from(vec![r2])),
@@ -610,46 +635,57 @@ impl Call {
             seed: self.number_option("seed")?.unwrap_or(0),
         };
         let features = fit_features(&input, &label, self.selected_features()?.as_deref())?;
-        let encoded = encode(&input, &features, None, handle)?;
+        let mut encoded = encode(&input, &features, None, handle)?;
         let labels = label_values(&label_column)?;
-        let mut x = Vec::with_capacity(encoded.x.len());
-        let mut y_text = Vec::with_capacity(encoded.x.len());
-        let mut skipped = encoded.skipped;
-        for (row, values) in encoded.kept.iter().zip(encoded.x) {
-            match &labels[*row] {
-                Some(label_value) => {
-                    x.push(values);
-                    y_text.push(label_value.clone());
-                }
-                None if handle == HandleInvalid::Error => {
-                    return Err(Error::Data(format!(
-                        "row {}: label '{label}' is NULL; use handle_invalid => 'skip'",
-                        row + 1
-                    )))
-                }
-                None => skipped += 1,
+        // Rows whose label is NULL: an error, or skipped like invalid features.
+        let labelled: Vec<bool> = encoded.kept.iter().map(|r| labels[*r].is_some()).collect();
+        if let Some(position) = labelled.iter().position(|l| !l) {
+            if handle == HandleInvalid::Error {
+                return Err(Error::Data(format!(
+                    "row {}: label '{label}' is NULL; use handle_invalid => 'skip'",
+                    encoded.kept[position] + 1
+                )));
             }
+            for column in &mut encoded.columns {
+                *column = column
+                    .iter()
+                    .zip(&labelled)
+                    .filter_map(|(v, l)| l.then_some(*v))
+                    .collect();
+            }
+            encoded.skipped += labelled.iter().filter(|l| !**l).count();
+            encoded.kept.retain(|r| labels[*r].is_some());
         }
-        if x.is_empty() {
+        if encoded.rows() == 0 {
             return Err(Error::Data(format!(
                 "{}('{}'): every row was skipped",
                 self.function, self.model
             )));
         }
+        let y_text: Vec<&String> = encoded
+            .kept
+            .iter()
+            .filter_map(|r| labels[*r].as_ref())
+            .collect();
         let (tree, classes, accuracy, r2) = if classification {
-            let mut classes: Vec<String> = y_text.clone();
+            let mut classes: Vec<String> = y_text.iter().map(|v| v.to_string()).collect();
             classes.sort();
             classes.dedup();
-            let y: Vec<i64> = y_text
+            let y: Vec<u32> = y_text
                 .iter()
-                .map(|v| classes.iter().position(|c| c == v).unwrap_or(0) as i64)
+                .map(|v| classes.binary_search(v).unwrap_or(0) as u32)
                 .collect();
-            let tree = TreeModel::fit_classifier(&x, &y, &options)?;
-            let Predictions::Classes(predicted) = tree.predict(&x)? else {
+            let tree = TreeModel::fit_classifier(&encoded.columns, &y, classes.len(), &options)?;
+            let Predictions::Classes(predicted) = tree.predict(&encoded.columns, encoded.rows())
+            else {
                 return Err(Error::Internal("a classifier predicted numbers".into()));
             };
-            let accuracy =
-                predicted.iter().zip(&y).filter(|(p, a)| p == a).count() as f64 / y.len() as f64;
+            let accuracy = predicted
+                .iter()
+                .zip(&y)
+                .filter(|(p, a)| **p == i64::from(**a))
+                .count() as f64
+                / y.len() as f64;
             (tree, classes, Some(accuracy), None)
         } else {
             let y: Vec<f64> = y_text
@@ -662,8 +698,9 @@ impl Call {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let tree = TreeModel::fit_regressor(&x, &y, &options)?;
-            let Predictions::Values(predicted) = tree.predict(&x)? else {
+            let tree = TreeModel::fit_regressor(&encoded.columns, &y, &options)?;
+            let Predictions::Values(predicted) = tree.predict(&encoded.columns, encoded.rows())
+            else {
                 return Err(Error::Internal("a regressor predicted classes".into()));
             };
             (tree, vec![], None, Some(r_squared(&y, &predicted)))
@@ -692,7 +729,7 @@ impl Call {
             metrics.insert("r2".to_string(), r);
         }
         let feature_names: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
-        let rows = x.len() as u64;
+        let rows = encoded.rows() as u64;
         let version = registry.save(ModelFile {
             format_version: 0,
             name: self.model.clone(),
@@ -704,9 +741,8 @@ impl Call {
             parameters,
             metrics,
             rows,
-            skipped: skipped as u64,
+            skipped: encoded.skipped as u64,
             linear: None,
-            importances: tree.importances().unwrap_or_default(),
             tree: Some(tree),
             classes,
         })?;
@@ -733,50 +769,6 @@ impl Call {
         Ok(RecordBatch::try_new(schema, columns)?)
     }
 
-    fn linear(model: &ModelFile) -> Result<&LinearModel> {
-        model.linear.as_ref().ok_or_else(|| {
-            Error::Data(format!("model '{}' has no linear coefficients", model.name))
-        })
-    }
-
-    async fn predict(&self, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
-        self.check_options(&[])?;
-        let model = registry.latest(&self.model)?;
-        let input = self.input(ctx).await?;
-        // Every input row gets a prediction: missing values are imputed.
-        let encoded = encode(&input, &model.features, None, HandleInvalid::Keep)?;
-        let predictions: ArrayRef = match &model.tree {
-            Some(tree) => match tree.predict(&encoded.x)? {
-                Predictions::Classes(classes) => {
-                    Arc::new(StringArray::from_iter_values(classes.iter().map(|c| {
-                        model.classes.get(*c as usize).cloned().unwrap_or_default()
-                    })))
-                }
-                Predictions::Values(values) => Arc::new(Float64Array::from(values)),
-            },
-            None => Arc::new(Float64Array::from(
-                Self::linear(&model)?.predict(&encoded.x),
-            )),
-        };
-        let mut fields: Vec<Field> = input
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new(
-            "prediction",
-            predictions.data_type().clone(),
-            false,
-        ));
-        let mut columns = input.columns().to_vec();
-        columns.push(predictions);
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
-    }
-
     async fn evaluate(&self, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
         self.check_options(&[])?;
         let model = registry.latest(&self.model)?;
@@ -790,20 +782,14 @@ impl Call {
             Some(&model.label),
             HandleInvalid::Skip,
         )?;
-        if encoded.x.is_empty() {
+        if encoded.rows() == 0 {
             return Err(Error::Data(format!(
                 "EVALUATE('{}'): the input has no rows with a label and features",
                 self.model
             )));
         }
-        let predicted = match &model.tree {
-            Some(tree) => match tree.predict(&encoded.x)? {
-                Predictions::Values(values) => values,
-                Predictions::Classes(_) => {
-                    return Err(Error::Internal("regression model predicted classes".into()))
-                }
-            },
-            None => Self::linear(&model)?.predict(&encoded.x),
+        let Predictions::Values(predicted) = model.predict(&encoded)? else {
+            return Err(Error::Internal("regression model predicted classes".into()));
         };
         let n = encoded.y.len() as f64;
         let errors: Vec<f64> = encoded
@@ -842,11 +828,7 @@ impl Call {
         })?;
         let labels = label_values(label)?;
         let encoded = encode(input, &model.features, None, HandleInvalid::Skip)?;
-        let tree = model
-            .tree
-            .as_ref()
-            .ok_or_else(|| Error::Data("classification model without a tree".into()))?;
-        let Predictions::Classes(predicted) = tree.predict(&encoded.x)? else {
+        let Predictions::Classes(predicted) = model.predict(&encoded)? else {
             return Err(Error::Internal("a classifier predicted numbers".into()));
         };
         let mut pairs = Vec::new();

@@ -1,18 +1,17 @@
 //! Linear regression: exact least squares, with optional L2 (ridge) and
 //! intercept.
 //!
-//! The solver is a QR decomposition (smartcore's Householder QR) of the
-//! design matrix, then back-substitution: `R b = Qᵀ y`. QR is used instead of
-//! the normal equations (`XᵀX b = Xᵀy`) because forming `XᵀX` squares the
-//! condition number; with QR the result is exact least squares to machine
-//! precision even for badly scaled features. Ridge is solved the same way on
-//! the design matrix augmented with `sqrt(l2)·I` rows (the intercept is not
-//! penalized).
+//! The solver is a Householder QR decomposition of the design matrix
+//! (nalgebra's, column-major), then `R b = Qᵀ y` by back-substitution, with
+//! `Qᵀ y` formed by applying the reflections to `y` (Q itself, n × p, is never
+//! built). QR is used instead of the normal equations (`XᵀX b = Xᵀy`)
+//! because forming `XᵀX` squares the condition number; with QR the result is
+//! exact least squares to machine precision even for badly scaled features.
+//! Ridge is solved the same way on the design matrix augmented with
+//! `sqrt(l2)·I` rows (the intercept is not penalized).
 
+use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
-use smartcore::linalg::basic::arrays::Array;
-use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::linalg::traits::qr::QRDecomposable;
 
 use crate::error::{Error, Result};
 
@@ -26,53 +25,41 @@ pub struct LinearModel {
 }
 
 impl LinearModel {
-    /// Fits `y ≈ intercept + x·coefficients` by least squares.
-    pub fn fit(x: &[Vec<f64>], y: &[f64], l2: f64, fit_intercept: bool) -> Result<Self> {
-        let p = x.first().map_or(0, Vec::len);
+    /// Fits `y ≈ intercept + Σ coefficients[j]·columns[j]` by least squares.
+    pub fn fit(columns: &[Vec<f64>], y: &[f64], l2: f64, fit_intercept: bool) -> Result<Self> {
+        let p = columns.len();
         let offset = usize::from(fit_intercept);
-        let columns = p + offset;
-        if x.len() < columns {
+        let width = p + offset;
+        let ridge_rows = if l2 > 0.0 { p } else { 0 };
+        let height = y.len() + ridge_rows;
+        if y.len() < width {
             return Err(Error::Data(format!(
-                "{} rows cannot determine {columns} coefficients; train on more rows",
-                x.len()
+                "{} rows cannot determine {width} coefficients; train on more rows",
+                y.len()
             )));
         }
-        let mut rows: Vec<Vec<f64>> = x
-            .iter()
-            .map(|r| {
-                let mut row = Vec::with_capacity(columns);
-                if fit_intercept {
-                    row.push(1.0);
-                }
-                row.extend_from_slice(r);
-                row
-            })
-            .collect();
-        let mut target = y.to_vec();
-        if l2 > 0.0 {
-            for j in 0..p {
-                let mut row = vec![0.0; columns];
-                row[offset + j] = l2.sqrt();
-                rows.push(row);
-                target.push(0.0);
-            }
+        // Column-major: the intercept's ones, then each feature, each followed
+        // by its ridge row block.
+        let mut design = Vec::with_capacity(height * width);
+        if fit_intercept {
+            design.extend(std::iter::repeat_n(1.0, y.len()));
+            design.extend(std::iter::repeat_n(0.0, ridge_rows));
         }
-        let design = DenseMatrix::from_2d_vec(&rows)
-            .map_err(|e| Error::Internal(format!("design matrix: {e}")))?;
-        let qr = design
-            .qr()
-            .map_err(|e| Error::Internal(format!("QR decomposition: {e}")))?;
-        let (q, r) = (qr.Q(), qr.R());
-        // c = Qᵀ y
-        let c: Vec<f64> = (0..columns)
-            .map(|j| (0..target.len()).map(|i| q.get((i, j)) * target[i]).sum())
-            .collect();
-        let scale = (0..columns)
-            .map(|i| r.get((i, i)).abs())
-            .fold(0.0, f64::max);
-        let mut beta = vec![0.0; columns];
-        for i in (0..columns).rev() {
-            let diagonal = *r.get((i, i));
+        for (j, column) in columns.iter().enumerate() {
+            design.extend_from_slice(column);
+            design.extend((0..ridge_rows).map(|k| if k == j { l2.sqrt() } else { 0.0 }));
+        }
+        let mut target = Vec::with_capacity(height);
+        target.extend_from_slice(y);
+        target.resize(height, 0.0);
+        let mut target = DVector::from_vec(target);
+        let qr = DMatrix::from_vec(height, width, design).qr();
+        qr.q_tr_mul(&mut target);
+        let r = qr.r();
+        let scale = (0..width).map(|i| r[(i, i)].abs()).fold(0.0, f64::max);
+        let mut beta = vec![0.0; width];
+        for i in (0..width).rev() {
+            let diagonal = r[(i, i)];
             if diagonal.abs() <= scale * 1e-12 {
                 return Err(Error::Data(
                     "the features are linearly dependent (a column repeats or combines others); \
@@ -80,8 +67,8 @@ impl LinearModel {
                         .into(),
                 ));
             }
-            let known: f64 = (i + 1..columns).map(|k| r.get((i, k)) * beta[k]).sum();
-            beta[i] = (c[i] - known) / diagonal;
+            let known: f64 = (i + 1..width).map(|k| r[(i, k)] * beta[k]).sum();
+            beta[i] = (target[i] - known) / diagonal;
         }
         let intercept = if fit_intercept { beta[0] } else { 0.0 };
         Ok(LinearModel {
@@ -90,18 +77,15 @@ impl LinearModel {
         })
     }
 
-    /// Predictions for encoded rows.
-    pub fn predict(&self, x: &[Vec<f64>]) -> Vec<f64> {
-        x.iter()
-            .map(|row| {
-                self.intercept
-                    + row
-                        .iter()
-                        .zip(&self.coefficients)
-                        .map(|(v, c)| v * c)
-                        .sum::<f64>()
-            })
-            .collect()
+    /// Predictions for encoded columns (all of one length, `rows`).
+    pub fn predict(&self, columns: &[Vec<f64>], rows: usize) -> Vec<f64> {
+        let mut out = vec![self.intercept; rows];
+        for (column, coefficient) in columns.iter().zip(&self.coefficients) {
+            for (o, v) in out.iter_mut().zip(column) {
+                *o += coefficient * v;
+            }
+        }
+        out
     }
 }
 
@@ -111,10 +95,13 @@ mod tests {
 
     #[test]
     fn recovers_exact_coefficients() {
-        let x: Vec<Vec<f64>> = (0..50)
-            .map(|i| vec![i as f64, ((i * 7) % 13) as f64 * 1e3])
+        let x = vec![
+            (0..50).map(f64::from).collect::<Vec<_>>(),
+            (0..50).map(|i| f64::from((i * 7) % 13) * 1e3).collect(),
+        ];
+        let y: Vec<f64> = (0..50)
+            .map(|i| 3.0 + 2.0 * x[0][i] - 0.5e-3 * x[1][i])
             .collect();
-        let y: Vec<f64> = x.iter().map(|r| 3.0 + 2.0 * r[0] - 0.5e-3 * r[1]).collect();
         let model = LinearModel::fit(&x, &y, 0.0, true).unwrap();
         assert!((model.intercept - 3.0).abs() < 1e-9);
         assert!((model.coefficients[0] - 2.0).abs() / 2.0 < 1e-9);
@@ -123,8 +110,11 @@ mod tests {
 
     #[test]
     fn collinear_features_are_an_error() {
-        let x: Vec<Vec<f64>> = (0..10).map(|i| vec![i as f64, 2.0 * i as f64]).collect();
-        let y: Vec<f64> = (0..10).map(|i| i as f64).collect();
+        let x = vec![
+            (0..10).map(f64::from).collect::<Vec<_>>(),
+            (0..10).map(|i| 2.0 * f64::from(i)).collect(),
+        ];
+        let y: Vec<f64> = (0..10).map(f64::from).collect();
         assert!(LinearModel::fit(&x, &y, 0.0, true).is_err());
         assert!(LinearModel::fit(&x, &y, 0.1, true).is_ok());
     }

@@ -3,16 +3,20 @@
 //!
 //! - [`features`]: columns to numbers (numeric, boolean, categories).
 //! - [`linear`]: exact least squares (QR), ridge.
-//! - [`trees`]: decision trees and random forests.
+//! - [`bins`]: feature values cut into at most 256 bins for tree growing.
+//! - [`tree`]: one CART decision tree.
+//! - [`trees`]: decision trees and random forests as models.
 //! - [`registry`]: versioned models on disk under the data directory.
 //! - [`functions`]: `TRAIN_LINEAR`, `PREDICT`, `EVALUATE` in `FROM`.
 //! - [`describe`]: `SHOW MODELS` and `DESCRIBE MODEL` rows.
-//! - [`predict_udf`]: the scalar `PREDICT('model', f1, f2, ...)`.
+//! - [`predict`]: `PREDICT`, scalar and table form, one vectorized function.
 
+pub mod bins;
 pub mod describe;
 pub mod features;
 pub mod functions;
 pub mod linear;
-pub mod predict_udf;
+pub mod predict;
 pub mod registry;
+pub mod tree;
 pub mod trees;

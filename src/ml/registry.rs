@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::features::Feature;
+use super::features::{Encoded, Feature};
 use super::linear::LinearModel;
-use super::trees::TreeModel;
+use super::trees::{Predictions, TreeModel};
 use crate::error::{Error, Result};
 
 /// The current file format.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: trees and forests are flowsql's own (version 1 held smartcore's).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One trained version of a model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,13 +53,26 @@ pub struct ModelFile {
     /// Classification: the label's classes, by index.
     #[serde(default)]
     pub classes: Vec<String>,
-    /// Feature importances per encoded column (trees), when known.
-    #[serde(default)]
-    pub importances: Vec<f64>,
+}
+
+impl ModelFile {
+    /// Predictions for encoded rows, by the tree or forest, or the linear model.
+    pub fn predict(&self, encoded: &Encoded) -> Result<Predictions> {
+        match (&self.tree, &self.linear) {
+            (Some(tree), _) => Ok(tree.predict(&encoded.columns, encoded.rows())),
+            (None, Some(linear)) => Ok(Predictions::Values(
+                linear.predict(&encoded.columns, encoded.rows()),
+            )),
+            (None, None) => Err(Error::Data(format!(
+                "model '{}' has no fitted parameters",
+                self.name
+            ))),
+        }
+    }
 }
 
 /// The models under a data directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Registry {
     dir: PathBuf,
 }
@@ -115,7 +129,7 @@ impl Registry {
         }
         numbers
             .into_iter()
-            .map(|v| self.load(&self.dir.join(name).join(format!("v{v}.json"))))
+            .map(|v| self.load(&self.file(name, v)))
             .collect()
     }
 
@@ -125,7 +139,26 @@ impl Registry {
         let Some(v) = numbers.last() else {
             return Err(self.unknown(name));
         };
-        self.load(&self.dir.join(name).join(format!("v{v}.json")))
+        self.load(&self.file(name, *v))
+    }
+
+    /// The file of the newest version of `name`, and when it last changed.
+    pub fn latest_file(&self, name: &str) -> Result<(PathBuf, std::time::SystemTime)> {
+        let Some(v) = self.version_numbers(name)?.last().copied() else {
+            return Err(self.unknown(name));
+        };
+        let path = self.file(name, v);
+        let changed = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map_err(|e| {
+                Error::External(format!("cannot read model file '{}': {e}", path.display()))
+            })?;
+        Ok((path, changed))
+    }
+
+    /// The file of version `version` of `name`.
+    pub fn file(&self, name: &str, version: u32) -> PathBuf {
+        self.dir.join(name).join(format!("v{version}.json"))
     }
 
     /// Removes `name` and all its versions.
@@ -153,7 +186,8 @@ impl Registry {
         Ok(numbers)
     }
 
-    fn load(&self, path: &Path) -> Result<ModelFile> {
+    /// Reads and checks one model file.
+    pub fn load(&self, path: &Path) -> Result<ModelFile> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::External(format!("cannot read model file '{}': {e}", path.display()))
         })?;
@@ -165,7 +199,8 @@ impl Registry {
         })?;
         if model.format_version != FORMAT_VERSION {
             return Err(Error::Data(format!(
-                "model file '{}' has format version {}, this flowsql reads version {FORMAT_VERSION}",
+                "model file '{}' has format version {}, this flowsql reads version \
+                 {FORMAT_VERSION}; train the model again",
                 path.display(),
                 model.format_version
             )));

@@ -1,21 +1,26 @@
-//! Decision trees and random forests (smartcore's), for classification and
-//! regression, over the same encoded features as linear models.
+//! Decision trees and random forests, for classification and regression,
+//! over the same encoded features as linear models.
+//!
+//! A tree is one [`DecisionTree`] grown on every row with every feature. A
+//! forest is `num_trees` of them, each on a bootstrap sample (rows drawn
+//! with replacement, as row weights) and trying `max_features` random
+//! features per node (default √p for classification, p for regression,
+//! scikit-learn's defaults); it predicts the mean of its trees' class
+//! probabilities or values. Feature importances are the impurity decrease
+//! per feature (scikit-learn's "mean decrease in impurity"), normalized per
+//! tree and averaged.
+//!
+//! smartcore's trees were the first implementation; they trained a 100-tree
+//! forest 2× slower than scikit-learn and had no importances for
+//! classification forests, so flowsql grows its own on binned features
+//! (see [`super::bins`] and BENCHMARKS.md).
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use smartcore::ensemble::random_forest_classifier::{
-    RandomForestClassifier, RandomForestClassifierParameters,
-};
-use smartcore::ensemble::random_forest_regressor::{
-    RandomForestRegressor, RandomForestRegressorParameters,
-};
-use smartcore::linalg::basic::matrix::DenseMatrix;
-use smartcore::tree::decision_tree_classifier::{
-    DecisionTreeClassifier, DecisionTreeClassifierParameters,
-};
-use smartcore::tree::decision_tree_regressor::{
-    DecisionTreeRegressor, DecisionTreeRegressorParameters,
-};
 
+use super::bins::Bins;
+use super::tree::{DecisionTree, Growth, Target};
 use crate::error::{Error, Result};
 
 /// Training settings of trees and forests.
@@ -29,32 +34,22 @@ pub struct TreeOptions {
     pub min_samples_leaf: usize,
     /// Trees in a forest; `None` trains one tree.
     pub num_trees: Option<u16>,
-    /// Features tried per split in a forest (default: smartcore's, √p).
+    /// Features tried per split in a forest (default √p for classification,
+    /// p for regression).
     pub max_features: Option<usize>,
     /// Random seed (forests).
     pub seed: u64,
 }
 
-type Matrix = DenseMatrix<f64>;
-
 /// A fitted tree or forest.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum TreeModel {
-    /// One classification tree.
-    ClassifierTree(DecisionTreeClassifier<f64, i64, Matrix, Vec<i64>>),
-    /// One regression tree.
-    RegressorTree(DecisionTreeRegressor<f64, f64, Matrix, Vec<f64>>),
-    /// A classification forest.
-    ClassifierForest(RandomForestClassifier<f64, i64, Matrix, Vec<i64>>),
-    /// A regression forest.
-    RegressorForest(RandomForestRegressor<f64, f64, Matrix, Vec<f64>>),
-}
-
-impl Clone for TreeModel {
-    fn clone(&self) -> Self {
-        // The smartcore models are not Clone; a JSON round trip is exact.
-        serde_json::from_value(serde_json::to_value(self).expect("encodable")).expect("decodable")
-    }
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TreeModel {
+    /// The number of classes (classification), or `None` (regression).
+    pub classes: Option<usize>,
+    /// One tree, or a forest's trees.
+    pub trees: Vec<DecisionTree>,
+    /// Feature importances per encoded column, summing to 1.
+    pub importances: Vec<f64>,
 }
 
 /// What a tree predicts.
@@ -65,124 +60,114 @@ pub enum Predictions {
     Values(Vec<f64>),
 }
 
-fn matrix(x: &[Vec<f64>]) -> Result<Matrix> {
-    DenseMatrix::from_2d_vec(&x.to_vec())
-        .map_err(|e| Error::Internal(format!("feature matrix: {e}")))
-}
-
-fn failed(what: &str) -> impl Fn(smartcore::error::Failed) -> Error + '_ {
-    move |e| Error::Data(format!("{what}: {e}"))
-}
-
 impl TreeModel {
-    /// Fits a classifier on class indices `y`.
-    pub fn fit_classifier(x: &[Vec<f64>], y: &[i64], options: &TreeOptions) -> Result<Self> {
-        let x = matrix(x)?;
-        let y = y.to_vec();
-        match options.num_trees {
-            None => {
-                let mut parameters = DecisionTreeClassifierParameters::default()
-                    .with_min_samples_split(options.min_samples_split)
-                    .with_min_samples_leaf(options.min_samples_leaf);
-                if let Some(depth) = options.max_depth {
-                    parameters = parameters.with_max_depth(depth);
-                }
-                Ok(TreeModel::ClassifierTree(
-                    DecisionTreeClassifier::fit(&x, &y, parameters)
-                        .map_err(failed("training a tree"))?,
-                ))
-            }
-            Some(trees) => {
-                let mut parameters = RandomForestClassifierParameters::default()
-                    .with_n_trees(trees)
-                    .with_min_samples_split(options.min_samples_split)
-                    .with_min_samples_leaf(options.min_samples_leaf)
-                    .with_seed(options.seed);
-                if let Some(depth) = options.max_depth {
-                    parameters = parameters.with_max_depth(depth);
-                }
-                if let Some(m) = options.max_features {
-                    parameters = parameters.with_m(m);
-                }
-                Ok(TreeModel::ClassifierForest(
-                    RandomForestClassifier::fit(&x, &y, parameters)
-                        .map_err(failed("training a forest"))?,
-                ))
-            }
-        }
+    /// Fits a classifier on class indices `y` (below `classes`).
+    pub fn fit_classifier(
+        columns: &[Vec<f64>],
+        y: &[u32],
+        classes: usize,
+        options: &TreeOptions,
+    ) -> Result<Self> {
+        let square_root = ((columns.len() as f64).sqrt() as usize).max(1);
+        Self::fit(
+            columns,
+            Target::Classes { y, classes },
+            Some(classes),
+            square_root,
+            options,
+        )
     }
 
     /// Fits a regressor on values `y`.
-    pub fn fit_regressor(x: &[Vec<f64>], y: &[f64], options: &TreeOptions) -> Result<Self> {
-        let x = matrix(x)?;
-        let y = y.to_vec();
-        match options.num_trees {
-            None => {
-                let mut parameters = DecisionTreeRegressorParameters::default()
-                    .with_min_samples_split(options.min_samples_split)
-                    .with_min_samples_leaf(options.min_samples_leaf);
-                if let Some(depth) = options.max_depth {
-                    parameters = parameters.with_max_depth(depth);
-                }
-                Ok(TreeModel::RegressorTree(
-                    DecisionTreeRegressor::fit(&x, &y, parameters)
-                        .map_err(failed("training a tree"))?,
-                ))
-            }
-            Some(trees) => {
-                let mut parameters = RandomForestRegressorParameters::default()
-                    .with_n_trees(trees as usize)
-                    .with_min_samples_split(options.min_samples_split)
-                    .with_min_samples_leaf(options.min_samples_leaf)
-                    .with_seed(options.seed);
-                if let Some(depth) = options.max_depth {
-                    parameters = parameters.with_max_depth(depth);
-                }
-                if let Some(m) = options.max_features {
-                    parameters = parameters.with_m(m);
-                }
-                Ok(TreeModel::RegressorForest(
-                    RandomForestRegressor::fit(&x, &y, parameters)
-                        .map_err(failed("training a forest"))?,
-                ))
-            }
-        }
+    pub fn fit_regressor(columns: &[Vec<f64>], y: &[f64], options: &TreeOptions) -> Result<Self> {
+        Self::fit(columns, Target::Values(y), None, columns.len(), options)
     }
 
-    /// Predictions for encoded rows.
-    pub fn predict(&self, x: &[Vec<f64>]) -> Result<Predictions> {
-        if x.is_empty() {
-            return Ok(match self {
-                TreeModel::ClassifierTree(_) | TreeModel::ClassifierForest(_) => {
-                    Predictions::Classes(vec![])
-                }
-                _ => Predictions::Values(vec![]),
-            });
+    fn fit(
+        columns: &[Vec<f64>],
+        target: Target<'_>,
+        classes: Option<usize>,
+        forest_features: usize,
+        options: &TreeOptions,
+    ) -> Result<Self> {
+        let rows = columns.first().map_or(0, Vec::len);
+        if rows == 0 || columns.is_empty() {
+            return Err(Error::Data(
+                "a tree needs at least one row and one feature".into(),
+            ));
         }
-        let x = matrix(x)?;
-        Ok(match self {
-            TreeModel::ClassifierTree(m) => {
-                Predictions::Classes(m.predict(&x).map_err(failed("predicting"))?)
+        let max_features = match (options.num_trees, options.max_features) {
+            (_, Some(0)) => return Err(Error::query("max_features => 0: give at least 1")),
+            (Some(_), Some(m)) => m.min(columns.len()),
+            (Some(_), None) => forest_features,
+            (None, _) => columns.len(),
+        };
+        let growth = Growth {
+            max_depth: options.max_depth.map_or(usize::MAX, usize::from),
+            min_samples_split: options.min_samples_split.max(2) as f64,
+            min_samples_leaf: options.min_samples_leaf.max(1) as f64,
+            max_features,
+        };
+        let bins = Bins::new(columns);
+        let mut rng = StdRng::seed_from_u64(options.seed);
+        let mut trees = Vec::new();
+        let mut importances = vec![0.0; columns.len()];
+        for _ in 0..options.num_trees.unwrap_or(1) {
+            let weights = match options.num_trees {
+                Some(_) => {
+                    let mut counts = vec![0u32; rows];
+                    for _ in 0..rows {
+                        counts[rng.random_range(0..rows)] += 1;
+                    }
+                    counts
+                }
+                None => vec![1; rows],
+            };
+            let (tree, decrease) = DecisionTree::fit(&bins, target, &weights, &growth, &mut rng);
+            let sum: f64 = decrease.iter().sum();
+            if sum > 0.0 {
+                importances
+                    .iter_mut()
+                    .zip(&decrease)
+                    .for_each(|(i, d)| *i += d / sum);
             }
-            TreeModel::ClassifierForest(m) => {
-                Predictions::Classes(m.predict(&x).map_err(failed("predicting"))?)
-            }
-            TreeModel::RegressorTree(m) => {
-                Predictions::Values(m.predict(&x).map_err(failed("predicting"))?)
-            }
-            TreeModel::RegressorForest(m) => {
-                Predictions::Values(m.predict(&x).map_err(failed("predicting"))?)
-            }
+            trees.push(tree);
+        }
+        let sum: f64 = importances.iter().sum();
+        if sum > 0.0 {
+            importances.iter_mut().for_each(|i| *i /= sum);
+        }
+        Ok(TreeModel {
+            classes,
+            trees,
+            importances,
         })
     }
 
-    /// Feature importances per encoded column, where smartcore has them.
-    pub fn importances(&self) -> Option<Vec<f64>> {
-        match self {
-            TreeModel::ClassifierTree(m) => Some(m.compute_feature_importances(true)),
-            TreeModel::RegressorTree(m) => m.compute_feature_importances(true).ok(),
-            TreeModel::RegressorForest(m) => m.compute_feature_importances().ok(),
-            TreeModel::ClassifierForest(_) => None,
+    /// Predictions for encoded columns (all of one length, `rows`).
+    pub fn predict(&self, columns: &[Vec<f64>], rows: usize) -> Predictions {
+        let width = self.classes.unwrap_or(1);
+        let mut sums = vec![0.0; width];
+        let mut out_classes = Vec::new();
+        let mut out_values = Vec::new();
+        for row in 0..rows {
+            sums.fill(0.0);
+            for tree in &self.trees {
+                for (sum, value) in sums.iter_mut().zip(tree.leaf(columns, row)) {
+                    *sum += value;
+                }
+            }
+            match self.classes {
+                Some(_) => {
+                    let best = (0..width).fold(0, |b, k| if sums[k] > sums[b] { k } else { b });
+                    out_classes.push(best as i64);
+                }
+                None => out_values.push(sums[0] / self.trees.len() as f64),
+            }
+        }
+        match self.classes {
+            Some(_) => Predictions::Classes(out_classes),
+            None => Predictions::Values(out_values),
         }
     }
 }
