@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, UInt64Array};
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
@@ -35,6 +34,7 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 use super::features::{encode, fit_features, HandleInvalid};
 use super::linear::LinearModel;
 use super::registry::{ModelFile, Registry};
+use super::rows::Rows;
 use super::trees::{Predictions, TreeModel, TreeOptions};
 use crate::error::{from_parser_error, Error, Result};
 use crate::sql::window_tvf::WINDOW_FUNCTIONS;
@@ -438,33 +438,26 @@ impl Call {
         Ok(())
     }
 
-    async fn input(&self, ctx: &SessionContext) -> Result<RecordBatch> {
+    async fn input(&self, ctx: &SessionContext) -> Result<Rows> {
         if let Some(given) = &self.given {
-            return Ok(given.clone());
+            return Ok(Rows::from(given.clone()));
         }
         let frame = ctx.sql(&self.input).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        let mut batches = frame.collect().await?;
-        if batches.len() == 1 {
-            return Ok(batches.remove(0));
-        }
-        Ok(concat_batches(&schema, &batches)?)
+        Ok(Rows {
+            schema,
+            batches: frame.collect().await?,
+        })
     }
 
     /// The training rows: the input, which must have the label column and
     /// at least one row.
-    async fn training_input(&self, ctx: &SessionContext, label: &str) -> Result<RecordBatch> {
+    async fn training_input(&self, ctx: &SessionContext, label: &str) -> Result<Rows> {
         let input = self.input(ctx).await?;
-        if input.column_by_name(label).is_none() {
+        if !input.has_column(label) {
             return Err(Error::query(format!(
                 "label '{label}' is not a column of the input; it has: {}",
-                input
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                input.column_names()
             )));
         }
         if input.num_rows() == 0 {
@@ -606,8 +599,7 @@ impl Call {
             HandleInvalid::parse(&self.option_text("handle_invalid").unwrap_or("error".into()))?;
         let input = self.training_input(ctx, &label).await?;
         let label_column = input
-            .column_by_name(&label)
-            .cloned()
+            .column(&label)?
             .expect("training_input checked the label");
         let classification = match self.option_text("task").as_deref() {
             Some("classification") => true,
@@ -819,14 +811,14 @@ impl Call {
 }
 
 impl Call {
-    fn evaluate_classifier(&self, model: &ModelFile, input: &RecordBatch) -> Result<RecordBatch> {
-        let label = input.column_by_name(&model.label).ok_or_else(|| {
+    fn evaluate_classifier(&self, model: &ModelFile, input: &Rows) -> Result<RecordBatch> {
+        let label = input.column(&model.label)?.ok_or_else(|| {
             Error::query(format!(
                 "EVALUATE needs the label column '{}' in its input",
                 model.label
             ))
         })?;
-        let labels = label_values(label)?;
+        let labels = label_values(&label)?;
         let encoded = encode(input, &model.features, None, HandleInvalid::Skip)?;
         let Predictions::Classes(predicted) = model.predict(&encoded)? else {
             return Err(Error::Internal("a classifier predicted numbers".into()));

@@ -216,7 +216,7 @@ impl ScalarUDFImpl for PredictUdf {
             .map(|(f, c)| Field::new(&f.name, c.data_type().clone(), true))
             .collect();
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        let encoded = encode(&batch, &model.features, None, HandleInvalid::Keep)?;
+        let encoded = encode(&batch.into(), &model.features, None, HandleInvalid::Keep)?;
         let predictions: ArrayRef = match model.predict(&encoded)? {
             Predictions::Values(values) => Arc::new(Float64Array::from(values)),
             Predictions::Classes(classes) => {
