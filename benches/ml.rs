@@ -82,6 +82,26 @@ fn bench(c: &mut Criterion) {
     ctx.register_table("forest_100k", Arc::new(table(100_000, true)))
         .unwrap();
 
+    // The accuracy side of the comparison: printed once, beside the times.
+    for (sql, metric) in [
+        ("SELECT r2 FROM TRAIN_LINEAR('lin', TABLE linear_1m, 'y')", "training r2"),
+        (
+            "SELECT accuracy FROM TRAIN_FOREST('forest', TABLE forest_100k, 'y', num_trees => 100, max_depth => 8, seed => 1)",
+            "forest training accuracy",
+        ),
+    ] {
+        let batches = runtime.block_on(async {
+            engine.query(sql).await.unwrap().collect().await.unwrap()
+        });
+        let value = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .value(0);
+        eprintln!("{metric}: {value:.6}");
+    }
+
     let mut group = c.benchmark_group("ml");
     group.sample_size(10);
     group.throughput(Throughput::Elements(1_000_000));

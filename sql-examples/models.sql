@@ -55,3 +55,17 @@ FROM customers ORDER BY id LIMIT 3;
 
 -- Which features the forest split on most: the importances column.
 DESCRIBE MODEL churn;
+
+-- On a stream: each bid priced as it arrives, with the model version that
+-- priced it (retraining 'bid_price' meanwhile would show in model_version).
+CREATE TABLE bid_history (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3))
+WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+CREATE TABLE bid_stream (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
+                         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+
+SELECT * FROM TRAIN_TREE('bid_price', (SELECT auction, bidder, price FROM bid_history), 'price', max_depth => 4);
+
+SELECT ts, auction, bidder, price, ROUND(prediction, 2) AS predicted, model_version
+FROM PREDICT('bid_price', TABLE bid_stream)
+WHERE bidder <= 7 AND auction = 1003;

@@ -418,4 +418,120 @@ async fn training_over_a_stream_makes_one_version_per_window() {
     assert_eq!(got, expected);
     let versions = Registry::new(dir.path()).versions("per_window").unwrap();
     assert_eq!(versions.len(), expected.len());
+
+    // CUMULATE: growing windows (1, 2, 3 minutes from each 3-minute start),
+    // one version each, trained on every row since the start.
+    let results = engine
+        .query(
+            "SELECT * FROM TRAIN_LINEAR('growing', TABLE(CUMULATE(TABLE bids, DESCRIPTOR(ts),
+             INTERVAL '1' MINUTE, INTERVAL '3' MINUTE)), 'price', features => ARRAY['auction', 'bidder'])",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut got: Vec<(String, String, u64)> = Vec::new();
+    for batch in &results {
+        for row in 0..batch.num_rows() {
+            got.push((
+                batch.column(0).as_string::<i32>().value(row).to_string(),
+                batch.column(1).as_string::<i32>().value(row).to_string(),
+                batch.column(4).as_primitive::<UInt64Type>().value(row),
+            ));
+        }
+    }
+    got.sort();
+    // The oracle, from the raw event times (ms): for each 3-minute start and
+    // each step, the rows from the start up to the step's end (a window
+    // exists when it holds a row).
+    let times = engine
+        .query("SELECT CAST(ts AS BIGINT) FROM bounded")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let times: Vec<i64> = times
+        .iter()
+        .flat_map(|b| {
+            b.column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    let (minute, span) = (60_000, 180_000);
+    let mut starts: Vec<i64> = times.iter().map(|t| t - t.rem_euclid(span)).collect();
+    starts.sort();
+    starts.dedup();
+    let mut expected = Vec::new();
+    for start in starts {
+        for step in 1..=3 {
+            let end = start + step * minute;
+            let rows = times.iter().filter(|t| **t >= start && **t < end).count() as u64;
+            if rows > 0 {
+                expected.push(rows);
+            }
+        }
+    }
+    assert_eq!(
+        got.iter().map(|g| g.2).collect::<Vec<_>>(),
+        expected,
+        "{got:?}"
+    );
+    assert_eq!(
+        Registry::new(dir.path()).versions("growing").unwrap().len(),
+        expected.len()
+    );
+}
+
+/// A streaming job applies a model: `INSERT INTO` a sink from the table form
+/// of PREDICT over a stream writes every row's prediction and version,
+/// equal to the scalar PREDICT over the same rows as a batch query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_job_writes_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+             CREATE TABLE bounded (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3))
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+             CREATE TABLE priced (auction BIGINT, bidder BIGINT, prediction DOUBLE, model_version BIGINT)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv');
+             SELECT * FROM TRAIN_TREE('price_tree', (SELECT auction, bidder, price FROM bounded), 'price', max_depth => 4);
+             INSERT INTO priced SELECT auction, bidder, prediction, model_version FROM PREDICT('price_tree', TABLE bids)",
+            out.display()
+        ))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    assert_eq!(jobs[0].state, flowsql::job::JobState::Finished, "{jobs:?}");
+    assert_eq!(jobs[0].rows_out, 1000);
+    let summary = |sql: &'static str| {
+        let engine = &engine;
+        async move {
+            let batches = engine.query(sql).await.unwrap().collect().await.unwrap();
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        }
+    };
+    let written = summary(
+        "SELECT COUNT(*) AS n, ROUND(SUM(prediction), 6) AS total, MIN(model_version) AS lo, MAX(model_version) AS hi FROM priced",
+    )
+    .await;
+    let oracle = summary(
+        "SELECT COUNT(*) AS n, ROUND(SUM(PREDICT('price_tree', auction, bidder)), 6) AS total, 1 AS lo, 1 AS hi FROM bounded",
+    )
+    .await;
+    assert_eq!(written, oracle);
 }
