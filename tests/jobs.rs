@@ -2,6 +2,8 @@
 //! and `STOP JOB` from the Engine and the CLI; the filesystem sink's files
 //! are complete whenever they are visible.
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,13 +11,10 @@ use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use flowsql::job::JobState;
-use flowsql::Engine;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
 
-const BIDS: &str = "CREATE TABLE bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
-    WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
-  WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet')";
+const BIDS: &str = common::BIDS_STREAM;
 
 const PER_MINUTE: &str = "SELECT window_start, auction, COUNT(*) AS bids, MAX(price) AS top
   FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
@@ -45,11 +44,7 @@ fn visible_files(dir: &std::path::Path) -> Vec<String> {
 async fn a_filesystem_sink_holds_exactly_the_query_result() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     engine.execute(BIDS).await.unwrap();
     for format in ["parquet", "csv", "json"] {
         let path = out.join(format);
@@ -100,11 +95,7 @@ async fn a_filesystem_sink_holds_exactly_the_query_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_jobs_and_stop_job_from_the_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     // A watched directory never ends: the job runs until stopped.
     engine
         .execute(&format!(

@@ -2,6 +2,8 @@
 //! across processes with versions, PREDICT and EVALUATE apply them, and bad
 //! input gives errors that say what to do.
 
+mod common;
+
 use std::process::Command;
 
 use datafusion::arrow::array::AsArray;
@@ -22,7 +24,7 @@ const HOUSES: &str = "CREATE TABLE houses AS SELECT value AS id,
   FROM generate_series(1, 300)";
 
 async fn engine(dir: &std::path::Path) -> Engine {
-    let engine = Engine::builder().data_dir(dir).build().await.unwrap();
+    let engine = common::engine_in(dir).await;
     engine.execute(HOUSES).await.unwrap();
     engine
 }
@@ -281,11 +283,7 @@ async fn a_running_stream_picks_up_a_new_model_version() {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     // y = 2x, then y = 10x.
     let train = |factor: f64| {
         format!(
@@ -353,19 +351,13 @@ async fn a_running_stream_picks_up_a_new_model_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_over_a_stream_makes_one_version_per_window() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     engine
-        .execute(
-            "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
-             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
-             CREATE TABLE bounded (price DOUBLE, ts TIMESTAMP(3))
-             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet')",
-        )
+        .execute(&format!(
+            "{}; {}",
+            common::BIDS_STREAM,
+            common::BIDS_BOUNDED
+        ))
         .await
         .unwrap();
     let results = engine
@@ -493,22 +485,16 @@ async fn training_over_a_stream_makes_one_version_per_window() {
 async fn a_streaming_job_writes_predictions() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     engine
         .execute(&format!(
-            "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
-               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
-             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
-             CREATE TABLE bounded (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3))
-             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+            "{}; {};
              CREATE TABLE priced (auction BIGINT, bidder BIGINT, prediction DOUBLE, model_version BIGINT)
              WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv');
              SELECT * FROM TRAIN_TREE('price_tree', (SELECT auction, bidder, price FROM bounded), 'price', max_depth => 4);
              INSERT INTO priced SELECT auction, bidder, prediction, model_version FROM PREDICT('price_tree', TABLE bids)",
+            common::BIDS_STREAM,
+            common::BIDS_BOUNDED,
             out.display()
         ))
         .await

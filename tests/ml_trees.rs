@@ -5,6 +5,8 @@
 //! 0.9765 (mean 0.9694), tree mean 0.9206; digits forest 0.9721 to 0.9814
 //! (mean 0.9760). flowsql's are asserted against the low end of those.
 
+mod common;
+
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
@@ -56,11 +58,7 @@ async fn accuracy(engine: &Engine, train: &str, model: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forests_and_trees_classify_breast_cancer() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     let data = smartcore::dataset::breast_cancer::load_dataset();
     let y: Vec<i64> = data.target.iter().map(|v| i64::from(*v)).collect();
     register(&engine, "data", &data.data, &y, data.num_features);
@@ -124,11 +122,7 @@ async fn forests_and_trees_classify_breast_cancer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forest_classifies_digits() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     let data = smartcore::dataset::digits::load_dataset();
     let y: Vec<i64> = data.target.iter().map(|v| *v as i64).collect();
     register(&engine, "data", &data.data, &y, data.num_features);
@@ -152,11 +146,7 @@ async fn a_forest_classifies_digits() {
 #[tokio::test]
 async fn regression_trees_and_the_task_option() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     engine
         .execute(
             "CREATE TABLE t AS SELECT CAST(value % 20 AS DOUBLE) AS x, CAST(value % 20 AS DOUBLE) * 3 AS y,
@@ -243,11 +233,7 @@ async fn regression_trees_and_the_task_option() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linear_regression_matches_scikit_learn_on_diabetes() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::builder()
-        .data_dir(dir.path())
-        .build()
-        .await
-        .unwrap();
+    let engine = common::engine_in(dir.path()).await;
     let data = smartcore::dataset::diabetes::load_dataset();
     let y: Vec<i64> = data.target.iter().map(|v| i64::from(*v)).collect();
     register(&engine, "data", &data.data, &y, data.num_features);
