@@ -221,6 +221,67 @@ async fn bad_input_says_what_to_do() {
     assert!(err.contains("there is no model 'q'"), "{err}");
 }
 
+/// `handle_invalid => 'keep'`: a NULL number is imputed with the training
+/// mean; NULL text is a category of its own, with its own coefficient.
+#[tokio::test]
+async fn keep_imputes_means_and_gives_null_text_its_own_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    // 'east' becomes NULL, with a price effect unlike any other area's.
+    let trained = engine
+        .query(
+            "SELECT r2, skipped FROM TRAIN_LINEAR('k', (SELECT sqft, rooms,
+               CASE WHEN area = 'east' THEN NULL ELSE area END AS area,
+               price + CASE WHEN area = 'east' THEN 250.0 ELSE 0.0 END AS price FROM houses),
+             'price', handle_invalid => 'keep')",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let r2 = trained[0].column(0).as_primitive::<Float64Type>().value(0);
+    assert!(
+        close(r2, 1.0),
+        "an exact fit needs NULL as its own category: {r2}"
+    );
+    assert_eq!(
+        trained[0].column(1).as_primitive::<UInt64Type>().value(0),
+        0
+    );
+    let model = Registry::new(dir.path()).latest("k").unwrap();
+    let linear = model.linear.unwrap();
+    // Categories north (reference), south, then NULL: 250 above east's 0
+    // relative to north's 100.
+    assert!(close(linear.coefficients[3], 150.0), "{linear:?}");
+
+    // A NULL number predicts as the training mean does.
+    engine
+        .execute(
+            "SELECT * FROM TRAIN_LINEAR('m', (SELECT CASE WHEN id % 10 = 0 THEN NULL ELSE sqft END AS sqft, price FROM houses),
+             'price', handle_invalid => 'keep')",
+        )
+        .await
+        .unwrap();
+    let difference = engine
+        .query(
+            "SELECT PREDICT('m', CAST(NULL AS DOUBLE)) - PREDICT('m', (SELECT AVG(sqft) FROM houses WHERE id % 10 <> 0))",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert!(
+        difference[0]
+            .column(0)
+            .as_primitive::<Float64Type>()
+            .value(0)
+            .abs()
+            < 1e-9
+    );
+}
+
 #[tokio::test]
 async fn the_scalar_predict_matches_the_table_form() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,8 +58,12 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
                 let kind = match &f.kind {
                     FeatureKind::Numeric => "numeric".to_string(),
                     FeatureKind::Boolean => "boolean".to_string(),
-                    FeatureKind::Categorical { categories } => {
-                        format!("categorical[{}]", categories.join("|"))
+                    FeatureKind::Categorical {
+                        categories,
+                        null_category,
+                    } => {
+                        let null = if *null_category { "|NULL" } else { "" };
+                        format!("categorical[{}{null}]", categories.join("|"))
                     }
                 };
                 format!("{} {kind}", f.name)
@@ -149,8 +153,14 @@ fn encoded_names(model: &ModelFile) -> Vec<String> {
     let mut names = Vec::new();
     for f in &model.features {
         match &f.kind {
-            FeatureKind::Categorical { categories } => {
-                names.extend(categories.iter().skip(1).map(|c| format!("{}={c}", f.name)))
+            FeatureKind::Categorical {
+                categories,
+                null_category,
+            } => {
+                names.extend(categories.iter().skip(1).map(|c| format!("{}={c}", f.name)));
+                if *null_category {
+                    names.push(format!("{}=NULL", f.name));
+                }
             }
             _ => names.push(f.name.clone()),
         }

@@ -6,7 +6,8 @@
 //! the reference, so an intercept stays identifiable). The categories are
 //! part of the model. `handle_invalid` says what a NULL or NaN does: fail
 //! with its row number (`error`), drop the row and count it (`skip`), or
-//! impute the training mean or the reference category (`keep`).
+//! impute (`keep`): the training mean for numbers; for text, NULL is a
+//! category of its own when training saw it (else the reference).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -29,6 +30,10 @@ pub enum FeatureKind {
     Categorical {
         /// The categories seen in training, sorted.
         categories: Vec<String>,
+        /// Training kept NULLs (`handle_invalid => 'keep'`): they are a
+        /// category of their own, with the last indicator.
+        #[serde(default)]
+        null_category: bool,
     },
 }
 
@@ -88,10 +93,12 @@ impl Encoded {
 }
 
 /// The features of `input`: `selected` columns, or every column but `label`.
+/// With `handle`, NULL text becomes a category of its own when it is kept.
 pub fn fit_features(
     input: &Rows,
     label: &str,
     selected: Option<&[String]>,
+    handle: HandleInvalid,
 ) -> Result<Vec<Feature>> {
     let names: Vec<String> = match selected {
         Some(names) => names.to_vec(),
@@ -121,6 +128,8 @@ pub fn fit_features(
             let (kind, mean) = match kind_of(&name, data_type)? {
                 FeatureKind::Categorical { .. } => {
                     let mut categories = BTreeSet::new();
+                    let null_category =
+                        handle == HandleInvalid::Keep && pieces.iter().any(|p| p.null_count() > 0);
                     for piece in pieces {
                         let text = cast(piece, &DataType::Utf8)?;
                         for value in text.as_string::<i32>().iter().flatten() {
@@ -130,7 +139,11 @@ pub fn fit_features(
                         }
                     }
                     let categories = categories.into_iter().collect();
-                    (FeatureKind::Categorical { categories }, 0.0)
+                    let kind = FeatureKind::Categorical {
+                        categories,
+                        null_category,
+                    };
+                    (kind, 0.0)
                 }
                 kind => {
                     let (mut sum, mut count) = (0.0, 0usize);
@@ -163,7 +176,10 @@ fn kind_of(name: &str, data_type: &DataType) -> Result<FeatureKind> {
         t if t.is_numeric() => Ok(FeatureKind::Numeric),
         DataType::Boolean => Ok(FeatureKind::Boolean),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Dictionary(..) => {
-            Ok(FeatureKind::Categorical { categories: vec![] })
+            Ok(FeatureKind::Categorical {
+                categories: vec![],
+                null_category: false,
+            })
         }
         other => Err(Error::query(format!(
             "feature '{name}' is {other}; features must be numeric, boolean or text"
@@ -244,13 +260,19 @@ pub fn encode(
             ))
         })?;
         match &feature.kind {
-            FeatureKind::Categorical { categories } => {
+            FeatureKind::Categorical {
+                categories,
+                null_category,
+            } => {
                 let index: HashMap<&str, usize> = categories
                     .iter()
                     .enumerate()
                     .map(|(i, c)| (c.as_str(), i))
                     .collect();
-                let mut indicators = vec![vec![0.0; rows]; categories.len().saturating_sub(1)];
+                // One indicator per category but the first, then NULL's.
+                let null_indicator = categories.len().max(1);
+                let width = null_indicator - 1 + usize::from(*null_category);
+                let mut indicators = vec![vec![0.0; rows]; width];
                 let mut row = 0;
                 for piece in pieces {
                     let text = cast(piece, &DataType::Utf8).map_err(|_| {
@@ -266,7 +288,11 @@ pub fn encode(
                                 if handle != HandleInvalid::Keep {
                                     invalid(row, &feature.name, &mut valid);
                                 }
-                                0
+                                if *null_category {
+                                    null_indicator
+                                } else {
+                                    0
+                                }
                             }
                         };
                         if category > 0 {

@@ -498,7 +498,7 @@ impl Call {
             HandleInvalid::parse(&self.option_text("handle_invalid").unwrap_or("error".into()))?;
         let selected = self.selected_features()?;
         let input = self.training_input(ctx, &label).await?;
-        let features = fit_features(&input, &label, selected.as_deref())?;
+        let features = fit_features(&input, &label, selected.as_deref(), handle)?;
         let encoded = encode(&input, &features, Some(&label), handle)?;
         if encoded.rows() == 0 {
             return Err(Error::Data(format!(
@@ -626,7 +626,7 @@ impl Call {
             max_features: self.number_option("max_features")?,
             seed: self.number_option("seed")?.unwrap_or(0),
         };
-        let features = fit_features(&input, &label, self.selected_features()?.as_deref())?;
+        let features = fit_features(&input, &label, self.selected_features()?.as_deref(), handle)?;
         let mut encoded = encode(&input, &features, None, handle)?;
         let labels = label_values(&label_column)?;
         // Rows whose label is NULL: an error, or skipped like invalid features.
