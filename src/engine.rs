@@ -98,6 +98,9 @@ impl EngineBuilder {
         for (flink_name, function) in WINDOW_FUNCTIONS {
             ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
         }
+        ctx.register_udf(ScalarUDF::new_from_impl(
+            sql::flink_functions::ModUdf::default(),
+        ));
         let models = Registry::new(&data_dir);
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(models.clone())));
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::versioned(

@@ -250,8 +250,9 @@ fn late_rows_are_dropped_and_reported() {
 
 #[test]
 fn every_example_script_runs() {
-    let mut scripts: Vec<_> = std::fs::read_dir("sql-examples")
-        .unwrap()
+    let mut scripts: Vec<_> = ["sql-examples", "sql-examples/nexmark"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
         .collect();

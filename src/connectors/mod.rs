@@ -8,6 +8,8 @@ pub mod file_sink;
 pub mod file_stream;
 pub mod filesystem;
 pub mod line_decoder;
+pub mod nexmark;
+pub mod nexmark_generator;
 pub mod object_stores;
 pub mod options;
 pub mod registered_stream;

@@ -1,6 +1,6 @@
 //! `StreamTable`: the tables a streaming query can read, seen the same way by
-//! the planner: a filesystem table with a WATERMARK, a tcp table, or a Rust
-//! program's registered stream. Each gives a name, a watermark expression and a source
+//! the planner: a filesystem table with a WATERMARK, a tcp or nexmark table,
+//! or a Rust program's registered stream. Each gives a name, a watermark expression and a source
 //! of batches.
 
 use std::any::Any;
@@ -15,6 +15,7 @@ use datafusion::sql::sqlparser::ast::ExprWithAlias;
 use std::sync::Arc;
 
 use super::file_stream::FileStream;
+use super::nexmark::{NexmarkOptions, NexmarkSource};
 use super::registered_stream::{RegisteredSource, RegisteredStream};
 use super::tcp::{TcpOptions, TcpSource};
 use super::ConnectorTable;
@@ -35,6 +36,8 @@ pub enum StreamSource {
     Files(Box<FileStream>),
     /// Lines from TCP sockets.
     Tcp(Box<TcpSource>),
+    /// Generated Nexmark events.
+    Nexmark(Box<NexmarkSource>),
     /// A program's stream.
     Registered(RegisteredSource),
 }
@@ -45,6 +48,7 @@ impl StreamSource {
         match self {
             StreamSource::Files(files) => files.next_batch().await,
             StreamSource::Tcp(tcp) => tcp.next_batch().await,
+            StreamSource::Nexmark(generator) => generator.next_batch().await,
             StreamSource::Registered(source) => source.next_batch().await,
         }
     }
@@ -79,6 +83,11 @@ impl<'a> StreamTable<'a> {
         match self {
             StreamTable::Connector(table) => {
                 let Some(watermark) = table.definition().watermark.as_ref() else {
+                    // Nexmark events are in time order: date_time is the watermark.
+                    let time = "date_time";
+                    if table.is_nexmark() && schema.has_column_with_unqualified_name(time) {
+                        return Ok(Some((col(time), format!("FOR {time} AS {time}"))));
+                    }
                     return Ok(None);
                 };
                 let expr = state.create_logical_expr_from_sql_expr(
@@ -119,6 +128,10 @@ impl<'a> StreamTable<'a> {
                         .await?,
                 ))
             }
+            StreamTable::Connector(table) if table.is_nexmark() => {
+                let options = NexmarkOptions::from_table(table.definition())?;
+                StreamSource::Nexmark(Box::new(NexmarkSource::open(&options, table.schema())?))
+            }
             StreamTable::Connector(table) => {
                 StreamSource::Files(Box::new(FileStream::open(state, table).await?))
             }
@@ -133,6 +146,12 @@ impl<'a> StreamTable<'a> {
                 match TcpOptions::from_table(table.definition()) {
                     Ok(options) => options.describe(&self.name()),
                     Err(_) => format!("source: tcp stream '{}'", self.name()),
+                }
+            }
+            StreamTable::Connector(table) if table.is_nexmark() => {
+                match NexmarkOptions::from_table(table.definition()) {
+                    Ok(options) => options.describe(&self.name()),
+                    Err(_) => format!("source: nexmark generator '{}'", self.name()),
                 }
             }
             StreamTable::Connector(table) => format!(

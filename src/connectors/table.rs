@@ -6,7 +6,7 @@
 //! DataFusion's catalog: the catalog stays the one place tables live, and
 //! `DROP TABLE` needs no bookkeeping of ours.
 //!
-//! A table with a `WATERMARK`, or over a tcp socket, is a stream: it is only
+//! A table with a `WATERMARK`, over a tcp socket or a nexmark generator, is a stream: it is only
 //! read by the streaming planner, and scanning it as a table says so.
 
 use std::borrow::Cow;
@@ -72,6 +72,11 @@ impl ConnectorTable {
                 // Rows only ever come from the socket, while a query runs.
                 Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
             }
+            "nexmark" => {
+                super::nexmark::check_columns(&definition, &declared)?;
+                // Rows only ever come from the generator, while a query runs.
+                Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
+            }
             "print" | "blackhole" => {
                 // Write-only: reading one gives no rows.
                 super::options::Options::new(&definition, super::sink::NO_OPTIONS)?;
@@ -85,7 +90,7 @@ impl ConnectorTable {
             }
             unknown => {
                 return Err(Error::query(format!(
-                    "unknown connector '{unknown}'; flowsql has: filesystem, tcp (alias socket), print, blackhole"
+                    "unknown connector '{unknown}'; flowsql has: filesystem, tcp (alias socket), nexmark, print, blackhole"
                 )))
             }
         };
@@ -107,9 +112,14 @@ impl ConnectorTable {
     }
 
     /// True when the table is a stream: it declares a watermark, or its
-    /// connector never ends (tcp).
+    /// connector only makes rows while a query runs (tcp, nexmark).
     pub fn is_stream(&self) -> bool {
-        self.definition.watermark.is_some() || self.is_tcp()
+        self.definition.watermark.is_some() || self.is_tcp() || self.is_nexmark()
+    }
+
+    /// True for the `nexmark` generator.
+    pub fn is_nexmark(&self) -> bool {
+        self.definition.option("connector") == Some("nexmark")
     }
 
     /// True for the `tcp` connector (alias `socket`).

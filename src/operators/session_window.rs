@@ -1,105 +1,165 @@
-//! The SESSION window operator: holds the rows of each key's open session
-//! and emits a session once the watermark has passed its end (last row plus
-//! the gap), running the query's aggregation over its rows.
+//! The SESSION window operator: sessionizes rows as they arrive, per key,
+//! holds each open session's rows, and emits a session once the watermark
+//! has passed its end (last row plus the gap), running the query's
+//! aggregation over its rows.
 //!
 //! ```text
-//! batch ──▶ held rows ──sessionize per key──▶ end < watermark ──▶ EmissionPlan ──▶ results
-//!   └─ ts < watermark: late, dropped and counted      └─ otherwise: still open, held
+//! batch ──▶ row joins (or merges) its key's open sessions ──▶ end < watermark ──▶ EmissionPlan ──▶ results
+//!   └─ ts < watermark: late, dropped and counted
 //! ```
 //!
-//! A row behind the watermark is late: every session it could join or
-//! start may already have been emitted. Rows at or after the watermark can
-//! only extend sessions that are still open, so emitted sessions never change.
+//! A row at `t` joins every open session of its key within `gap` of it (a
+//! session is `[first row, last row + gap)`), merging them; otherwise it
+//! starts one. Each batch is sessionized in one pass over its rows; a
+//! session keeps references to its rows, and an input batch is released
+//! once none of its rows is in an open session. A row behind the watermark
+//! is late: every session it could join or start may already have been
+//! emitted. Rows at or after the watermark can only extend sessions that
+//! are still open, so emitted sessions never change.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, BooleanArray};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::array::Array;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 
 use super::{Operator, Output};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::emission::EmissionPlan;
 use crate::plan::metrics::StreamMetrics;
-use crate::plan::window::{event_times, session_keys, WindowKind};
+use crate::plan::window::{event_times, session_keys, Assigned, WindowKind};
 use crate::plan::window_table::WindowTable;
 
-/// Holds the rows of open sessions.
+/// An input batch some open session still has rows of.
+struct HeldBatch {
+    batch: RecordBatch,
+    /// Its rows still in open sessions.
+    live: usize,
+}
+
+/// One key's open session.
+struct OpenSession {
+    start: i64,
+    /// The last row's time plus the gap.
+    end: i64,
+    /// Its rows: (held batch, row).
+    rows: Vec<(u32, u32)>,
+}
+
+/// Sessionizes rows per key and holds the rows of open sessions.
 pub struct SessionWindowOperator {
     window: Arc<WindowTable>,
     plan: EmissionPlan,
-    /// Rows of open sessions, in the input's schema.
-    held: Vec<RecordBatch>,
+    gap: i64,
+    batches: HashMap<u32, HeldBatch>,
+    next_batch: u32,
+    /// Each key's open sessions (keys as row-format bytes).
+    sessions: HashMap<Box<[u8]>, Vec<OpenSession>>,
+    open_sessions: usize,
     watermark: Option<i64>,
     metrics: Arc<StreamMetrics>,
-    open_sessions: usize,
 }
 
 impl SessionWindowOperator {
     /// An operator sessionizing rows of `window`'s input.
     pub fn new(window: Arc<WindowTable>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
+        let gap = match window.kind {
+            WindowKind::Session { gap } => gap,
+            _ => 0,
+        };
         SessionWindowOperator {
             window,
             plan,
-            held: Vec::new(),
+            gap,
+            batches: HashMap::new(),
+            next_batch: 0,
+            sessions: HashMap::new(),
+            open_sessions: 0,
             watermark: None,
             metrics,
-            open_sessions: 0,
         }
+    }
+
+    /// Adds row `row` at time `t` to its key's sessions.
+    fn add(&mut self, key: &[u8], t: i64, row: (u32, u32)) {
+        let gap = self.gap;
+        let sessions = match self.sessions.get_mut(key) {
+            Some(sessions) => sessions,
+            None => self.sessions.entry(key.into()).or_default(),
+        };
+        let mut merged = OpenSession {
+            start: t,
+            end: t + gap,
+            rows: vec![row],
+        };
+        let mut i = 0;
+        while i < sessions.len() {
+            let session = &sessions[i];
+            if session.start <= t + gap && t <= session.end {
+                let mut session = sessions.swap_remove(i);
+                self.open_sessions -= 1;
+                merged.start = merged.start.min(session.start);
+                merged.end = merged.end.max(session.end);
+                if session.rows.len() > merged.rows.len() {
+                    std::mem::swap(&mut session.rows, &mut merged.rows);
+                }
+                merged.rows.append(&mut session.rows);
+            } else {
+                i += 1;
+            }
+        }
+        sessions.push(merged);
+        self.open_sessions += 1;
     }
 
     /// Emits the sessions that end before `watermark` (all, at the end).
     async fn emit_until(&mut self, watermark: Option<i64>) -> Result<Vec<RecordBatch>> {
-        if self.held.is_empty() {
+        let mut per_batch: BTreeMap<u32, Assigned> = BTreeMap::new();
+        self.sessions.retain(|_, sessions| {
+            sessions.retain(|session| {
+                if watermark.is_some_and(|w| session.end >= w) {
+                    return true;
+                }
+                for &(batch, row) in &session.rows {
+                    let assigned = per_batch
+                        .entry(batch)
+                        .or_insert_with(|| Assigned::with_capacity(0));
+                    assigned.rows.push(row);
+                    assigned.starts.push(session.start);
+                    assigned.ends.push(session.end);
+                }
+                false
+            });
+            !sessions.is_empty()
+        });
+        self.open_sessions = self.sessions.values().map(Vec::len).sum();
+        if per_batch.is_empty() {
             return Ok(vec![]);
         }
-        let input_schema = self.window.source.schema();
-        let held = concat_batches(&input_schema, &self.held)?;
-        self.held.clear();
-        let windowed = self.window.assign(&held, |_| true)?;
-        let end_index = windowed.num_columns() - 2;
-        let ends = event_times(windowed.column(end_index))?;
-        let closed: BooleanArray = (0..ends.len())
-            .map(|i| Some(watermark.is_none_or(|w| ends.value(i) < w)))
-            .collect();
-        let still_open = datafusion::arrow::compute::not(&closed)?;
-        let kept = filter_record_batch(&windowed, &still_open)?;
-        if kept.num_rows() > 0 {
-            // Keep the input columns only; windows are recomputed next time.
-            let input_columns =
-                kept.project(&(0..input_schema.fields().len()).collect::<Vec<_>>())?;
-            self.held.push(input_columns);
-        }
-        self.open_sessions = count_sessions(&kept, &self.window)?;
-        let emitted = filter_record_batch(&windowed, &closed)?;
-        if emitted.num_rows() == 0 {
-            return Ok(vec![]);
+        let schema = self.window.schema();
+        let mut parts = Vec::with_capacity(per_batch.len());
+        for (id, assigned) in per_batch {
+            let held = self
+                .batches
+                .get_mut(&id)
+                .ok_or_else(|| Error::Internal(format!("session rows of a released batch {id}")))?;
+            parts.push(assigned.apply(&held.batch, &schema)?);
+            held.live -= assigned.rows.len();
+            if held.live == 0 {
+                self.batches.remove(&id);
+            }
         }
         // One batch per emission: an emission is every row of the windows
         // that closed, which consumers (training per window) rely on.
+        let emitted = concat_batches(&schema, &parts)?;
         let results = self.plan.run(vec![emitted]).await?;
         match results.first() {
-            Some(first) => Ok(vec![datafusion::arrow::compute::concat_batches(
-                &first.schema(),
-                &results,
-            )?]),
+            Some(first) => Ok(vec![concat_batches(&first.schema(), &results)?]),
             None => Ok(results),
         }
     }
-}
-
-fn count_sessions(windowed: &RecordBatch, window: &WindowTable) -> Result<usize> {
-    if windowed.num_rows() == 0 {
-        return Ok(0);
-    }
-    let keys = session_keys(windowed, &window.key_indices)?;
-    let starts = event_times(windowed.column(windowed.num_columns() - 3))?;
-    let mut sessions: Vec<(Vec<u8>, i64)> = (0..windowed.num_rows())
-        .map(|i| (keys.row(i).as_ref().to_vec(), starts.value(i)))
-        .collect();
-    sessions.sort_unstable();
-    sessions.dedup();
-    Ok(sessions.len())
 }
 
 #[async_trait::async_trait]
@@ -113,22 +173,26 @@ impl Operator for SessionWindowOperator {
     }
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
-        let Some(watermark) = self.watermark else {
-            self.held.push(batch);
-            return Ok(Output::default());
-        };
         let times = event_times(batch.column(self.window.time_index))?;
-        let on_time: BooleanArray = (0..times.len())
-            .map(|i| Some(times.is_valid(i) && times.value(i) >= watermark))
-            .collect();
-        let kept = filter_record_batch(&batch, &on_time)?;
-        self.metrics.add_late_rows(
-            (0..times.len())
-                .filter(|&i| times.is_valid(i) && times.value(i) < watermark)
-                .count(),
-        );
-        if kept.num_rows() > 0 {
-            self.held.push(kept);
+        let keys = session_keys(&batch, &self.window.key_indices)?;
+        let id = self.next_batch;
+        let (mut live, mut late) = (0, 0);
+        for row in 0..batch.num_rows() {
+            if !times.is_valid(row) {
+                continue;
+            }
+            let t = times.value(row);
+            if self.watermark.is_some_and(|w| t < w) {
+                late += 1;
+                continue;
+            }
+            live += 1;
+            self.add(keys.row(row).as_ref(), t, (id, row as u32));
+        }
+        self.metrics.add_late_rows(late);
+        if live > 0 {
+            self.batches.insert(id, HeldBatch { batch, live });
+            self.next_batch += 1;
         }
         Ok(Output::default())
     }

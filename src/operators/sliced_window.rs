@@ -26,12 +26,11 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use datafusion::execution::TaskContext;
-use datafusion::physical_plan::execution_plan::reset_plan_states;
-use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::physical_plan::ExecutionPlan;
 
 use super::{Operator, Output};
 use crate::error::{Error, Result};
-use crate::plan::emission::EmissionPlan;
+use crate::plan::emission::{run_over, EmissionPlan};
 use crate::plan::emission_source::Slot;
 use crate::plan::metrics::StreamMetrics;
 use crate::plan::window::{assign_fixed, event_times, ms, WindowKind};
@@ -109,11 +108,7 @@ impl SlicedWindowOperator {
         slot: &Slot,
         rows: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
-        *slot
-            .lock()
-            .map_err(|_| Error::Internal("slot poisoned".into()))? = rows;
-        let plan = reset_plan_states(Arc::clone(plan))?;
-        Ok(collect(plan, Arc::clone(&self.aggregate.task)).await?)
+        run_over(plan, slot, rows, &self.aggregate.task).await
     }
 
     /// Emits every window ending at or before `watermark` (all, at the end).

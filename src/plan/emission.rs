@@ -78,21 +78,36 @@ impl EmissionPlan {
         source: usize,
         rows: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
-        let mut rows = Some(rows);
         for (i, slot) in self.slots.iter().enumerate() {
-            let mut slot = slot
-                .lock()
-                .map_err(|_| Error::Internal("emission slot poisoned".into()))?;
-            *slot = if i == source {
-                rows.take().unwrap_or_default()
-            } else {
-                Vec::new()
-            };
+            if i != source {
+                fill(slot, Vec::new())?;
+            }
         }
-        // Operators such as TopK keep state between runs unless reset.
-        let plan = reset_plan_states(Arc::clone(&self.physical))?;
-        Ok(collect(plan, Arc::clone(&self.task)).await?)
+        run_over(&self.physical, &self.slots[source], rows, &self.task).await
     }
+}
+
+fn fill(slot: &Slot, rows: Vec<RecordBatch>) -> Result<()> {
+    *slot
+        .lock()
+        .map_err(|_| Error::Internal("emission slot poisoned".into()))? = rows;
+    Ok(())
+}
+
+/// Runs `plan` once with `rows` in `slot` (which its leaves read), then
+/// empties the slot, so no emission's rows outlive it.
+pub async fn run_over(
+    plan: &Arc<dyn ExecutionPlan>,
+    slot: &Slot,
+    rows: Vec<RecordBatch>,
+    task: &Arc<TaskContext>,
+) -> Result<Vec<RecordBatch>> {
+    fill(slot, rows)?;
+    // Operators such as TopK keep state between runs unless reset.
+    let plan = reset_plan_states(Arc::clone(plan))?;
+    let result = collect(plan, Arc::clone(task)).await;
+    fill(slot, Vec::new())?;
+    Ok(result?)
 }
 
 /// `plan` with each table scan whose table `replacement` maps to another

@@ -3,7 +3,7 @@
 //!
 //! The query's plan is optimized and physically planned once, with this
 //! table in place of the stream; before each run the operator puts the
-//! emission's rows in the shared slot, and the plan's leaf takes them out.
+//! emission's rows in the shared slot, and the plan's leaves read them.
 //! Planning once per query instead of once per emission is what keeps an
 //! emission cheap.
 
@@ -78,7 +78,7 @@ impl TableProvider for EmissionTable {
     }
 }
 
-/// The plan leaf that takes the slot's rows.
+/// The plan leaf that reads the slot's rows.
 #[derive(Debug)]
 pub struct EmissionSourceExec {
     schema: SchemaRef,
@@ -148,12 +148,13 @@ impl ExecutionPlan for EmissionSourceExec {
                 "EmissionSourceExec has one partition, not {partition}"
             )));
         }
-        let rows = std::mem::take(
-            &mut *self
-                .slot
-                .lock()
-                .map_err(|_| DataFusionError::Internal("emission slot poisoned".into()))?,
-        );
+        // A copy (of Arcs): the plan may read the same rows more than once
+        // (a self-join); the operator empties the slot after the run.
+        let rows = self
+            .slot
+            .lock()
+            .map_err(|_| DataFusionError::Internal("emission slot poisoned".into()))?
+            .clone();
         let rows = match &self.projection {
             Some(p) => rows
                 .iter()

@@ -8,7 +8,9 @@
 //!   batch as rows arrive;
 //! - anything over a window function (TUMBLE, HOP, CUMULATE, SESSION),
 //!   whose GROUP BY includes `window_start` and `window_end`; each window is
-//!   computed once, when the watermark passes its end.
+//!   computed once, when the watermark passes its end. The window may be
+//!   read several times (joins of aggregates of one window, as Nexmark q5
+//!   does): each emission's query runs over that window's rows.
 //!
 //! Everything else is refused here, before anything runs, with a message
 //! saying what to write instead.
@@ -71,16 +73,21 @@ pub async fn plan_stream(
     plan: &LogicalPlan,
     sources: Sources,
 ) -> Result<Option<Pipeline>> {
-    let scans = stream_scans(plan)?;
+    let mut scans = stream_scans(plan)?;
     if scans.is_empty() {
         return Ok(None);
     }
-    if scans.len() > 1 && scans.iter().any(|s| matches!(s, StreamScan::Windowed(..))) {
-        return Err(Error::query(
-            "a window function reads one stream; to window several streams, window each \
-             and UNION ALL the results in separate queries",
-        ));
-    }
+    let unified;
+    let plan = if scans.len() > 1 && scans.iter().any(|s| matches!(s, StreamScan::Windowed(..))) {
+        // The same window over the same stream, read more than once (a
+        // self-join of windowed aggregates, as in Nexmark q5): one window
+        // operator feeds every read, each emission holding one window's rows.
+        unified = one_window_scan(plan, &scans)?;
+        scans.truncate(1);
+        &unified
+    } else {
+        plan
+    };
     for scan in &scans {
         check_supported(plan, scan)?;
     }
@@ -186,6 +193,35 @@ fn stream_scans(plan: &LogicalPlan) -> Result<Vec<StreamScan>> {
     Ok(scans)
 }
 
+/// `plan` with every window function scan reading the first one's table,
+/// when they all are the same window over the same stream; an error
+/// otherwise.
+fn one_window_scan(plan: &LogicalPlan, scans: &[StreamScan]) -> Result<LogicalPlan> {
+    let StreamScan::Windowed(first, first_provider) = &scans[0] else {
+        return Err(several_streams());
+    };
+    for scan in &scans[1..] {
+        match scan {
+            StreamScan::Windowed(window, _) if window.same_window(first) => {}
+            _ => return Err(several_streams()),
+        }
+    }
+    replace_scans(plan.clone(), |provider| {
+        let any: &dyn std::any::Any = provider.as_ref();
+        any.downcast_ref::<WindowTable>()
+            .filter(|w| w.same_window(first))
+            .map(|_| Arc::clone(first_provider))
+    })
+}
+
+fn several_streams() -> Error {
+    Error::query(
+        "a query may window one stream, with one window (it may read that window \
+         several times); to window several streams or with several windows, window \
+         each in its own query",
+    )
+}
+
 /// The `Arc<WindowTable>` behind a provider known to be one.
 fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
     let any: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(provider) as _;
@@ -194,12 +230,15 @@ fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
 
 /// Refuses what cannot run on a stream, saying what to do instead.
 fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
+    let starts = names_of(plan, WINDOW_COLUMNS[0])?;
+    let ends = names_of(plan, WINDOW_COLUMNS[1])?;
     let mut problem: Option<Error> = None;
     plan.apply(|node| {
         let found = match (node, scan) {
-            (LogicalPlan::Join(_), _) => Some(
-                "joins with a stream are not supported yet; \
-                 join bounded tables, or aggregate the stream in windows first",
+            (LogicalPlan::Join(_), StreamScan::Direct(_)) => Some(
+                "joins with an unbounded stream are not supported yet; join within a \
+                 window instead: both sides over TABLE(TUMBLE(...)) (or HOP, CUMULATE, \
+                 SESSION), joined on window_start and window_end",
             ),
             (LogicalPlan::Window(_), _) => Some(
                 "OVER (...) window functions are not supported on streams yet; \
@@ -214,13 +253,13 @@ fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
                  use them over a window function, where they apply to each emission",
             ),
             (LogicalPlan::Aggregate(aggregate), StreamScan::Windowed(..)) => {
-                let grouped = |name: &str| {
+                let grouped = |names: &[String]| {
                     aggregate
                         .group_expr
                         .iter()
-                        .any(|e| matches!(e, Expr::Column(c) if c.name == name))
+                        .any(|e| matches!(e, Expr::Column(c) if names.contains(&c.name)))
                 };
-                if grouped(WINDOW_COLUMNS[0]) && grouped(WINDOW_COLUMNS[1]) {
+                if grouped(&starts) && grouped(&ends) {
                     None
                 } else {
                     Some(
@@ -238,6 +277,32 @@ fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
         Ok(TreeNodeRecursion::Continue)
     })?;
     problem.map_or(Ok(()), Err)
+}
+
+/// `column` and the names it is renamed to anywhere in `plan`
+/// (`window_start AS starttime`).
+fn names_of(plan: &LogicalPlan, column: &str) -> Result<Vec<String>> {
+    let mut names = vec![column.to_string()];
+    loop {
+        let before = names.len();
+        plan.apply(|node| {
+            if let LogicalPlan::Projection(projection) = node {
+                for expr in &projection.expr {
+                    if let Expr::Alias(alias) = expr {
+                        if matches!(alias.expr.as_ref(), Expr::Column(c) if names.contains(&c.name))
+                            && !names.contains(&alias.name)
+                        {
+                            names.push(alias.name.clone());
+                        }
+                    }
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if names.len() == before {
+            return Ok(names);
+        }
+    }
 }
 
 /// The stream's watermark, as an operator; `None` when it has none.
@@ -370,6 +435,11 @@ async fn sliced_aggregate(
             }
         })?
         .data;
+    if reads_stream(&rest_plan)? {
+        // The window is also read outside the aggregate (its rows joined
+        // with its aggregate, as in Nexmark q7): each window's rows are needed.
+        return Ok(None);
+    }
     let rest = EmissionPlan::try_new(ctx, &rest_plan, &[aggregated]).await?;
     Ok(Some(SlicedAggregate {
         input_slot,

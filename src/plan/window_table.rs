@@ -43,6 +43,14 @@ pub struct WindowTable {
 }
 
 impl WindowTable {
+    /// True when `other` is the same window over the same table.
+    pub fn same_window(&self, other: &WindowTable) -> bool {
+        super::emission::same_table(&self.source, &other.source)
+            && self.kind == other.kind
+            && self.time_index == other.time_index
+            && self.key_indices == other.key_indices
+    }
+
     /// The stream this window runs over, if its input is a stream.
     pub fn stream_source(&self) -> Option<StreamTable<'_>> {
         StreamTable::of(self.source.as_ref())

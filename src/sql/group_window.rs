@@ -26,11 +26,16 @@ use datafusion::sql::sqlparser::parser::Parser;
 use crate::error::{from_parser_error, Error, Result};
 use crate::sql::window_tvf::WINDOW_FUNCTIONS;
 
-/// Rewrites group windows in `statement` (a query, or EXPLAIN of one).
+/// Rewrites group windows in `statement` (a query, the query of an INSERT,
+/// or EXPLAIN of one).
 pub fn rewrite_group_windows(statement: &mut DFStatement) -> Result<()> {
     match statement {
         DFStatement::Statement(inner) => match inner.as_mut() {
             Statement::Query(query) => rewrite_query(query),
+            Statement::Insert(insert) => match insert.source.as_mut() {
+                Some(query) => rewrite_query(query),
+                None => Ok(()),
+            },
             _ => Ok(()),
         },
         DFStatement::Explain(explain) => rewrite_group_windows(&mut explain.statement),
@@ -94,10 +99,9 @@ fn rewrite_select(select: &mut Select) -> Result<bool> {
             }
         ))
     };
-    let Some(Expr::Identifier(time_column)) = args.first() else {
+    let Some(time_column) = args.first().and_then(column_name) else {
         return Err(usage());
     };
-    let time_column = time_column.value.clone();
     let intervals: Vec<String> = args[1..].iter().map(ToString::to_string).collect();
     // SESSION windows are per key of the other GROUP BY columns.
     let keys: Vec<String> = if window == "SESSION" {
@@ -105,16 +109,11 @@ fn rewrite_select(select: &mut Select) -> Result<bool> {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != position)
-            .map(|(_, e)| {
-                // A plain column (`user` parses as a niladic function).
-                let name = e.to_string();
-                if name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                    Ok(format!(", '{}'", name.to_lowercase()))
-                } else {
-                    Err(Error::query(
-                        "a SESSION group window needs its other GROUP BY entries to be plain columns",
-                    ))
-                }
+            .map(|(_, e)| match column_name(e) {
+                Some(name) => Ok(format!(", '{}'", name.to_lowercase())),
+                None => Err(Error::query(
+                    "a SESSION group window needs its other GROUP BY entries to be plain columns",
+                )),
             })
             .collect::<Result<_>>()?
     } else {
@@ -172,6 +171,21 @@ fn rewrite_select(select: &mut Select) -> Result<bool> {
     };
     from.relation = parsed.from[0].relation.clone();
     Ok(true)
+}
+
+/// The column `expr` names: `ts`, or `B.ts` (the table's alias is the
+/// window's alias after the rewrite). `user` parses as a niladic function.
+fn column_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+        other => {
+            let name = other.to_string();
+            name.chars()
+                .all(|c| c.is_alphanumeric() || c == '_')
+                .then_some(name)
+        }
+    }
 }
 
 /// `TUMBLE(...)`, `HOP(...)` or `SESSION(...)` with its arguments.

@@ -5,6 +5,7 @@
 //! flowsql only adds what DataFusion lacks.
 
 pub mod create_table;
+pub mod flink_functions;
 pub mod group_window;
 pub mod split;
 pub mod window_tvf;

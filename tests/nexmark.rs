@@ -1,0 +1,241 @@
+//! Nexmark on the generator: the example queries of sql-examples/nexmark/,
+//! run as streaming queries, equal the same questions asked of the same
+//! events by DataFusion as batch SQL written independently (date_bin for
+//! fixed windows, LAG for sessions).
+
+mod common;
+
+use std::sync::Arc;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use flowsql::Engine;
+
+const EVENTS: u64 = 300_000;
+
+fn bid_table(name: &str, watermark: bool) -> String {
+    format!(
+        "CREATE TABLE {name} (auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR,
+           url VARCHAR, date_time TIMESTAMP(3), extra VARCHAR{})
+         WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '{EVENTS}', 'seed' = '42')",
+        if watermark {
+            ", WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Every row of `batches` as text, sorted.
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+            );
+        }
+    }
+    rows.sort();
+    rows
+}
+
+async fn run(engine: &Engine, sql: &str) -> Vec<String> {
+    let stream = engine.query(sql).await.unwrap();
+    rows(&stream.collect().await.unwrap())
+}
+
+/// An engine with the stream `bid` and the same events as the bounded
+/// in-memory table `bids` (read once through the stream).
+async fn engine(dir: &std::path::Path) -> Engine {
+    let engine = common::engine_in(dir).await;
+    engine.execute(&bid_table("bid", true)).await.unwrap();
+    engine
+        .execute(&bid_table("bid_events", false))
+        .await
+        .unwrap();
+    let stream = engine.query("SELECT * FROM bid_events").await.unwrap();
+    let schema = stream.schema();
+    let batches = stream.collect().await.unwrap();
+    let table = MemTable::try_new(schema, vec![batches]).unwrap();
+    engine
+        .session_context()
+        .register_table("bids", Arc::new(table))
+        .unwrap();
+    engine
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generator_is_deterministic_and_in_proportion() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let counted = run(
+        &engine,
+        "SELECT COUNT(*), MIN(date_time), MAX(date_time), COUNT(DISTINCT auction) > 1000 FROM bids",
+    )
+    .await;
+    // 46 in 50 events are bids, 100 µs apart from 2026-01-01 (times in ms).
+    assert_eq!(
+        counted,
+        ["276000 | 2026-01-01T00:00:00 | 2026-01-01T00:00:29.999 | true"]
+    );
+    // The same seed gives the same events.
+    engine.execute(&bid_table("again", false)).await.unwrap();
+    let first = run(&engine, "SELECT * FROM bids").await;
+    let again = run(&engine, "SELECT * FROM again").await;
+    assert_eq!(first, again);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q5_hot_items_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let streaming = run(
+        &engine,
+        "SELECT AuctionBids.auction, AuctionBids.num, AuctionBids.starttime
+         FROM (
+           SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+           FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+           GROUP BY auction, window_start, window_end
+         ) AS AuctionBids
+         JOIN (
+           SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
+           FROM (
+             SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+             FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+             GROUP BY auction, window_start, window_end
+           ) AS CountBids
+           GROUP BY CountBids.starttime, CountBids.endtime
+         ) AS MaxBids
+         ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime
+            AND AuctionBids.num >= MaxBids.maxn",
+    )
+    .await;
+    // Batch: each bid is in the five 10-second windows starting at its
+    // 2-second bin and the four before.
+    let batch = run(
+        &engine,
+        "WITH windowed AS (
+           SELECT auction, date_bin(INTERVAL '2' SECOND, date_time) - k AS ws
+           FROM bids CROSS JOIN (VALUES (INTERVAL '0' SECOND), (INTERVAL '2' SECOND),
+             (INTERVAL '4' SECOND), (INTERVAL '6' SECOND), (INTERVAL '8' SECOND)) AS ks(k)
+         ),
+         counts AS (SELECT auction, ws, COUNT(*) AS num FROM windowed GROUP BY auction, ws)
+         SELECT c.auction, c.num, c.ws FROM counts c
+         JOIN (SELECT ws, MAX(num) AS maxn FROM counts GROUP BY ws) m
+           ON c.ws = m.ws AND c.num >= m.maxn",
+    )
+    .await;
+    assert!(streaming.len() > 10, "{streaming:?}");
+    assert_eq!(streaming, batch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q7_highest_bids_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let streaming = run(
+        &engine,
+        "SELECT B.auction, B.price, B.bidder, B.date_time
+         FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) B
+         JOIN (
+           SELECT MAX(price) AS maxprice, window_start, window_end
+           FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+           GROUP BY window_start, window_end
+         ) B1
+         ON B.price = B1.maxprice AND B.window_start = B1.window_start AND B.window_end = B1.window_end",
+    )
+    .await;
+    let batch = run(
+        &engine,
+        "SELECT b.auction, b.price, b.bidder, b.date_time FROM bids b
+         JOIN (SELECT date_bin(INTERVAL '10' SECOND, date_time) AS ws, MAX(price) AS top
+               FROM bids GROUP BY 1) m
+           ON date_bin(INTERVAL '10' SECOND, b.date_time) = m.ws AND b.price = m.top",
+    )
+    .await;
+    assert_eq!(streaming.len(), 3);
+    assert_eq!(streaming, batch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q11_sessions_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let streaming = run(
+        &engine,
+        "SELECT B.bidder, count(*) AS bid_count,
+                SESSION_START(B.date_time, INTERVAL '10' SECOND) AS starttime,
+                SESSION_END(B.date_time, INTERVAL '10' SECOND) AS endtime
+         FROM bid B
+         GROUP BY B.bidder, SESSION(B.date_time, INTERVAL '10' SECOND)",
+    )
+    .await;
+    // Batch: a bid more than 10 s after its bidder's previous one starts a
+    // session; a session ends 10 s after its last bid.
+    let batch = run(
+        &engine,
+        "WITH marked AS (
+           SELECT bidder, date_time,
+             CASE WHEN date_time - LAG(date_time) OVER (PARTITION BY bidder ORDER BY date_time)
+                       <= INTERVAL '10' SECOND THEN 0 ELSE 1 END AS new_session
+           FROM bids
+         ),
+         numbered AS (
+           SELECT bidder, date_time,
+             SUM(new_session) OVER (PARTITION BY bidder ORDER BY date_time
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
+           FROM marked
+         )
+         SELECT bidder, COUNT(*), MIN(date_time), MAX(date_time) + INTERVAL '10' SECOND
+         FROM numbered GROUP BY bidder, session",
+    )
+    .await;
+    assert!(streaming.len() > 1000, "{}", streaming.len());
+    assert_eq!(streaming, batch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q12_tumbling_counts_and_q2_selection_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let streaming = run(
+        &engine,
+        "SELECT bidder, count(*) AS bid_count, window_start, window_end
+         FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+         GROUP BY bidder, window_start, window_end",
+    )
+    .await;
+    let batch = run(
+        &engine,
+        "SELECT bidder, COUNT(*), date_bin(INTERVAL '10' SECOND, date_time),
+                date_bin(INTERVAL '10' SECOND, date_time) + INTERVAL '10' SECOND
+         FROM bids GROUP BY 1, 3",
+    )
+    .await;
+    assert_eq!(streaming, batch);
+
+    let selected = run(
+        &engine,
+        "SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0",
+    )
+    .await;
+    let batch = run(
+        &engine,
+        "SELECT auction, price FROM bids WHERE auction % 123 = 0",
+    )
+    .await;
+    assert!(!selected.is_empty());
+    assert_eq!(selected, batch);
+}
