@@ -74,19 +74,21 @@ impl<'a> StreamTable<'a> {
     }
 
     /// The watermark as a DataFusion expression over the table's columns,
-    /// and how to describe it; `None` for a stream without event time.
+    /// how to describe it, and its event-time column; `None` for a stream
+    /// without event time.
     pub fn watermark(
         &self,
         state: &SessionState,
         schema: &DFSchema,
-    ) -> Result<Option<(Expr, String)>> {
+    ) -> Result<Option<(Expr, String, String)>> {
         match self {
             StreamTable::Connector(table) => {
                 let Some(watermark) = table.definition().watermark.as_ref() else {
                     // Nexmark events are in time order: date_time is the watermark.
                     let time = "date_time";
                     if table.is_nexmark() && schema.has_column_with_unqualified_name(time) {
-                        return Ok(Some((col(time), format!("FOR {time} AS {time}"))));
+                        let text = format!("FOR {time} AS {time}");
+                        return Ok(Some((col(time), text, time.to_string())));
                     }
                     return Ok(None);
                 };
@@ -100,6 +102,7 @@ impl<'a> StreamTable<'a> {
                 Ok(Some((
                     expr,
                     format!("FOR {} AS {}", watermark.column, watermark.expr),
+                    crate::sql::create_table::normalize(&watermark.column),
                 )))
             }
             StreamTable::Registered(stream) => {
@@ -109,6 +112,7 @@ impl<'a> StreamTable<'a> {
                 Ok(Some((
                     col(stream.event_time.as_str()) - lit(interval),
                     format!("FOR {0} AS {0} - {delay:?}", stream.event_time),
+                    stream.event_time.clone(),
                 )))
             }
         }

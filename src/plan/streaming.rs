@@ -314,11 +314,14 @@ fn watermark_operator(
 ) -> Result<Option<WatermarkOperator>> {
     let state = ctx.state();
     let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
-    let Some((logical, text)) = stream.watermark(&state, &schema)? else {
+    let Some((logical, text, column)) = stream.watermark(&state, &schema)? else {
         return Ok(None);
     };
+    let time_index = provider.schema().index_of(&column)?;
     let physical = state.create_physical_expr(logical, &schema)?;
-    Ok(Some(WatermarkOperator::new(physical, text, metrics)))
+    Ok(Some(WatermarkOperator::new(
+        physical, text, time_index, metrics,
+    )))
 }
 
 /// Splits a windowed aggregation into a partial aggregate per slice and a

@@ -1,0 +1,231 @@
+//! Nexmark end to end: each query of sql-examples/nexmark/ over events from
+//! the `nexmark` generator, run as a streaming query by flowsql, beside
+//! DataFusion answering the same question as batch SQL over the same events
+//! held in memory (generated once, before timing), in the same group so the
+//! ratio is visible. Also the generator alone, and each operator shape on
+//! its own (filter/project, tumbling, hopping, session) over a Parquet file
+//! of the same bids read as a stream.
+//!
+//! Run: `cargo bench --bench nexmark` (`FLOWSQL_NEXMARK_EVENTS` sets the
+//! number of events, 1,000,000 by default). Throughput is events/s.
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use flowsql::Engine;
+use futures::StreamExt;
+
+/// (name, flowsql streaming query, DataFusion batch query over `bids`).
+const QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "q0_pass_through",
+        "SELECT auction, bidder, price, date_time, extra FROM bid",
+        "SELECT auction, bidder, price, date_time, extra FROM bids",
+    ),
+    (
+        "q1_currency",
+        "SELECT auction, bidder, 0.908 * price AS price, date_time, extra FROM bid",
+        "SELECT auction, bidder, 0.908 * price AS price, date_time, extra FROM bids",
+    ),
+    (
+        "q2_selection",
+        "SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0",
+        "SELECT auction, price FROM bids WHERE auction % 123 = 0",
+    ),
+    (
+        "q5_hot_items_hop",
+        "SELECT AuctionBids.auction, AuctionBids.num FROM (
+           SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+           FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+           GROUP BY auction, window_start, window_end) AS AuctionBids
+         JOIN (
+           SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime FROM (
+             SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+             FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+             GROUP BY auction, window_start, window_end) AS CountBids
+           GROUP BY CountBids.starttime, CountBids.endtime) AS MaxBids
+         ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime
+            AND AuctionBids.num >= MaxBids.maxn",
+        "WITH windowed AS (
+           SELECT auction, date_bin(INTERVAL '2' SECOND, date_time) - k AS ws
+           FROM bids CROSS JOIN (VALUES (INTERVAL '0' SECOND), (INTERVAL '2' SECOND),
+             (INTERVAL '4' SECOND), (INTERVAL '6' SECOND), (INTERVAL '8' SECOND)) AS ks(k)),
+         counts AS (SELECT auction, ws, COUNT(*) AS num FROM windowed GROUP BY auction, ws)
+         SELECT c.auction, c.num FROM counts c
+         JOIN (SELECT ws, MAX(num) AS maxn FROM counts GROUP BY ws) m ON c.ws = m.ws AND c.num >= m.maxn",
+    ),
+    (
+        "q7_highest_bid_tumble",
+        "SELECT B.auction, B.price, B.bidder, B.date_time, B.extra
+         FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) B
+         JOIN (SELECT MAX(price) AS maxprice, window_start, window_end
+               FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end) B1
+         ON B.price = B1.maxprice AND B.window_start = B1.window_start AND B.window_end = B1.window_end",
+        "SELECT b.auction, b.price, b.bidder, b.date_time, b.extra FROM bids b
+         JOIN (SELECT date_bin(INTERVAL '10' SECOND, date_time) AS ws, MAX(price) AS top
+               FROM bids GROUP BY 1) m
+         ON date_bin(INTERVAL '10' SECOND, b.date_time) = m.ws AND b.price = m.top",
+    ),
+    (
+        "q11_sessions",
+        "SELECT B.bidder, count(*) AS bid_count,
+                SESSION_START(B.date_time, INTERVAL '10' SECOND) AS starttime,
+                SESSION_END(B.date_time, INTERVAL '10' SECOND) AS endtime
+         FROM bid B GROUP BY B.bidder, SESSION(B.date_time, INTERVAL '10' SECOND)",
+        "WITH marked AS (
+           SELECT bidder, date_time,
+             CASE WHEN date_time - LAG(date_time) OVER (PARTITION BY bidder ORDER BY date_time)
+                  <= INTERVAL '10' SECOND THEN 0 ELSE 1 END AS new_session FROM bids),
+         numbered AS (
+           SELECT bidder, date_time, SUM(new_session) OVER (PARTITION BY bidder ORDER BY date_time
+             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session FROM marked)
+         SELECT bidder, COUNT(*), MIN(date_time), MAX(date_time) + INTERVAL '10' SECOND
+         FROM numbered GROUP BY bidder, session",
+    ),
+    (
+        "q12_tumbling_counts",
+        "SELECT bidder, count(*) AS bid_count, window_start, window_end
+         FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+         GROUP BY bidder, window_start, window_end",
+        "SELECT bidder, COUNT(*), date_bin(INTERVAL '10' SECOND, date_time)
+         FROM bids GROUP BY 1, 3",
+    ),
+];
+
+/// (name, streaming query over the Parquet stream `bid_file`).
+const OPERATORS: &[(&str, &str)] = &[
+    ("parquet_source", "SELECT auction FROM bid_file"),
+    (
+        "filter_project",
+        "SELECT auction, 0.908 * price FROM bid_file WHERE auction % 10 = 0",
+    ),
+    (
+        "tumbling",
+        "SELECT window_start, auction, COUNT(*), SUM(price), MAX(price), AVG(price)
+         FROM TABLE(TUMBLE(TABLE bid_file, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, auction",
+    ),
+    (
+        "hopping",
+        "SELECT window_start, auction, COUNT(*)
+         FROM TABLE(HOP(TABLE bid_file, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, auction",
+    ),
+    (
+        "session",
+        "SELECT window_start, bidder, COUNT(*)
+         FROM TABLE(SESSION(TABLE bid_file PARTITION BY bidder, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, bidder",
+    ),
+];
+
+/// Runs `sql` to its end, counting result rows (none are kept).
+async fn drain(engine: &Engine, sql: &str) -> usize {
+    let mut stream = engine.query(sql).await.unwrap();
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        rows += batch.unwrap().num_rows();
+    }
+    rows
+}
+
+async fn batch(ctx: &SessionContext, sql: &str) -> usize {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+fn bench(c: &mut Criterion) {
+    let events: u64 = std::env::var("FLOWSQL_NEXMARK_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bids.parquet");
+    let columns = "auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR,
+                   date_time TIMESTAMP(3), extra VARCHAR";
+    let (engine, datafusion) = runtime.block_on(async {
+        let engine = Engine::builder()
+            .data_dir(dir.path())
+            .build()
+            .await
+            .unwrap();
+        engine
+            .execute(&format!(
+                "CREATE TABLE bid ({columns},
+                   WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+                 WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '{events}', 'seed' = '42')"
+            ))
+            .await
+            .unwrap();
+        // The same events, in memory for DataFusion and in a Parquet file.
+        let stream = engine.query("SELECT * FROM bid").await.unwrap();
+        let schema = stream.schema();
+        let batches = stream.collect().await.unwrap();
+        let datafusion = SessionContext::new();
+        datafusion
+            .register_table(
+                "bids",
+                Arc::new(MemTable::try_new(Arc::clone(&schema), vec![batches]).unwrap()),
+            )
+            .unwrap();
+        datafusion
+            .sql(&format!(
+                "COPY (SELECT * FROM bids) TO '{}' STORED AS PARQUET",
+                file.display()
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        engine
+            .execute(&format!(
+                "CREATE TABLE bid_file ({columns},
+                   WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+                 WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'parquet')",
+                file.display()
+            ))
+            .await
+            .unwrap();
+        (engine, datafusion)
+    });
+
+    let mut group = c.benchmark_group("nexmark");
+    group.throughput(Throughput::Elements(events));
+    group.sample_size(10);
+    group.bench_function("generator_only", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { drain(&engine, "SELECT auction FROM bid").await })
+    });
+    for (name, streaming, baseline) in QUERIES {
+        let expected = runtime.block_on(batch(&datafusion, baseline));
+        group.bench_function(format!("{name}/flowsql"), |b| {
+            b.to_async(&runtime).iter(|| async {
+                assert_eq!(drain(&engine, streaming).await, expected, "{name}");
+            })
+        });
+        group.bench_function(format!("{name}/datafusion_batch"), |b| {
+            b.to_async(&runtime)
+                .iter(|| async { batch(&datafusion, baseline).await })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("operators_parquet");
+    group.throughput(Throughput::Elements(events * 46 / 50));
+    group.sample_size(10);
+    for (name, streaming) in OPERATORS {
+        group.bench_function(*name, |b| {
+            b.to_async(&runtime)
+                .iter(|| async { drain(&engine, streaming).await })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
