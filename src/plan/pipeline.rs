@@ -78,17 +78,24 @@ impl Pipeline {
     }
 
     /// Runs until every source ends or the reader goes away. Several
-    /// sources are read in turn, a batch each.
+    /// sources are read in turn, a batch each. Each source is read ahead by
+    /// a task of its own, so reading and decoding overlap with the
+    /// operators' work.
     async fn run(mut self, sender: &mpsc::Sender<Result<RecordBatch>>) -> Result<()> {
+        let mut readers = Vec::with_capacity(self.chains.len());
+        for chain in &mut self.chains {
+            let source = chain
+                .source
+                .take()
+                .ok_or_else(|| Error::Internal("a described pipeline was started".into()))?;
+            readers.push(read_ahead(source));
+        }
         let mut active: Vec<usize> = (0..self.chains.len()).collect();
         while !active.is_empty() {
             let mut still_active = Vec::with_capacity(active.len());
             for chain in active {
-                let source = self.chains[chain]
-                    .source
-                    .as_mut()
-                    .ok_or_else(|| Error::Internal("a described pipeline was started".into()))?;
-                let results = match source.next_batch().await? {
+                let next = readers[chain].0.recv().await.transpose()?;
+                let results = match next {
                     Some(batch) => {
                         still_active.push(chain);
                         self.push(chain, Output::batches(vec![batch])).await?
@@ -145,6 +152,32 @@ impl Pipeline {
         Ok(carried)
     }
 }
+
+/// Batches read ahead from `source` (at most `READ_AHEAD` waiting), by a
+/// task that stops when the receiver is dropped.
+fn read_ahead(
+    mut source: StreamSource,
+) -> (mpsc::Receiver<Result<RecordBatch>>, SpawnedTask<()>) {
+    let (sender, receiver) = mpsc::channel(READ_AHEAD);
+    let task = SpawnedTask::spawn(async move {
+        loop {
+            let next = source.next_batch().await.transpose();
+            let end = !matches!(next, Some(Ok(_)));
+            if let Some(next) = next {
+                if sender.send(next).await.is_err() {
+                    return;
+                }
+            }
+            if end {
+                return;
+            }
+        }
+    });
+    (receiver, task)
+}
+
+/// Batches a source may read ahead of the operators.
+const READ_AHEAD: usize = 2;
 
 /// Sends every non-empty batch; false when the reader has gone.
 async fn send_all(sender: &mpsc::Sender<Result<RecordBatch>>, batches: Vec<RecordBatch>) -> bool {

@@ -95,6 +95,7 @@ impl WindowKind {
 
     /// Appends the `(start, end)` of every window holding `ts` (not for
     /// sessions, which depend on other rows).
+    #[inline]
     pub fn windows(&self, ts: i64, out: &mut Vec<(i64, i64)>) {
         match *self {
             WindowKind::Tumble { size } => {
@@ -124,6 +125,7 @@ impl WindowKind {
     /// The end of the earliest-ending window that holds `ts`. Once the
     /// watermark reaches it, that window has been emitted, and a row at `ts`
     /// is late (dropped), as in Flink's slicing windows.
+    #[inline]
     pub fn first_end(&self, ts: i64) -> i64 {
         match *self {
             WindowKind::Tumble { size } => floor(ts, size) + size,
@@ -158,6 +160,7 @@ pub fn ms(v: i64) -> String {
     }
 }
 
+#[inline]
 fn floor(ts: i64, size: i64) -> i64 {
     ts - ts.rem_euclid(size)
 }
@@ -254,6 +257,18 @@ pub fn assign_fixed(
 ) -> Result<RecordBatch> {
     let times = event_times(batch.column(time_index))?;
     let mut assigned = Assigned::with_capacity(batch.num_rows());
+    if let (WindowKind::Tumble { size }, 0) = (kind, times.null_count()) {
+        // One window per row: no per-row list of windows.
+        for (row, &ts) in times.values().iter().enumerate() {
+            if keep(ts) {
+                let start = floor(ts, *size);
+                assigned.rows.push(row as u32);
+                assigned.starts.push(start);
+                assigned.ends.push(start + size);
+            }
+        }
+        return assigned.apply(batch, schema);
+    }
     let mut windows = Vec::new();
     for (row, ts) in times.iter().enumerate() {
         let Some(ts) = ts else { continue };
