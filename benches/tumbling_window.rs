@@ -13,7 +13,6 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use flowsql::Engine;
 use futures::StreamExt;
 
-
 const STREAMING: &str =
     "SELECT window_start, window_end, auction, COUNT(*), SUM(price), MAX(price), AVG(price)
     FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))

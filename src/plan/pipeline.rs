@@ -155,9 +155,7 @@ impl Pipeline {
 
 /// Batches read ahead from `source` (at most `READ_AHEAD` waiting), by a
 /// task that stops when the receiver is dropped.
-fn read_ahead(
-    mut source: StreamSource,
-) -> (mpsc::Receiver<Result<RecordBatch>>, SpawnedTask<()>) {
+fn read_ahead(mut source: StreamSource) -> (mpsc::Receiver<Result<RecordBatch>>, SpawnedTask<()>) {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     let task = SpawnedTask::spawn(async move {
         loop {
