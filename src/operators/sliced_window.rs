@@ -17,13 +17,14 @@
 //! and user-defined ones included. A slice is freed once the last window
 //! holding it has been emitted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::ScalarValue;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
@@ -31,7 +32,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::{Operator, Output};
 use crate::error::{Error, Result};
 use crate::plan::emission::{run_over, EmissionPlan};
-use crate::plan::emission_source::Slot;
+use crate::plan::emission_source::{with_slot, Slot};
 use crate::plan::metrics::StreamMetrics;
 use crate::plan::window::{assign_fixed, event_times, ms, WindowKind};
 use crate::plan::window_table::WindowTable;
@@ -74,7 +75,16 @@ pub struct SlicedWindowOperator {
     pending: BTreeSet<(i64, i64)>,
     watermark: Option<i64>,
     metrics: Arc<StreamMetrics>,
+    /// Copies of the partial aggregate, each with its own input slot, so
+    /// consecutive batches aggregate on different cores.
+    workers: Vec<(Arc<dyn ExecutionPlan>, Slot)>,
+    next_worker: usize,
+    /// Partial aggregations running, oldest first (at most one per worker).
+    in_flight: VecDeque<SpawnedTask<Result<Vec<RecordBatch>>>>,
 }
+
+/// How many batches are partially aggregated at once.
+const WORKERS: usize = 2;
 
 impl SlicedWindowOperator {
     /// An operator for `window` (TUMBLE, HOP or CUMULATE).
@@ -91,10 +101,21 @@ impl SlicedWindowOperator {
                 return Err(Error::Internal("sessions are not sliced".into()))
             }
         };
+        let mut workers = vec![(
+            Arc::clone(&aggregate.partial),
+            Arc::clone(&aggregate.input_slot),
+        )];
+        while workers.len() < WORKERS {
+            let slot = Slot::default();
+            workers.push((with_slot(&aggregate.partial, &slot)?, slot));
+        }
         Ok(SlicedWindowOperator {
             window,
             slice_kind: WindowKind::Tumble { size: slice },
             aggregate,
+            workers,
+            next_worker: 0,
+            in_flight: VecDeque::new(),
             slices: BTreeMap::new(),
             pending: BTreeSet::new(),
             watermark: None,
@@ -109,6 +130,81 @@ impl SlicedWindowOperator {
         rows: Vec<RecordBatch>,
     ) -> Result<Vec<RecordBatch>> {
         run_over(plan, slot, rows, &self.aggregate.task).await
+    }
+
+    /// Waits for the oldest partial aggregation and files its states.
+    async fn finish_oldest(&mut self) -> Result<()> {
+        if let Some(running) = self.in_flight.pop_front() {
+            let states = running
+                .join()
+                .await
+                .map_err(|e| Error::Internal(format!("partial aggregation task: {e}")))??;
+            self.file_states(states)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every partial aggregation, so all rows so far are in slices.
+    async fn finish_all(&mut self) -> Result<()> {
+        while !self.in_flight.is_empty() {
+            self.finish_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Files partial states under their slices, and the windows they feed
+    /// as pending.
+    fn file_states(&mut self, states: Vec<RecordBatch>) -> Result<()> {
+        let Some(start_column) = self.aggregate.window_columns[0] else {
+            return Err(Error::Internal(
+                "sliced aggregate without window_start".into(),
+            ));
+        };
+        let mut windows = Vec::new();
+        for batch in states.iter().filter(|b| b.num_rows() > 0) {
+            let starts = event_times(batch.column(start_column))?;
+            let mut distinct: Vec<i64> = starts.values().to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for slice_start in distinct {
+                let part = if distinct_is_one(starts.values(), slice_start) {
+                    batch.clone()
+                } else {
+                    let mask: BooleanArray = starts
+                        .values()
+                        .iter()
+                        .map(|s| Some(*s == slice_start))
+                        .collect();
+                    filter_record_batch(batch, &mask)?
+                };
+                windows.clear();
+                self.window.kind.windows(slice_start, &mut windows);
+                let last_end = windows
+                    .iter()
+                    .map(|(_, end)| *end)
+                    .max()
+                    .unwrap_or(slice_start);
+                for &(start, end) in &windows {
+                    self.pending.insert((end, start));
+                }
+                self.slices
+                    .entry(slice_start)
+                    .or_insert_with(|| Slice {
+                        states: Vec::new(),
+                        last_end,
+                    })
+                    .states
+                    .push(part);
+            }
+        }
+        // Keep a slice's states few: merge them once they pile up.
+        for slice in self.slices.values_mut() {
+            if slice.states.len() > 64 {
+                let merged = concat_batches(&slice.states[0].schema(), &slice.states)?;
+                slice.states = vec![merged];
+            }
+        }
+        Ok(())
     }
 
     /// Emits every window ending at or before `watermark` (all, at the end).
@@ -212,67 +308,21 @@ impl Operator for SlicedWindowOperator {
         if sliced.num_rows() == 0 {
             return Ok(Output::default());
         }
-        let states = self
-            .run(
-                &self.aggregate.partial,
-                &self.aggregate.input_slot,
-                vec![sliced],
-            )
-            .await?;
-        let Some(start_column) = self.aggregate.window_columns[0] else {
-            return Err(Error::Internal(
-                "sliced aggregate without window_start".into(),
-            ));
-        };
-        let mut windows = Vec::new();
-        for batch in states.iter().filter(|b| b.num_rows() > 0) {
-            let starts = event_times(batch.column(start_column))?;
-            let mut distinct: Vec<i64> = starts.values().to_vec();
-            distinct.sort_unstable();
-            distinct.dedup();
-            for slice_start in distinct {
-                let part = if distinct_is_one(starts.values(), slice_start) {
-                    batch.clone()
-                } else {
-                    let mask: BooleanArray = starts
-                        .values()
-                        .iter()
-                        .map(|s| Some(*s == slice_start))
-                        .collect();
-                    filter_record_batch(batch, &mask)?
-                };
-                windows.clear();
-                self.window.kind.windows(slice_start, &mut windows);
-                let last_end = windows
-                    .iter()
-                    .map(|(_, end)| *end)
-                    .max()
-                    .unwrap_or(slice_start);
-                for &(start, end) in &windows {
-                    self.pending.insert((end, start));
-                }
-                self.slices
-                    .entry(slice_start)
-                    .or_insert_with(|| Slice {
-                        states: Vec::new(),
-                        last_end,
-                    })
-                    .states
-                    .push(part);
-            }
+        if self.in_flight.len() >= WORKERS {
+            self.finish_oldest().await?;
         }
-        // Keep a slice's states few: merge them once they pile up.
-        for slice in self.slices.values_mut() {
-            if slice.states.len() > 64 {
-                let merged = concat_batches(&slice.states[0].schema(), &slice.states)?;
-                slice.states = vec![merged];
-            }
-        }
+        let (plan, slot) = self.workers[self.next_worker].clone();
+        self.next_worker = (self.next_worker + 1) % WORKERS;
+        let task = Arc::clone(&self.aggregate.task);
+        self.in_flight.push_back(SpawnedTask::spawn(async move {
+            run_over(&plan, &slot, vec![sliced], &task).await
+        }));
         Ok(Output::default())
     }
 
     async fn on_watermark(&mut self, watermark: i64) -> Result<Output> {
         self.watermark = Some(watermark);
+        self.finish_all().await?;
         Ok(Output {
             batches: self.emit_until(Some(watermark)).await?,
             watermark: Some(watermark),
@@ -280,6 +330,7 @@ impl Operator for SlicedWindowOperator {
     }
 
     async fn on_end_of_input(&mut self) -> Result<Output> {
+        self.finish_all().await?;
         Ok(Output::batches(self.emit_until(None).await?))
     }
 

@@ -79,7 +79,7 @@ impl TableProvider for EmissionTable {
 }
 
 /// The plan leaf that reads the slot's rows.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EmissionSourceExec {
     schema: SchemaRef,
     projection: Option<Vec<usize>>,
@@ -168,4 +168,23 @@ impl ExecutionPlan for EmissionSourceExec {
             None,
         )?))
     }
+}
+
+/// A copy of `plan` whose emission leaves read `slot`: it can run while
+/// `plan` runs (the copy's operators are new instances).
+pub fn with_slot(plan: &Arc<dyn ExecutionPlan>, slot: &Slot) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    Ok(Arc::clone(plan)
+        .transform_up(|node| {
+            let any: &dyn std::any::Any = node.as_ref();
+            match any.downcast_ref::<EmissionSourceExec>() {
+                Some(leaf) => {
+                    let mut copy = leaf.clone();
+                    copy.slot = Arc::clone(slot);
+                    Ok(Transformed::yes(Arc::new(copy) as Arc<dyn ExecutionPlan>))
+                }
+                None => Ok(Transformed::no(node)),
+            }
+        })?
+        .data)
 }
