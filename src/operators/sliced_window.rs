@@ -16,6 +16,11 @@
 //! (`Accumulator::state` / `merge_batch`), so every aggregate works, DISTINCT
 //! and user-defined ones included. A slice is freed once the last window
 //! holding it has been emitted.
+//!
+//! Two batches are partially aggregated at once, each on its own copy of
+//! the partial plan in a task of its own; their states are filed into
+//! slices in batch order, and a watermark first waits for both, so the
+//! results are those of one batch at a time.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
