@@ -17,8 +17,9 @@
 //! and user-defined ones included. A slice is freed once the last window
 //! holding it has been emitted.
 //!
-//! Two batches are partially aggregated at once, each on its own copy of
-//! the partial plan in a task of its own; their states are filed into
+//! Two batches are sliced and partially aggregated at once, each on its own
+//! copy of the partial plan in a task of its own (late rows are judged
+//! against the watermark as of their batch); their states are filed into
 //! slices in batch order, and a watermark first waits for both, so the
 //! results are those of one batch at a time.
 
@@ -294,32 +295,31 @@ impl Operator for SlicedWindowOperator {
     }
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
-        let watermark = self.watermark;
-        let kind = self.window.kind.clone();
-        let mut late = 0;
-        let schema: SchemaRef = datafusion::catalog::TableProvider::schema(self.window.as_ref());
-        let sliced = assign_fixed(
-            &self.slice_kind,
-            &batch,
-            self.window.time_index,
-            &schema,
-            |ts| {
-                let on_time = watermark.is_none_or(|w| kind.first_end(ts) > w);
-                late += usize::from(!on_time);
-                on_time
-            },
-        )?;
-        self.metrics.add_late_rows(late);
-        if sliced.num_rows() == 0 {
-            return Ok(Output::default());
-        }
         if self.in_flight.len() >= WORKERS {
             self.finish_oldest().await?;
         }
+        // Slicing (late rows judged against the watermark as of this batch)
+        // and the partial aggregate both run in the worker's task.
+        let watermark = self.watermark;
+        let kind = self.window.kind.clone();
+        let slice_kind = self.slice_kind.clone();
+        let time_index = self.window.time_index;
+        let schema: SchemaRef = datafusion::catalog::TableProvider::schema(self.window.as_ref());
+        let metrics = Arc::clone(&self.metrics);
         let (plan, slot) = self.workers[self.next_worker].clone();
         self.next_worker = (self.next_worker + 1) % WORKERS;
         let task = Arc::clone(&self.aggregate.task);
         self.in_flight.push_back(SpawnedTask::spawn(async move {
+            let mut late = 0;
+            let sliced = assign_fixed(&slice_kind, &batch, time_index, &schema, |ts| {
+                let on_time = watermark.is_none_or(|w| kind.first_end(ts) > w);
+                late += usize::from(!on_time);
+                on_time
+            })?;
+            metrics.add_late_rows(late);
+            if sliced.num_rows() == 0 {
+                return Ok(vec![]);
+            }
             run_over(&plan, &slot, vec![sliced], &task).await
         }));
         Ok(Output::default())
