@@ -551,7 +551,7 @@ async fn a_streaming_job_writes_predictions() {
         .execute(&format!(
             "{}; {};
              CREATE TABLE priced (auction BIGINT, bidder BIGINT, prediction DOUBLE, model_version BIGINT)
-             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv');
+             WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
              SELECT * FROM TRAIN_TREE('price_tree', (SELECT auction, bidder, price FROM bounded), 'price', max_depth => 4);
              INSERT INTO priced SELECT auction, bidder, prediction, model_version FROM PREDICT('price_tree', TABLE bids)",
             common::BIDS_STREAM,

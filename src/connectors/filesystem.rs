@@ -81,7 +81,7 @@ pub async fn create_table(
     let local = path.value.strip_prefix("file://").unwrap_or(path.value);
     if !path.value.contains("://") || path.value.starts_with("file://") {
         let directory = Path::new(local);
-        let empty = local.ends_with('/')
+        let empty = names_a_directory(local)
             && directory
                 .read_dir()
                 .map_or(true, |mut entries| entries.next().is_none());
@@ -171,12 +171,24 @@ pub async fn list_files(state: &SessionState, path: &str) -> Result<Vec<String>>
     Ok(files.into_iter().map(|f| format!("{base}/{f}")).collect())
 }
 
+/// True when local `path` is, or will be, a directory: it ends with `/`, is
+/// one, or does not exist yet and has no file extension nor glob (a sink's
+/// output directory, written as Flink users write it: `'path' = 'out'`).
+fn names_a_directory(path: &str) -> bool {
+    let candidate = Path::new(path);
+    path.ends_with('/')
+        || candidate.is_dir()
+        || (!candidate.exists()
+            && candidate.extension().is_none()
+            && !path.contains(['*', '?', '[']))
+}
+
 /// The location DataFusion should list: a local directory gets the trailing
 /// `/` that tells DataFusion to read every file in it.
 fn table_location(path: &str) -> String {
     let local = path.strip_prefix("file://").unwrap_or(path);
     let is_url = path.contains("://") && !path.starts_with("file://");
-    if !is_url && !local.ends_with('/') && Path::new(local).is_dir() {
+    if !is_url && !local.ends_with('/') && names_a_directory(local) {
         format!("{path}/")
     } else {
         path.to_string()
