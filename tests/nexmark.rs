@@ -239,3 +239,24 @@ async fn q12_tumbling_counts_and_q2_selection_equal_batch() {
     assert!(!selected.is_empty());
     assert_eq!(selected, batch);
 }
+
+/// `'events-per-second'` paces the generator and spaces event times by
+/// 1/rate: 200 events at 2000/s are 0.5 ms apart (the last bid, event 199,
+/// at 99 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_per_second_spaces_event_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine
+        .execute(
+            "CREATE TABLE paced (auction BIGINT, date_time TIMESTAMP(3))
+             WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '200',
+                   'events-per-second' = '2000', 'seed' = '7')",
+        )
+        .await
+        .unwrap();
+    let rows = run(&engine, "SELECT date_time FROM paced").await;
+    assert_eq!(rows.len(), 184);
+    assert_eq!(rows.first().unwrap(), "2026-01-01T00:00:00.002");
+    assert_eq!(rows.last().unwrap(), "2026-01-01T00:00:00.099");
+}

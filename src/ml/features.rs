@@ -92,7 +92,8 @@ impl Encoded {
     }
 }
 
-/// The features of `input`: `selected` columns, or every column but `label`.
+/// The features of `input`: `selected` columns, or every column but `label`
+/// and time columns (timestamps, dates, times, intervals).
 /// With `handle`, NULL text becomes a category of its own when it is kept.
 pub fn fit_features(
     input: &Rows,
@@ -102,12 +103,14 @@ pub fn fit_features(
 ) -> Result<Vec<Feature>> {
     let names: Vec<String> = match selected {
         Some(names) => names.to_vec(),
+        // Every other column but times: a stream's event time (and any
+        // date) is when a row happened, not something to learn from.
         None => input
             .schema
             .fields()
             .iter()
+            .filter(|f| f.name() != label && !f.data_type().is_temporal())
             .map(|f| f.name().clone())
-            .filter(|n| n != label)
             .collect(),
     };
     if names.is_empty() {
