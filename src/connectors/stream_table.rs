@@ -30,6 +30,16 @@ pub enum StreamTable<'a> {
     Registered(&'a RegisteredStream),
 }
 
+/// A stream's `WATERMARK FOR column AS expr`.
+pub struct Watermark {
+    /// The expression, over the table's columns.
+    pub expr: Expr,
+    /// How to describe it (EXPLAIN).
+    pub text: String,
+    /// The event-time column it is computed from.
+    pub column: String,
+}
+
 /// Where a running query reads its stream's batches from.
 pub enum StreamSource {
     /// Files, in path order.
@@ -73,22 +83,19 @@ impl<'a> StreamTable<'a> {
         }
     }
 
-    /// The watermark as a DataFusion expression over the table's columns,
-    /// how to describe it, and its event-time column; `None` for a stream
-    /// without event time.
-    pub fn watermark(
-        &self,
-        state: &SessionState,
-        schema: &DFSchema,
-    ) -> Result<Option<(Expr, String, String)>> {
+    /// The stream's watermark; `None` for a stream without event time.
+    pub fn watermark(&self, state: &SessionState, schema: &DFSchema) -> Result<Option<Watermark>> {
         match self {
             StreamTable::Connector(table) => {
                 let Some(watermark) = table.definition().watermark.as_ref() else {
                     // Nexmark events are in time order: date_time is the watermark.
                     let time = "date_time";
                     if table.is_nexmark() && schema.has_column_with_unqualified_name(time) {
-                        let text = format!("FOR {time} AS {time}");
-                        return Ok(Some((col(time), text, time.to_string())));
+                        return Ok(Some(Watermark {
+                            expr: col(time),
+                            text: format!("FOR {time} AS {time}"),
+                            column: time.to_string(),
+                        }));
                     }
                     return Ok(None);
                 };
@@ -99,21 +106,21 @@ impl<'a> StreamTable<'a> {
                     },
                     schema,
                 )?;
-                Ok(Some((
+                Ok(Some(Watermark {
                     expr,
-                    format!("FOR {} AS {}", watermark.column, watermark.expr),
-                    crate::sql::create_table::normalize(&watermark.column),
-                )))
+                    text: format!("FOR {} AS {}", watermark.column, watermark.expr),
+                    column: crate::sql::create_table::normalize(&watermark.column),
+                }))
             }
             StreamTable::Registered(stream) => {
                 let delay = stream.watermark_delay;
                 let nanos = i64::try_from(delay.as_nanos()).unwrap_or(i64::MAX);
                 let interval = ScalarValue::new_interval_mdn(0, 0, nanos);
-                Ok(Some((
-                    col(stream.event_time.as_str()) - lit(interval),
-                    format!("FOR {0} AS {0} - {delay:?}", stream.event_time),
-                    stream.event_time.clone(),
-                )))
+                Ok(Some(Watermark {
+                    expr: col(stream.event_time.as_str()) - lit(interval),
+                    text: format!("FOR {0} AS {0} - {delay:?}", stream.event_time),
+                    column: stream.event_time.clone(),
+                }))
             }
         }
     }

@@ -314,13 +314,16 @@ fn watermark_operator(
 ) -> Result<Option<WatermarkOperator>> {
     let state = ctx.state();
     let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
-    let Some((logical, text, column)) = stream.watermark(&state, &schema)? else {
+    let Some(watermark) = stream.watermark(&state, &schema)? else {
         return Ok(None);
     };
-    let time_index = provider.schema().index_of(&column)?;
-    let physical = state.create_physical_expr(logical, &schema)?;
+    let time_index = provider.schema().index_of(&watermark.column)?;
+    let physical = state.create_physical_expr(watermark.expr, &schema)?;
     Ok(Some(WatermarkOperator::new(
-        physical, text, time_index, metrics,
+        physical,
+        watermark.text,
+        time_index,
+        metrics,
     )))
 }
 
