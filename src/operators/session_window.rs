@@ -145,8 +145,8 @@ impl SessionWindowOperator {
                 .batches
                 .get_mut(&id)
                 .ok_or_else(|| Error::Internal(format!("session rows of a released batch {id}")))?;
-            parts.push(assigned.apply(&held.batch, &schema)?);
             held.live -= assigned.rows.len();
+            parts.push(assigned.apply(&held.batch, &schema)?);
             if held.live == 0 {
                 self.batches.remove(&id);
             }

@@ -300,8 +300,7 @@ impl Operator for SlicedWindowOperator {
         }
         // Slicing (late rows judged against the watermark as of this batch)
         // and the partial aggregate both run in the worker's task.
-        let watermark = self.watermark;
-        let kind = self.window.kind.clone();
+        let earliest = self.watermark.map(|w| self.window.kind.earliest_on_time(w));
         let slice_kind = self.slice_kind.clone();
         let time_index = self.window.time_index;
         let schema: SchemaRef = datafusion::catalog::TableProvider::schema(self.window.as_ref());
@@ -310,12 +309,7 @@ impl Operator for SlicedWindowOperator {
         self.next_worker = (self.next_worker + 1) % WORKERS;
         let task = Arc::clone(&self.aggregate.task);
         self.in_flight.push_back(SpawnedTask::spawn(async move {
-            let mut late = 0;
-            let sliced = assign_fixed(&slice_kind, &batch, time_index, &schema, |ts| {
-                let on_time = watermark.is_none_or(|w| kind.first_end(ts) > w);
-                late += usize::from(!on_time);
-                on_time
-            })?;
+            let (sliced, late) = assign_fixed(&slice_kind, &batch, time_index, &schema, earliest)?;
             metrics.add_late_rows(late);
             if sliced.num_rows() == 0 {
                 return Ok(vec![]);

@@ -8,7 +8,7 @@
 //!             rows (with window columns)           watermark >= end
 //! batch ──assign──▶ open: BTreeMap<window_end, rows> ──────────────▶ EmissionPlan ──▶ results
 //!   │                                                                (DataFusion aggregate)
-//!   └─ first_end(ts) <= watermark: late, dropped and counted
+//!   └─ ts < earliest_on_time(watermark): late, dropped and counted
 //! ```
 //!
 //! State is the rows of the windows still open, so memory depends on the
@@ -88,14 +88,8 @@ impl Operator for WindowAggregateOperator {
     }
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
-        let watermark = self.watermark;
-        let kind = self.window.kind.clone();
-        let mut late = 0;
-        let windowed = self.window.assign(&batch, |ts| {
-            let on_time = watermark.is_none_or(|w| kind.first_end(ts) > w);
-            late += usize::from(!on_time);
-            on_time
-        })?;
+        let earliest = self.watermark.map(|w| self.window.kind.earliest_on_time(w));
+        let (windowed, late) = self.window.assign(&batch, earliest)?;
         self.metrics.add_late_rows(late);
         if windowed.num_rows() == 0 {
             return Ok(Output::default());

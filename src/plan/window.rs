@@ -122,17 +122,18 @@ impl WindowKind {
         }
     }
 
-    /// The end of the earliest-ending window that holds `ts`. Once the
-    /// watermark reaches it, that window has been emitted, and a row at `ts`
-    /// is late (dropped), as in Flink's slicing windows.
-    #[inline]
-    pub fn first_end(&self, ts: i64) -> i64 {
+    /// The earliest event time that is still on time once the watermark is
+    /// at `watermark`: a row is late (dropped, as in Flink's slicing windows)
+    /// when the earliest-ending window holding it ends at or before the
+    /// watermark, since that window has been emitted. For fixed windows that
+    /// is every row before the start of the step holding the watermark.
+    pub fn earliest_on_time(&self, watermark: i64) -> i64 {
         match *self {
-            WindowKind::Tumble { size } => floor(ts, size) + size,
-            WindowKind::Hop { slide, .. } => floor(ts, slide) + slide,
-            WindowKind::Cumulate { step, .. } => floor(ts, step) + step,
+            WindowKind::Tumble { size: step }
+            | WindowKind::Hop { slide: step, .. }
+            | WindowKind::Cumulate { step, .. } => floor(watermark, step),
             // A session row is late once the watermark has passed it.
-            WindowKind::Session { .. } => ts + 1,
+            WindowKind::Session { .. } => watermark,
         }
     }
 
@@ -217,64 +218,89 @@ impl Assigned {
     }
 
     /// Builds the output batch from `batch` and this assignment.
-    pub fn apply(&self, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    pub fn apply(self, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         let identity = self.rows.len() == batch.num_rows()
             && self.rows.iter().enumerate().all(|(i, r)| *r as usize == i);
-        let mut columns: Vec<ArrayRef> = if identity {
-            // Each row once, in order (TUMBLE): no copy.
+        let columns = if identity {
+            // Each row once, in order: no copy.
             batch.columns().to_vec()
         } else {
-            let indices = UInt32Array::from(self.rows.clone());
+            let indices = UInt32Array::from(self.rows);
             batch
                 .columns()
                 .iter()
                 .map(|c| take(c.as_ref(), &indices, None))
                 .collect::<Result<_, _>>()?
         };
-        let window_type = schema.field(batch.num_columns()).data_type().clone();
-        let timestamps = |values: Vec<i64>| -> Result<ArrayRef> {
-            Ok(cast(
-                &TimestampMillisecondArray::from(values),
-                &window_type,
-            )?)
-        };
-        columns.push(timestamps(self.starts.clone())?);
-        columns.push(timestamps(self.ends.clone())?);
-        columns.push(timestamps(self.ends.iter().map(|e| e - 1).collect())?);
-        Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+        with_window_columns(columns, self.starts, self.ends, schema)
     }
 }
 
+/// `columns` followed by window_start, window_end and window_time, typed
+/// as `schema` says.
+fn with_window_columns(
+    mut columns: Vec<ArrayRef>,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let window_type = schema.field(columns.len()).data_type();
+    let timestamps = |values: Vec<i64>| -> Result<ArrayRef> {
+        let values = TimestampMillisecondArray::from(values);
+        Ok(match window_type {
+            DataType::Timestamp(TimeUnit::Millisecond, tz) => {
+                Arc::new(values.with_timezone_opt(tz.clone()))
+            }
+            other => cast(&values, other)?,
+        })
+    };
+    let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+    columns.push(timestamps(starts)?);
+    columns.push(timestamps(ends)?);
+    columns.push(timestamps(times)?);
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
 /// Assigns the rows of `batch` (time in column `time_index`) to fixed
-/// windows, skipping rows for which `keep(ts)` is false and rows with a NULL
-/// time. Returns the windowed batch.
+/// windows, dropping rows with a NULL time and late rows: those before
+/// `earliest` (see [`WindowKind::earliest_on_time`]). Returns the windowed
+/// batch and how many rows were late.
 pub fn assign_fixed(
     kind: &WindowKind,
     batch: &RecordBatch,
     time_index: usize,
     schema: &SchemaRef,
-    mut keep: impl FnMut(i64) -> bool,
-) -> Result<RecordBatch> {
+    earliest: Option<i64>,
+) -> Result<(RecordBatch, usize)> {
     let times = event_times(batch.column(time_index))?;
-    let mut assigned = Assigned::with_capacity(batch.num_rows());
-    if let (WindowKind::Tumble { size }, 0) = (kind, times.null_count()) {
-        // One window per row: no per-row list of windows.
-        for (row, &ts) in times.values().iter().enumerate() {
-            if keep(ts) {
-                let start = floor(ts, *size);
-                assigned.rows.push(row as u32);
-                assigned.starts.push(start);
-                assigned.ends.push(start + size);
-            }
-        }
-        return assigned.apply(batch, schema);
+    let on_time = |ts: i64| earliest.is_none_or(|e| ts >= e);
+    let late = times.iter().flatten().filter(|&ts| !on_time(ts)).count();
+    if let (WindowKind::Tumble { size }, 0, 0) = (kind, times.null_count(), late) {
+        // Each row in one window, in order: the input columns as they are.
+        // Event times mostly rise, so the window of the row before usually
+        // holds this row too, and no division is needed.
+        let (mut start, mut end) = (i64::MAX, i64::MIN);
+        let starts: Vec<i64> = times
+            .values()
+            .iter()
+            .map(|&ts| {
+                if ts < start || ts >= end {
+                    start = floor(ts, *size);
+                    end = start + size;
+                }
+                start
+            })
+            .collect();
+        let ends = starts.iter().map(|s| s + size).collect();
+        let windowed = with_window_columns(batch.columns().to_vec(), starts, ends, schema)?;
+        return Ok((windowed, 0));
     }
+    let mut assigned = Assigned::with_capacity(batch.num_rows());
     let mut windows = Vec::new();
     for (row, ts) in times.iter().enumerate() {
-        let Some(ts) = ts else { continue };
-        if !keep(ts) {
+        let Some(ts) = ts.filter(|&ts| on_time(ts)) else {
             continue;
-        }
+        };
         windows.clear();
         kind.windows(ts, &mut windows);
         for &(start, end) in &windows {
@@ -283,7 +309,7 @@ pub fn assign_fixed(
             assigned.ends.push(end);
         }
     }
-    assigned.apply(batch, schema)
+    Ok((assigned.apply(batch, schema)?, late))
 }
 
 /// Session assignment over all of `batch`: for each row, the session of its
@@ -377,7 +403,9 @@ mod tests {
     fn hop_windows_overlap_and_may_start_before_the_row() {
         let kind = WindowKind::Hop { slide: 5, size: 15 };
         assert_eq!(windows(kind.clone(), 12), [(0, 15), (5, 20), (10, 25)]);
-        assert_eq!(kind.first_end(12), 15);
+        // 12's earliest window [0, 15) ends at 15: late from watermark 15.
+        assert_eq!(kind.earliest_on_time(14), 10);
+        assert_eq!(kind.earliest_on_time(15), 15);
     }
 
     #[test]
@@ -388,7 +416,9 @@ mod tests {
         };
         assert_eq!(windows(kind.clone(), 45), [(30, 50), (30, 60)]);
         assert_eq!(windows(kind.clone(), 30), [(30, 40), (30, 50), (30, 60)]);
-        assert_eq!(kind.first_end(45), 50);
+        // 45's earliest window [30, 50) ends at 50: late from watermark 50.
+        assert_eq!(kind.earliest_on_time(49), 40);
+        assert_eq!(kind.earliest_on_time(50), 50);
     }
 
     #[test]

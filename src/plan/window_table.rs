@@ -57,18 +57,20 @@ impl WindowTable {
     }
 
     /// Assigns the rows of `batch` (in the input's schema) to windows,
-    /// keeping only rows for which `keep(ts)` holds (fixed windows), or
-    /// sessionizing all of `batch` (SESSION).
+    /// dropping late rows, those before `earliest` (fixed windows), or
+    /// sessionizing all of `batch` (SESSION). Returns the windowed rows and
+    /// how many were late.
     pub fn assign(
         &self,
         batch: &RecordBatch,
-        keep: impl FnMut(i64) -> bool,
-    ) -> Result<RecordBatch> {
+        earliest: Option<i64>,
+    ) -> Result<(RecordBatch, usize)> {
         match self.kind {
-            WindowKind::Session { gap } => {
-                assign_sessions(gap, batch, self.time_index, &self.key_indices, &self.schema)
-            }
-            _ => assign_fixed(&self.kind, batch, self.time_index, &self.schema, keep),
+            WindowKind::Session { gap } => Ok((
+                assign_sessions(gap, batch, self.time_index, &self.key_indices, &self.schema)?,
+                0,
+            )),
+            _ => assign_fixed(&self.kind, batch, self.time_index, &self.schema, earliest),
         }
     }
 }
@@ -99,7 +101,7 @@ impl TableProvider for WindowTable {
         let input = self.source.scan(state, None, &[], None).await?;
         let batches = collect(input, state.task_ctx()).await?;
         let batch = concat_batches(&self.source.schema(), &batches)?;
-        let windowed = self.assign(&batch, |_| true)?;
+        let (windowed, _) = self.assign(&batch, None)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![windowed]],
             Arc::clone(&self.schema),
