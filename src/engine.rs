@@ -22,13 +22,17 @@ use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, StreamExt};
 
+use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
+use crate::checkpoint::CheckpointStore;
 use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
-use crate::job::{jobs_batch, Jobs};
+use crate::job::{jobs_batch, Checkpointing, Jobs};
 use crate::ml;
 use crate::ml::predict::PredictUdf;
 use crate::ml::registry::Registry;
+#[cfg(test)]
+use crate::plan::pipeline::Pipeline;
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
 use crate::results::QueryStream;
@@ -84,7 +88,9 @@ impl EngineBuilder {
         let mut config = self
             .config
             .unwrap_or_default()
-            .with_information_schema(true);
+            .with_information_schema(true)
+            .with_option_extension(ExecutionSettings::default())
+            .with_option_extension(PipelineSettings::default());
         config.options_mut().sql_parser.collect_spans = true;
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(LazyObjectStoreRegistry::default()))
@@ -286,19 +292,73 @@ impl Engine {
                     return Ok(None);
                 };
                 let input = dml.input.as_ref();
-                let rows = match plan_stream(&self.ctx, input, Sources::Open).await? {
-                    Some(pipeline) => pipeline.start(Arc::new(input.schema().as_arrow().clone())),
-                    None => QueryStream::new(
-                        self.ctx
-                            .execute_logical_plan(input.clone())
-                            .await?
-                            .execute_stream()
-                            .await?,
-                    ),
-                };
+                let query = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let options = self.ctx.state().config().options().clone();
+                let name = options
+                    .extensions
+                    .get::<PipelineSettings>()
+                    .and_then(|p| p.name.clone());
+                let interval = options
+                    .extensions
+                    .get::<ExecutionSettings>()
+                    .and_then(|e| e.interval());
+                if let Some(name) = name.as_deref().filter(|n| self.jobs.is_running(n)) {
+                    return Err(Error::query(format!(
+                        "a job named '{name}' is running; STOP JOB it first, or SET 'pipeline.name' \
+                         to another name"
+                    )));
+                }
                 let id = self.jobs.new_id();
-                let sink = open_sink(sink_table, id).await?;
-                self.jobs.start(id, text.trim().to_string(), rows, sink);
+                let job_name = name.clone().unwrap_or_else(|| id.to_string());
+                let (rows, checkpointing, sink_state) =
+                    match plan_stream(&self.ctx, input, Sources::Open).await? {
+                        Some(mut pipeline) => {
+                            let (checkpointing, sink_state) = match interval {
+                                Some(every) => {
+                                    let store = self.checkpoint_store(&job_name)?;
+                                    let restored = store.latest(&query, &pipeline.shape()).await?;
+                                    let (next_id, warnings, sink_state) = match restored {
+                                        Some(restored) => {
+                                            let sink = restored.state.sink.clone();
+                                            pipeline.restore(restored.state)?;
+                                            (restored.id + 1, restored.warnings, Some(sink))
+                                        }
+                                        None => (0, Vec::new(), None),
+                                    };
+                                    let states = pipeline.checkpoint_every(every);
+                                    let checkpointing = Checkpointing {
+                                        store,
+                                        query: query.clone(),
+                                        states,
+                                        next_id,
+                                        warnings,
+                                    };
+                                    (Some(checkpointing), sink_state)
+                                }
+                                None => (None, None),
+                            };
+                            let rows = pipeline.start(Arc::new(input.schema().as_arrow().clone()));
+                            (rows, checkpointing, sink_state)
+                        }
+                        None => {
+                            let rows = QueryStream::new(
+                                self.ctx
+                                    .execute_logical_plan(input.clone())
+                                    .await?
+                                    .execute_stream()
+                                    .await?,
+                            );
+                            (rows, None, None)
+                        }
+                    };
+                let mut sink = open_sink(sink_table, &job_name, checkpointing.is_some()).await?;
+                if checkpointing.is_some() {
+                    // Also without a checkpoint: a run killed before its first
+                    // one leaves hidden files to clear.
+                    sink.recover(sink_state.unwrap_or_default()).await?;
+                }
+                self.jobs
+                    .start(id, name, text.trim().to_string(), rows, sink, checkpointing);
                 let schema = Arc::new(Schema::new(vec![Field::new(
                     "job_id",
                     DataType::UInt64,
@@ -325,6 +385,39 @@ impl Engine {
                 Ok(Some(pipeline.start(schema)))
             }
         }
+    }
+
+    /// The checkpoints of the job named `name`, under
+    /// `<data-dir>/checkpoints/<name>/`.
+    fn checkpoint_store(&self, name: &str) -> Result<CheckpointStore> {
+        let root = self.data_dir.join("checkpoints");
+        std::fs::create_dir_all(&root).map_err(|e| {
+            Error::External(format!(
+                "cannot create the checkpoint directory '{}': {e}",
+                root.display()
+            ))
+        })?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
+        Ok(CheckpointStore::new(
+            Arc::new(store),
+            object_store::path::Path::from(name),
+        ))
+    }
+
+    /// The unstarted streaming pipeline of `sql`, a query over a stream
+    /// (checkpoints restore into it before it starts), and its schema.
+    #[cfg(test)]
+    pub(crate) async fn pipeline(&self, sql: &str) -> Result<(Pipeline, SchemaRef)> {
+        let text = sql::window_tvf::rewrite_window_tvfs(sql)?;
+        let Statement::DataFusion(mut statement) = sql::parse_statement(&text)? else {
+            return Err(Error::query("only a query over a stream has a pipeline"));
+        };
+        sql::group_window::rewrite_group_windows(&mut statement)?;
+        let plan = self.ctx.state().statement_to_plan(*statement).await?;
+        let pipeline = plan_stream(&self.ctx, &plan, Sources::Open)
+            .await?
+            .ok_or_else(|| Error::query("the query reads no stream"))?;
+        Ok((pipeline, Arc::new(plan.schema().as_arrow().clone())))
     }
 
     /// Trains one version per window of a window function's rows, as the

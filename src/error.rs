@@ -125,6 +125,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        Error::External(e.to_string())
+    }
+}
+
 impl From<DataFusionError> for Error {
     fn from(err: DataFusionError) -> Self {
         // A diagnostic (collected when span collection is on) carries the

@@ -7,17 +7,26 @@
 //! QueryStream ──batches──▶ job task ──▶ Sink::write ... Sink::finish (always: flushed and published)
 //!                             ▲ stop signal (STOP JOB, end of script)
 //! ```
+//!
+//! A checkpointed job (`SET 'execution.checkpointing.interval'`) also gets
+//! its pipeline's states. A state is written once every result batch before
+//! it has reached the sink: the sink prepares that output
+//! ([`Sink::pre_commit`]), the checkpoint is written with the sink's part,
+//! and then the sink publishes it ([`Sink::commit`]). A stopped or failed
+//! checkpointed job publishes nothing more ([`Sink::abort`]); restarted
+//! under its name, it goes on from its last checkpoint.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
+use crate::checkpoint::{CheckpointStore, QueryState};
 use crate::connectors::sink::Sink;
 use crate::error::{Error, Result};
 use crate::plan::metrics::StreamMetrics;
@@ -53,6 +62,8 @@ impl JobState {
 pub struct JobInfo {
     /// The job's number.
     pub id: u64,
+    /// The job's name (`pipeline.name`), when it was given one.
+    pub name: Option<String>,
     /// The INSERT statement.
     pub query: String,
     /// Its state.
@@ -64,6 +75,45 @@ pub struct JobInfo {
     pub metrics: Option<Arc<StreamMetrics>>,
     /// When it started.
     pub started: Instant,
+    /// Its last checkpoint, and when it was written.
+    pub last_checkpoint: Option<(u64, SystemTime)>,
+    /// What restoring its checkpoint found (damaged checkpoints passed over).
+    pub warnings: Vec<String>,
+}
+
+/// Where a checkpointed job's checkpoints go, and its pipeline's states.
+pub struct Checkpointing {
+    /// The job's checkpoints.
+    pub store: CheckpointStore,
+    /// What its checkpoints belong to (see [`CheckpointStore::write`]).
+    pub query: String,
+    /// The pipeline's states, as it takes them.
+    pub states: mpsc::UnboundedReceiver<QueryState>,
+    /// The number of the next checkpoint.
+    pub next_id: u64,
+    /// What restoring found (damaged checkpoints passed over).
+    pub warnings: Vec<String>,
+}
+
+impl Checkpointing {
+    /// Writes `state` once the sink has prepared its output, then publishes
+    /// that output.
+    async fn write(&mut self, mut state: QueryState, sink: &mut dyn Sink) -> Result<u64> {
+        state.sink = sink.pre_commit().await?;
+        let id = self.next_id;
+        self.store.write(id, &self.query, &state).await?;
+        self.next_id += 1;
+        sink.commit().await?;
+        Ok(id)
+    }
+}
+
+/// The next state of a checkpointed job's pipeline; never, for others.
+async fn next_state(checkpointing: &mut Option<Checkpointing>) -> Option<QueryState> {
+    match checkpointing {
+        Some(c) => c.states.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Job {
@@ -85,42 +135,87 @@ impl Jobs {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Starts job `id` (from [`Jobs::new_id`]) writing `rows` into `sink`.
-    pub fn start(&self, id: u64, query: String, rows: QueryStream, mut sink: Box<dyn Sink>) {
+    /// Starts job `id` (from [`Jobs::new_id`]) writing `rows` into `sink`,
+    /// with checkpoints when `checkpointing` is given.
+    pub fn start(
+        &self,
+        id: u64,
+        name: Option<String>,
+        query: String,
+        rows: QueryStream,
+        mut sink: Box<dyn Sink>,
+        mut checkpointing: Option<Checkpointing>,
+    ) {
         let info = Arc::new(Mutex::new(JobInfo {
             id,
+            name,
             query,
             state: JobState::Running,
             rows_out: 0,
             metrics: rows.metrics(),
             started: Instant::now(),
+            last_checkpoint: None,
+            warnings: checkpointing
+                .as_ref()
+                .map(|c| c.warnings.clone())
+                .unwrap_or_default(),
         }));
         let (stop, mut stopped) = watch::channel(false);
         let (finished, done) = watch::channel(false);
         let task_info = Arc::clone(&info);
         tokio::spawn(async move {
             let mut rows = rows;
+            let mut written = 0u64;
+            let mut waiting: VecDeque<QueryState> = VecDeque::new();
             let outcome: Result<JobState> = async {
                 loop {
-                    tokio::select! {
+                    let end = tokio::select! {
                         _ = stopped.changed() => return Ok(JobState::Stopped),
+                        Some(state) = next_state(&mut checkpointing) => {
+                            waiting.push_back(state);
+                            false
+                        }
                         next = rows.next() => match next {
-                            None => return Ok(JobState::Finished),
+                            None => true,
                             Some(batch) => {
                                 let batch = batch?;
                                 sink.write(&batch).await?;
+                                written += 1;
                                 if let Ok(mut info) = task_info.lock() {
                                     info.rows_out += batch.num_rows() as u64;
                                 }
+                                false
                             }
                         }
+                    };
+                    if let Some(c) = &mut checkpointing {
+                        if end {
+                            // The pipeline's last state was sent before it ended.
+                            while let Ok(state) = c.states.try_recv() {
+                                waiting.push_back(state);
+                            }
+                        }
+                        while waiting.front().is_some_and(|s| s.results_before <= written) {
+                            let state = waiting.pop_front().expect("checked above");
+                            let id = c.write(state, sink.as_mut()).await?;
+                            if let Ok(mut info) = task_info.lock() {
+                                info.last_checkpoint = Some((id, SystemTime::now()));
+                            }
+                        }
+                    }
+                    if end {
+                        return Ok(JobState::Finished);
                     }
                 }
             }
             .await;
             // Stop reading before flushing, so the sink sees no more rows.
             drop(rows);
-            let finished_sink = sink.finish().await;
+            let finished_sink = match outcome {
+                Ok(JobState::Finished) => sink.finish().await,
+                _ if checkpointing.is_some() => sink.abort().await,
+                _ => sink.finish().await,
+            };
             let state = match (outcome, finished_sink) {
                 (Ok(state), Ok(())) => state,
                 (Err(e), _) | (Ok(_), Err(e)) => JobState::Failed(e.to_string()),
@@ -133,6 +228,13 @@ impl Jobs {
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.insert(id, Job { info, stop, done });
         }
+    }
+
+    /// True when a running job has name `name`.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.list()
+            .iter()
+            .any(|j| j.state == JobState::Running && j.name.as_deref() == Some(name))
     }
 
     /// Every job, oldest first.
@@ -219,8 +321,14 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
         JobState::Failed(e) => Some(e.clone()),
         _ => None,
     });
+    let checkpoint_age = jobs.iter().map(|j| {
+        j.last_checkpoint
+            .and_then(|(_, at)| at.elapsed().ok())
+            .map(|age| age.as_secs_f64())
+    });
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::UInt64, false),
+        Field::new("name", DataType::Utf8, true),
         Field::new("query", DataType::Utf8, false),
         Field::new("state", DataType::Utf8, false),
         Field::new("rows_in", DataType::UInt64, true),
@@ -229,12 +337,16 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
         Field::new("malformed", DataType::UInt64, true),
         Field::new("watermark", DataType::Utf8, true),
         Field::new("uptime_s", DataType::Float64, false),
+        Field::new("last_checkpoint", DataType::UInt64, true),
+        Field::new("checkpoint_age_s", DataType::Float64, true),
         Field::new("error", DataType::Utf8, true),
+        Field::new("warnings", DataType::Utf8, true),
     ]));
     Ok(RecordBatch::try_new(
         schema,
         vec![
             Arc::new(UInt64Array::from_iter_values(jobs.iter().map(|j| j.id))),
+            Arc::new(StringArray::from_iter(jobs.iter().map(|j| j.name.clone()))),
             Arc::new(StringArray::from_iter_values(
                 jobs.iter().map(|j| j.query.clone()),
             )),
@@ -251,7 +363,14 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
             Arc::new(Float64Array::from_iter_values(
                 jobs.iter().map(|j| j.started.elapsed().as_secs_f64()),
             )),
+            Arc::new(UInt64Array::from_iter(
+                jobs.iter().map(|j| j.last_checkpoint.map(|(id, _)| id)),
+            )),
+            Arc::new(Float64Array::from_iter(checkpoint_age)),
             Arc::new(StringArray::from_iter(error)),
+            Arc::new(StringArray::from_iter(jobs.iter().map(|j| {
+                (!j.warnings.is_empty()).then(|| j.warnings.join("; "))
+            }))),
         ],
     )?)
 }

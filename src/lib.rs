@@ -53,6 +53,7 @@
 
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod connectors;
 pub mod engine;
 pub mod error;

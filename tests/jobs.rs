@@ -131,8 +131,17 @@ async fn show_jobs_and_stop_job_from_the_engine() {
             .collect()
             .await
             .unwrap();
-        let state = jobs[0].column(2).as_string::<i32>().value(0).to_string();
-        let rows_out = jobs[0].column(4).as_primitive::<UInt64Type>().value(0);
+        let state = jobs[0]
+            .column_by_name("state")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .to_string();
+        let rows_out = jobs[0]
+            .column_by_name("rows_out")
+            .unwrap()
+            .as_primitive::<UInt64Type>()
+            .value(0);
         assert_eq!(state, "RUNNING");
         if rows_out == 48 {
             break;
@@ -150,7 +159,14 @@ async fn show_jobs_and_stop_job_from_the_engine() {
         .collect()
         .await
         .unwrap();
-    assert_eq!(stopped[0].column(2).as_string::<i32>().value(0), "STOPPED");
+    assert_eq!(
+        stopped[0]
+            .column_by_name("state")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0),
+        "STOPPED"
+    );
     // Stopping flushed and published the sink's file.
     let files = visible_files(&dir.path().join("out"));
     assert_eq!(files, [format!("part-{id}-00000.csv")]);

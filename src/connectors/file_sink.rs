@@ -7,12 +7,21 @@
 //! older than `'sink.rolling-policy.rollover-interval'` (default 1 min,
 //! checked as batches arrive), and when the job ends or is stopped. Readers
 //! never see a partial file.
+//!
+//! In a checkpointed job the sink is exactly-once (Flink's two-phase
+//! commit): a complete file is first renamed `.part-<job>-<n>.<ext>.pending`,
+//! each checkpoint completes the open file, and the pending files become
+//! visible only once the checkpoint holding their names is committed. After
+//! a crash, the job's restart publishes the files its last checkpoint named
+//! and deletes the job's other hidden files: their rows are written again.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -20,6 +29,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 
 use super::options::Options;
 use super::sink::Sink;
+use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 use crate::sql::create_table::CreateTable;
 
@@ -52,16 +62,22 @@ struct OpenFile {
 pub struct FileSink {
     directory: PathBuf,
     format: String,
-    job: u64,
+    job: String,
     next_part: u64,
     max_bytes: usize,
     max_age: Duration,
     current: Option<OpenFile>,
+    /// Files are published only by checkpoints.
+    exactly_once: bool,
+    /// Complete files waiting for a checkpoint: the hidden name, then the
+    /// visible one.
+    pending: Vec<(PathBuf, PathBuf)>,
 }
 
 impl FileSink {
-    /// A sink for `table`'s directory (created if missing).
-    pub fn open(table: &CreateTable, job: u64) -> Result<Self> {
+    /// A sink for `table`'s directory (created if missing), naming its
+    /// files after job `job`; see the module docs for `exactly_once`.
+    pub fn open(table: &CreateTable, job: &str, exactly_once: bool) -> Result<Self> {
         let options = Options::new(table, OPTIONS)?;
         let path = options.required("path")?;
         let local = path.value.strip_prefix("file://").unwrap_or(path.value);
@@ -96,19 +112,21 @@ impl FileSink {
         Ok(FileSink {
             directory,
             format: format_name,
-            job,
+            job: job.to_string(),
             next_part: 0,
             max_bytes,
             max_age,
             current: None,
+            exactly_once,
+            pending: Vec::new(),
         })
     }
 
     fn new_file(&mut self, batch: &RecordBatch) -> Result<OpenFile> {
         let name = format!("part-{}-{:05}.{}", self.job, self.next_part, self.format);
         self.next_part += 1;
-        let in_progress = self.directory.join(format!(".{name}.inprogress"));
         let visible = self.directory.join(&name);
+        let in_progress = hidden(&visible, "inprogress");
         let file = File::create(&in_progress).map_err(|e| {
             Error::External(format!("cannot create '{}': {e}", in_progress.display()))
         })?;
@@ -150,11 +168,54 @@ impl FileSink {
                 writer.into_inner().flush()?;
             }
         }
-        std::fs::rename(&open.in_progress, &open.visible).map_err(|e| {
-            Error::External(format!("cannot publish '{}': {e}", open.visible.display()))
-        })?;
+        if self.exactly_once {
+            let pending = hidden(&open.visible, "pending");
+            rename(&open.in_progress, &pending)?;
+            self.pending.push((pending, open.visible));
+        } else {
+            rename(&open.in_progress, &open.visible)?;
+        }
         Ok(())
     }
+
+    /// Publishes the pending files.
+    fn publish_pending(&mut self) -> Result<()> {
+        for (pending, visible) in self.pending.drain(..) {
+            rename(&pending, &visible)?;
+        }
+        Ok(())
+    }
+
+    /// This job's hidden files in the directory (in progress or pending).
+    fn hidden_files(&self) -> Result<Vec<PathBuf>> {
+        let prefix = format!(".part-{}-", self.job);
+        let entries = std::fs::read_dir(&self.directory).map_err(|e| {
+            Error::External(format!("cannot list '{}': {e}", self.directory.display()))
+        })?;
+        Ok(entries
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .collect())
+    }
+}
+
+/// `dir/.name.<suffix>` for `dir/name`.
+fn hidden(visible: &std::path::Path, suffix: &str) -> PathBuf {
+    let name = visible
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    visible.with_file_name(format!(".{name}.{suffix}"))
+}
+
+fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::rename(from, to)
+        .map_err(|e| Error::External(format!("cannot publish '{}': {e}", to.display())))
 }
 
 #[async_trait::async_trait]
@@ -182,6 +243,66 @@ impl Sink for FileSink {
     }
 
     async fn finish(&mut self) -> Result<()> {
+        self.roll()?;
+        self.publish_pending()
+    }
+
+    async fn pre_commit(&mut self) -> Result<Snapshot> {
+        self.roll()?;
+        let mut state = Snapshot::default();
+        state.set("next_part", self.next_part as i64);
+        let names: Vec<&str> = self
+            .pending
+            .iter()
+            .filter_map(|(_, visible)| visible.file_name().and_then(|n| n.to_str()))
+            .collect();
+        if !names.is_empty() {
+            let files = Arc::new(StringArray::from(names)) as ArrayRef;
+            state.set_table(
+                "pending",
+                vec![RecordBatch::try_from_iter([("file", files)])?],
+            );
+        }
+        Ok(state)
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.publish_pending()
+    }
+
+    async fn recover(&mut self, mut state: Snapshot) -> Result<()> {
+        if let Some(next) = state.take("next_part") {
+            self.next_part = next as u64;
+        }
+        for batch in state.take_table("pending") {
+            let Some(names) = batch.column(0).as_string_opt::<i32>() else {
+                return Err(Error::query(
+                    "the checkpoint's sink files are not readable; it was taken by a different query",
+                ));
+            };
+            for name in names.iter().flatten() {
+                let visible = self.directory.join(name);
+                let pending = hidden(&visible, "pending");
+                // Published already when the crash came after the commit.
+                if pending.exists() {
+                    rename(&pending, &visible)?;
+                }
+            }
+        }
+        for leftover in self.hidden_files()? {
+            std::fs::remove_file(&leftover).map_err(|e| {
+                Error::External(format!("cannot delete '{}': {e}", leftover.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn abort(&mut self) -> Result<()> {
+        if !self.exactly_once {
+            return self.finish().await;
+        }
+        // What no checkpoint covers stays hidden; a restart deletes it and
+        // writes its rows again.
         self.roll()
     }
 }

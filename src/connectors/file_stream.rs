@@ -19,6 +19,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use futures::StreamExt;
 
 use super::{file_order, filesystem, ConnectorTable};
+use crate::checkpoint::{Position, Progress};
 use crate::error::{Error, Result};
 
 /// The batches of a stream table's files, in order.
@@ -34,6 +35,13 @@ pub struct FileStream {
     partitions: VecDeque<SendableRecordBatchStream>,
     /// How often to look for new files; `None` ends at the last file.
     monitor_interval: Option<Duration>,
+    /// The file being read, and the rows read of it so far.
+    current: Option<(Arc<str>, u64)>,
+    /// Rows still to skip at the start of the current file (resuming).
+    skip: u64,
+    /// Where a resumed stream goes on: a file begun and the rows of it that
+    /// were read before.
+    resume_at: Option<(String, u64)>,
 }
 
 impl FileStream {
@@ -53,6 +61,9 @@ impl FileStream {
             seen: HashSet::new(),
             partitions: VecDeque::new(),
             monitor_interval,
+            current: None,
+            skip: 0,
+            resume_at: None,
         };
         stream.list_new_files().await?;
         Ok(stream)
@@ -68,7 +79,19 @@ impl FileStream {
         loop {
             if let Some(stream) = self.partitions.front_mut() {
                 match stream.next().await {
-                    Some(batch) => return Ok(Some(batch?)),
+                    Some(batch) => {
+                        let batch = batch?;
+                        let rows = batch.num_rows() as u64;
+                        if let Some((_, read)) = &mut self.current {
+                            *read += rows;
+                        }
+                        if self.skip >= rows {
+                            self.skip -= rows;
+                            continue;
+                        }
+                        let skipped = std::mem::take(&mut self.skip) as usize;
+                        return Ok(Some(batch.slice(skipped, batch.num_rows() - skipped)));
+                    }
                     None => {
                         self.partitions.pop_front();
                         continue;
@@ -83,6 +106,14 @@ impl FileStream {
                 self.list_new_files().await?;
                 continue;
             };
+            self.skip = match self.resume_at.take() {
+                Some((resumed, rows)) if resumed == file => rows,
+                other => {
+                    self.resume_at = other;
+                    0
+                }
+            };
+            self.current = Some((Arc::from(file.as_str()), 0));
             let table = self.table.file_table(&self.state, &file).await?;
             let plan = table.scan(&self.state, None, &[], None).await?;
             let plan = file_order::in_file_order(plan)?;
@@ -93,6 +124,31 @@ impl FileStream {
                 .collect::<datafusion::error::Result<Vec<_>>>()?;
             self.partitions = streams.into();
         }
+    }
+
+    /// Where the stream stands after the last batch it gave.
+    pub fn position(&self) -> Position {
+        match &self.current {
+            Some((file, rows)) => Position::File {
+                file: Arc::clone(file),
+                rows: *rows,
+            },
+            None => Position::Unreplayable,
+        }
+    }
+
+    /// Goes on from `progress` (taken from this table's stream): the files
+    /// read are passed over and the current one is read from the row after
+    /// the last one taken in.
+    pub fn resume(&mut self, progress: &Progress) {
+        for file in progress.files_done() {
+            self.seen.insert(file.to_string());
+        }
+        self.files
+            .retain(|file| !progress.files_done().any(|done| done == file.as_str()));
+        self.resume_at = progress
+            .current_file()
+            .map(|(file, rows)| (file.to_string(), rows));
     }
 
     /// The session's task context, with batches of at least

@@ -76,15 +76,18 @@ pub async fn create_table(
         .build())
     };
 
-    // A directory that is empty or missing is a sink waiting for its first
-    // file: there is nothing to check the declaration against yet.
+    // A directory that is missing or holds no visible file is a sink waiting
+    // for its first file (hidden ones are files being written): there is
+    // nothing to check the declaration against yet.
     let local = path.value.strip_prefix("file://").unwrap_or(path.value);
     if !path.value.contains("://") || path.value.starts_with("file://") {
         let directory = Path::new(local);
         let empty = names_a_directory(local)
-            && directory
-                .read_dir()
-                .map_or(true, |mut entries| entries.next().is_none());
+            && directory.read_dir().map_or(true, |mut entries| {
+                entries.all(|entry| {
+                    entry.is_ok_and(|e| e.file_name().to_string_lossy().starts_with('.'))
+                })
+            });
         if empty {
             std::fs::create_dir_all(directory)
                 .map_err(|e| Error::External(format!("cannot create directory '{local}': {e}")))?;

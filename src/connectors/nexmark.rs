@@ -29,6 +29,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::nexmark_generator::{NexmarkGenerator, NexmarkTable};
 use super::options::Options;
+use crate::checkpoint::{Position, Progress};
 use crate::error::{Error, Result};
 use crate::sql::create_table::{Column, CreateTable};
 
@@ -156,6 +157,8 @@ pub struct NexmarkSource {
     /// For each output column, its index in the generator's schema.
     indices: Vec<usize>,
     next_event: u64,
+    /// The first event this run generates (not 0 when resumed).
+    first_event: u64,
     events_per_batch: u64,
     started: Option<Instant>,
 }
@@ -186,9 +189,24 @@ impl NexmarkSource {
             schema,
             indices,
             next_event: 0,
+            first_event: 0,
             events_per_batch,
             started: None,
         })
+    }
+
+    /// Where the generator stands: the next event it makes.
+    pub fn position(&self) -> Position {
+        Position::Event(self.next_event)
+    }
+
+    /// Goes on from `progress` (taken from this table's generator): the
+    /// events made before are not made again.
+    pub fn resume(&mut self, progress: &Progress) {
+        if let Some(next) = progress.next_event {
+            self.next_event = next;
+            self.first_event = next;
+        }
     }
 
     /// The next batch of rows, or `None` once `events` events were made.
@@ -202,7 +220,8 @@ impl NexmarkSource {
             };
             if self.options.events_per_second > 0 {
                 let due = Duration::from_secs_f64(
-                    self.next_event as f64 / self.options.events_per_second as f64,
+                    (self.next_event - self.first_event) as f64
+                        / self.options.events_per_second as f64,
                 );
                 tokio::time::sleep_until((started + due).into()).await;
             }

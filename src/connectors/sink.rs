@@ -11,6 +11,7 @@ use super::options::Options;
 use super::tcp::TcpOptions;
 use super::tcp_sink::TcpSink;
 use super::ConnectorTable;
+use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 
 /// Writes a job's result rows somewhere.
@@ -22,6 +23,34 @@ pub trait Sink: Send {
     /// Flushes and publishes everything written; called once, also when the
     /// job is stopped.
     async fn finish(&mut self) -> Result<()>;
+
+    /// A checkpoint is being taken: makes everything written so far durable
+    /// but not yet visible, and returns what [`Sink::recover`] needs to make
+    /// it visible after a crash. Sinks that cannot hold output back (print,
+    /// TCP) are at-least-once: they return nothing.
+    async fn pre_commit(&mut self) -> Result<Snapshot> {
+        Ok(Snapshot::default())
+    }
+
+    /// The checkpoint is complete: makes what [`Sink::pre_commit`] prepared
+    /// visible.
+    async fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The job restarts from a checkpoint whose [`Sink::pre_commit`] gave
+    /// `state`: makes that output visible and discards what was written
+    /// after it (it is written again).
+    async fn recover(&mut self, state: Snapshot) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Stops without publishing what no checkpoint covers (a checkpointed
+    /// job that is stopped or fails: a restart writes it again).
+    async fn abort(&mut self) -> Result<()> {
+        self.finish().await
+    }
 }
 
 /// Connectors that can be written to.
@@ -30,8 +59,14 @@ pub const SINK_CONNECTORS: &[&str] = &["print", "blackhole", "filesystem", "tcp"
 /// Options of the print and blackhole sinks (none besides `connector`).
 pub const NO_OPTIONS: &[&str] = &[];
 
-/// The writer for sink table `table`, for job `job`.
-pub async fn open_sink(table: &ConnectorTable, job: u64) -> Result<Box<dyn Sink>> {
+/// The writer for sink table `table`, for the job named `job` (file sinks
+/// name their files after it); `exactly_once` when the job takes
+/// checkpoints (file sinks then publish output only with a checkpoint).
+pub async fn open_sink(
+    table: &ConnectorTable,
+    job: &str,
+    exactly_once: bool,
+) -> Result<Box<dyn Sink>> {
     let definition = table.definition();
     match definition.option("connector").unwrap_or_default() {
         "tcp" | "socket" => {
@@ -48,7 +83,7 @@ pub async fn open_sink(table: &ConnectorTable, job: u64) -> Result<Box<dyn Sink>
             Options::new(definition, NO_OPTIONS)?;
             Ok(Box::new(BlackholeSink))
         }
-        "filesystem" => Ok(Box::new(FileSink::open(definition, job)?)),
+        "filesystem" => Ok(Box::new(FileSink::open(definition, job, exactly_once)?)),
         other => Err(Error::query(format!(
             "table '{}' (connector '{other}') cannot be written to; sinks are: {}",
             definition.table_name(),

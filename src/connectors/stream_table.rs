@@ -19,6 +19,7 @@ use super::nexmark::{NexmarkOptions, NexmarkSource};
 use super::registered_stream::{RegisteredSource, RegisteredStream};
 use super::tcp::{TcpOptions, TcpSource};
 use super::ConnectorTable;
+use crate::checkpoint::{Position, Progress};
 use crate::error::Result;
 use crate::plan::metrics::StreamMetrics;
 
@@ -60,6 +61,26 @@ impl StreamSource {
             StreamSource::Tcp(tcp) => tcp.next_batch().await,
             StreamSource::Nexmark(generator) => generator.next_batch().await,
             StreamSource::Registered(source) => source.next_batch().await,
+        }
+    }
+
+    /// Where the source stands after the last batch it gave.
+    pub fn position(&self) -> Position {
+        match self {
+            StreamSource::Files(files) => files.position(),
+            StreamSource::Nexmark(generator) => generator.position(),
+            StreamSource::Tcp(_) | StreamSource::Registered(_) => Position::Unreplayable,
+        }
+    }
+
+    /// Goes on from `progress`, taken from the same source before a restart.
+    /// A TCP socket or a program's stream cannot be replayed: it goes on
+    /// with what arrives next.
+    pub fn resume(&mut self, progress: &Progress) {
+        match self {
+            StreamSource::Files(files) => files.resume(progress),
+            StreamSource::Nexmark(generator) => generator.resume(progress),
+            StreamSource::Tcp(_) | StreamSource::Registered(_) => {}
         }
     }
 }

@@ -17,7 +17,8 @@ pub mod window_aggregate;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
-use crate::error::Result;
+use crate::checkpoint::Snapshot;
+use crate::error::{Error, Result};
 
 /// What an operator passes downstream after one call.
 #[derive(Debug, Default)]
@@ -70,5 +71,25 @@ pub trait Operator: Send {
     /// does not).
     fn needs_watermark(&self) -> bool {
         true
+    }
+
+    /// Everything the operator holds, after every batch given to it so far
+    /// has been taken in (a checkpoint). A stateless operator holds nothing.
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        Ok(Snapshot::default())
+    }
+
+    /// Takes back the state of a [`Operator::snapshot`] of the same query,
+    /// before any batch.
+    fn restore(&mut self, snapshot: Snapshot) -> Result<()> {
+        if snapshot.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::query(format!(
+                "the checkpoint holds state for '{}', which keeps none; \
+                 it was taken by a different query",
+                self.describe()
+            )))
+        }
     }
 }

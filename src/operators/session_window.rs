@@ -20,12 +20,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::Array;
-use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::array::{Array, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 
 use super::{Operator, Output};
+use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 use crate::plan::emission::EmissionPlan;
 use crate::plan::metrics::StreamMetrics;
@@ -114,6 +115,33 @@ impl SessionWindowOperator {
         self.open_sessions += 1;
     }
 
+    /// Sessionizes the rows of `batch` at or after `watermark` (the others
+    /// are late) and holds the batch while any of its rows is in an open
+    /// session. Returns how many rows were late.
+    fn hold(&mut self, batch: RecordBatch, watermark: Option<i64>) -> Result<usize> {
+        let times = event_times(batch.column(self.window.time_index))?;
+        let keys = session_keys(&batch, &self.window.key_indices)?;
+        let id = self.next_batch;
+        let (mut live, mut late) = (0, 0);
+        for row in 0..batch.num_rows() {
+            if !times.is_valid(row) {
+                continue;
+            }
+            let t = times.value(row);
+            if watermark.is_some_and(|w| t < w) {
+                late += 1;
+                continue;
+            }
+            live += 1;
+            self.add(keys.row(row).as_ref(), t, (id, row as u32));
+        }
+        if live > 0 {
+            self.batches.insert(id, HeldBatch { batch, live });
+            self.next_batch += 1;
+        }
+        Ok(late)
+    }
+
     /// Emits the sessions that end before `watermark` (all, at the end).
     async fn emit_until(&mut self, watermark: Option<i64>) -> Result<Vec<RecordBatch>> {
         let mut per_batch: BTreeMap<u32, Assigned> = BTreeMap::new();
@@ -173,27 +201,8 @@ impl Operator for SessionWindowOperator {
     }
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
-        let times = event_times(batch.column(self.window.time_index))?;
-        let keys = session_keys(&batch, &self.window.key_indices)?;
-        let id = self.next_batch;
-        let (mut live, mut late) = (0, 0);
-        for row in 0..batch.num_rows() {
-            if !times.is_valid(row) {
-                continue;
-            }
-            let t = times.value(row);
-            if self.watermark.is_some_and(|w| t < w) {
-                late += 1;
-                continue;
-            }
-            live += 1;
-            self.add(keys.row(row).as_ref(), t, (id, row as u32));
-        }
+        let late = self.hold(batch, self.watermark)?;
         self.metrics.add_late_rows(late);
-        if live > 0 {
-            self.batches.insert(id, HeldBatch { batch, live });
-            self.next_batch += 1;
-        }
         Ok(Output::default())
     }
 
@@ -212,5 +221,40 @@ impl Operator for SessionWindowOperator {
 
     fn open_windows(&self) -> usize {
         self.open_sessions
+    }
+
+    /// The rows of the open sessions (sessions are made again from them on
+    /// restore: a key's sessions depend on its rows, not on their order).
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        if let Some(watermark) = self.watermark {
+            snapshot.set("watermark", watermark);
+        }
+        let mut per_batch: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for session in self.sessions.values().flatten() {
+            for &(batch, row) in &session.rows {
+                per_batch.entry(batch).or_default().push(row);
+            }
+        }
+        let mut rows = Vec::with_capacity(per_batch.len());
+        for (id, mut indices) in per_batch {
+            let held = self
+                .batches
+                .get(&id)
+                .ok_or_else(|| Error::Internal(format!("session rows of a released batch {id}")))?;
+            indices.sort_unstable();
+            let indices = UInt32Array::from(indices);
+            rows.push(take_record_batch(&held.batch, &indices)?);
+        }
+        snapshot.set_table("rows", rows);
+        Ok(snapshot)
+    }
+
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
+        self.watermark = snapshot.take("watermark");
+        for batch in snapshot.take_table("rows") {
+            self.hold(batch, None)?;
+        }
+        snapshot.expect_consumed("session window operator")
     }
 }

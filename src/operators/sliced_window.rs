@@ -36,6 +36,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::{Operator, Output};
+use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 use crate::plan::emission::{run_over, EmissionPlan};
 use crate::plan::emission_source::{with_slot, Slot};
@@ -335,6 +336,41 @@ impl Operator for SlicedWindowOperator {
 
     fn open_windows(&self) -> usize {
         self.pending.len()
+    }
+
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        // Partial aggregations still running hold rows already taken in.
+        self.finish_all().await?;
+        let mut snapshot = Snapshot::default();
+        if let Some(watermark) = self.watermark {
+            snapshot.set("watermark", watermark);
+        }
+        for (start, slice) in &self.slices {
+            snapshot.set(format!("slice/{start}/last_end"), slice.last_end);
+            snapshot.set_table(format!("slice/{start}"), slice.states.clone());
+        }
+        let pending: Vec<(i64, i64)> = self.pending.iter().copied().collect();
+        snapshot.set_pairs("pending", &pending)?;
+        Ok(snapshot)
+    }
+
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
+        self.watermark = snapshot.take("watermark");
+        self.pending = snapshot.take_pairs("pending")?.into_iter().collect();
+        let names: Vec<String> = snapshot.values.keys().cloned().collect();
+        for name in names {
+            let Some(start) = name
+                .strip_prefix("slice/")
+                .and_then(|rest| rest.strip_suffix("/last_end"))
+                .and_then(|start| start.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let last_end = snapshot.take(&name).unwrap_or(start);
+            let states = snapshot.take_table(&format!("slice/{start}"));
+            self.slices.insert(start, Slice { states, last_end });
+        }
+        snapshot.expect_consumed("sliced window operator")
     }
 }
 

@@ -15,6 +15,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::{Operator, Output};
+use crate::checkpoint::Snapshot;
 use crate::error::Result;
 use crate::plan::metrics::StreamMetrics;
 use crate::plan::window::event_times;
@@ -82,5 +83,21 @@ impl Operator for WatermarkOperator {
             batches: vec![batch],
             watermark: risen,
         })
+    }
+
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        if let Some(watermark) = self.watermark {
+            snapshot.set("watermark", watermark);
+        }
+        Ok(snapshot)
+    }
+
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
+        self.watermark = snapshot.take("watermark");
+        if let Some(watermark) = self.watermark {
+            self.metrics.set_watermark(watermark);
+        }
+        snapshot.expect_consumed("watermark")
     }
 }

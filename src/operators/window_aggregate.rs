@@ -24,6 +24,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Operator, Output};
+use crate::checkpoint::Snapshot;
 use crate::error::Result;
 use crate::plan::emission::EmissionPlan;
 use crate::plan::metrics::StreamMetrics;
@@ -127,5 +128,28 @@ impl Operator for WindowAggregateOperator {
 
     fn open_windows(&self) -> usize {
         self.open.len()
+    }
+
+    async fn snapshot(&mut self) -> Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        if let Some(watermark) = self.watermark {
+            snapshot.set("watermark", watermark);
+        }
+        for (end, rows) in &self.open {
+            snapshot.set_table(format!("window/{end}"), rows.clone());
+        }
+        Ok(snapshot)
+    }
+
+    fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
+        self.watermark = snapshot.take("watermark");
+        let names: Vec<String> = snapshot.tables.keys().cloned().collect();
+        for name in names {
+            let Some(end) = name.strip_prefix("window/").and_then(|e| e.parse().ok()) else {
+                continue;
+            };
+            self.open.insert(end, snapshot.take_table(&name));
+        }
+        snapshot.expect_consumed("window operator")
     }
 }

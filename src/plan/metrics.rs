@@ -1,6 +1,7 @@
 //! Counters of a running streaming query: rows read, late rows dropped,
 //! malformed records skipped, the current watermark, open windows. Shared between the query's task and whoever watches it.
 
+use crate::checkpoint::Snapshot;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -96,5 +97,27 @@ impl StreamMetrics {
 
     pub(crate) fn set_watermark(&self, watermark: i64) {
         self.watermark.store(watermark, Ordering::Relaxed);
+    }
+
+    /// The counters a restarted query goes on from (rows read, late and
+    /// malformed rows).
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        snapshot.set("rows_in", self.rows_in() as i64);
+        snapshot.set("late_rows", self.late_rows() as i64);
+        snapshot.set("malformed", self.malformed() as i64);
+        snapshot
+    }
+
+    /// Goes on from the counters of [`StreamMetrics::snapshot`].
+    pub(crate) fn restore(&self, mut snapshot: Snapshot) {
+        let mut counter = |name: &str, counter: &AtomicU64| {
+            if let Some(value) = snapshot.take(name) {
+                counter.store(value as u64, Ordering::Relaxed);
+            }
+        };
+        counter("rows_in", &self.rows_in);
+        counter("late_rows", &self.late_rows);
+        counter("malformed", &self.malformed);
     }
 }

@@ -7,8 +7,15 @@
 //! windows are emitted. The results channel holds one batch: a slow reader
 //! slows the pipeline instead of piling up results. Dropping the
 //! `QueryStream` aborts the task.
+//!
+//! With checkpoints on, the state of the whole pipeline is taken between
+//! two batches once the interval has passed: every batch before has gone
+//! through every operator and none after has begun, so it is consistent
+//! without barriers. It goes to the reader beside the results, saying how
+//! many result batches precede it.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -16,6 +23,7 @@ use datafusion::common::runtime::SpawnedTask;
 use tokio::sync::mpsc;
 
 use super::metrics::StreamMetrics;
+use crate::checkpoint::{Position, Progress, QueryState};
 use crate::connectors::StreamSource;
 use crate::error::{Error, Result};
 use crate::operators::{Operator, Output};
@@ -35,12 +43,117 @@ pub struct Chain {
 pub struct Pipeline {
     chains: Vec<Chain>,
     metrics: Arc<StreamMetrics>,
+    /// Per chain, what it has taken in of its source.
+    progress: Vec<Progress>,
+    /// Result batches sent so far.
+    results_sent: u64,
+    checkpoints: Option<Checkpoints>,
+}
+
+/// When to take checkpoints and where they go.
+struct Checkpoints {
+    every: Duration,
+    last: Instant,
+    sender: mpsc::UnboundedSender<QueryState>,
 }
 
 impl Pipeline {
     /// A pipeline of `chains`, counting into `metrics`.
     pub fn new(chains: Vec<Chain>, metrics: Arc<StreamMetrics>) -> Self {
-        Pipeline { chains, metrics }
+        let progress = vec![Progress::default(); chains.len()];
+        Pipeline {
+            chains,
+            metrics,
+            progress,
+            results_sent: 0,
+            checkpoints: None,
+        }
+    }
+
+    /// Takes a checkpoint between batches whenever `every` has passed since
+    /// the last (after every batch for zero); they arrive on the returned
+    /// receiver.
+    pub fn checkpoint_every(&mut self, every: Duration) -> mpsc::UnboundedReceiver<QueryState> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.checkpoints = Some(Checkpoints {
+            every,
+            last: Instant::now(),
+            sender,
+        });
+        receiver
+    }
+
+    /// Per chain, how many operators it has: what a checkpoint of this
+    /// query holds.
+    pub fn shape(&self) -> Vec<usize> {
+        self.chains.iter().map(|c| c.operators.len()).collect()
+    }
+
+    /// Goes on from `state`, a checkpoint of the same query: sources read on
+    /// from where it was taken and operators hold what they held then.
+    pub fn restore(&mut self, state: QueryState) -> Result<()> {
+        if state.operators.len() != self.chains.len() {
+            return Err(Error::query(format!(
+                "the checkpoint was taken of a query reading {} stream(s), this one reads {}; \
+                 it was taken by a different query",
+                state.operators.len(),
+                self.chains.len()
+            )));
+        }
+        let sources = state.sources.into_iter();
+        let chains = self.chains.iter_mut().zip(&mut self.progress);
+        for ((chain, progress), (source, operators)) in chains.zip(sources.zip(state.operators)) {
+            *progress = Progress::restore(source)?;
+            if let Some(reader) = &mut chain.source {
+                reader.resume(progress);
+            }
+            if operators.len() != chain.operators.len() {
+                return Err(Error::query(
+                    "the checkpoint's operators are not this query's; it was taken by a different query",
+                ));
+            }
+            for (operator, snapshot) in chain.operators.iter_mut().zip(operators) {
+                operator.restore(snapshot)?;
+            }
+        }
+        self.metrics.restore(state.metrics);
+        Ok(())
+    }
+
+    /// The state of every source and operator now.
+    async fn snapshot(&mut self) -> Result<QueryState> {
+        let mut state = QueryState {
+            results_before: self.results_sent,
+            metrics: self.metrics.snapshot(),
+            ..QueryState::default()
+        };
+        for (chain, progress) in self.chains.iter_mut().zip(&self.progress) {
+            state.sources.push(progress.snapshot()?);
+            let mut operators = Vec::with_capacity(chain.operators.len());
+            for operator in &mut chain.operators {
+                operators.push(operator.snapshot().await?);
+            }
+            state.operators.push(operators);
+        }
+        Ok(state)
+    }
+
+    /// Takes a checkpoint if one is due (or `now`, with checkpoints on).
+    async fn checkpoint_if_due(&mut self, now: bool) -> Result<()> {
+        let due = self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|c| now || c.last.elapsed() >= c.every);
+        if !due {
+            return Ok(());
+        }
+        let state = self.snapshot().await?;
+        if let Some(checkpoints) = &mut self.checkpoints {
+            checkpoints.last = Instant::now();
+            // A reader that stopped taking checkpoints is not an error.
+            let _ = checkpoints.sender.send(state);
+        }
+        Ok(())
     }
 
     /// One line per stage, source first, for EXPLAIN.
@@ -95,20 +208,28 @@ impl Pipeline {
             let mut still_active = Vec::with_capacity(active.len());
             for chain in active {
                 let next = readers[chain].0.recv().await.transpose()?;
+                let taken_in = next.is_some();
                 let results = match next {
-                    Some(batch) => {
+                    Some((batch, position)) => {
                         still_active.push(chain);
+                        self.progress[chain].advance(position);
                         self.push(chain, Output::batches(vec![batch])).await?
                     }
                     None => self.finish(chain).await?,
                 };
-                if !send_all(sender, results).await {
-                    return Ok(());
+                match send_all(sender, results).await {
+                    Some(sent) => self.results_sent += sent,
+                    None => return Ok(()),
+                }
+                if taken_in {
+                    self.checkpoint_if_due(false).await?;
                 }
             }
             active = still_active;
         }
-        Ok(())
+        // The last state: everything read and emitted, so a job restarted
+        // after its end writes nothing twice.
+        self.checkpoint_if_due(true).await
     }
 
     /// Passes `input` through every operator of chain `chain`.
@@ -153,15 +274,23 @@ impl Pipeline {
     }
 }
 
-/// Batches read ahead from `source` (at most `READ_AHEAD` waiting), by a
-/// task that stops when the receiver is dropped.
-fn read_ahead(mut source: StreamSource) -> (mpsc::Receiver<Result<RecordBatch>>, SpawnedTask<()>) {
+/// Batches read ahead from `source` (at most `READ_AHEAD` waiting), each
+/// with the source's position after it, by a task that stops when the
+/// receiver is dropped.
+#[allow(clippy::type_complexity)]
+fn read_ahead(
+    mut source: StreamSource,
+) -> (
+    mpsc::Receiver<Result<(RecordBatch, Position)>>,
+    SpawnedTask<()>,
+) {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     let task = SpawnedTask::spawn(async move {
         loop {
             let next = source.next_batch().await.transpose();
             let end = !matches!(next, Some(Ok(_)));
             if let Some(next) = next {
+                let next = next.map(|batch| (batch, source.position()));
                 if sender.send(next).await.is_err() {
                     return;
                 }
@@ -177,12 +306,15 @@ fn read_ahead(mut source: StreamSource) -> (mpsc::Receiver<Result<RecordBatch>>,
 /// Batches a source may read ahead of the operators.
 const READ_AHEAD: usize = 2;
 
-/// Sends every non-empty batch; false when the reader has gone.
-async fn send_all(sender: &mpsc::Sender<Result<RecordBatch>>, batches: Vec<RecordBatch>) -> bool {
+/// Sends every non-empty batch; how many, or `None` when the reader has gone.
+async fn send_all(
+    sender: &mpsc::Sender<Result<RecordBatch>>,
+    batches: Vec<RecordBatch>,
+) -> Option<u64> {
+    let mut sent = 0;
     for batch in batches.into_iter().filter(|b| b.num_rows() > 0) {
-        if sender.send(Ok(batch)).await.is_err() {
-            return false;
-        }
+        sender.send(Ok(batch)).await.ok()?;
+        sent += 1;
     }
-    true
+    Some(sent)
 }
