@@ -14,6 +14,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::source_as_provider;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{LogicalPlan, ScalarUDF, WriteOp};
@@ -298,10 +299,9 @@ impl Engine {
                     .extensions
                     .get::<PipelineSettings>()
                     .and_then(|p| p.name.clone());
-                let interval = options
-                    .extensions
-                    .get::<ExecutionSettings>()
-                    .and_then(|e| e.interval());
+                let execution = options.extensions.get::<ExecutionSettings>();
+                let interval = execution.and_then(|e| e.interval());
+                let checkpoint_dir = execution.and_then(|e| e.checkpointing_dir.clone());
                 if let Some(name) = name.as_deref().filter(|n| self.jobs.is_running(n)) {
                     return Err(Error::query(format!(
                         "a job named '{name}' is running; STOP JOB it first, or SET 'pipeline.name' \
@@ -315,7 +315,8 @@ impl Engine {
                         Some(mut pipeline) => {
                             let (checkpointing, sink_state) = match interval {
                                 Some(every) => {
-                                    let store = self.checkpoint_store(&job_name)?;
+                                    let store = self
+                                        .checkpoint_store(&job_name, checkpoint_dir.as_deref())?;
                                     let restored = store.latest(&query, &pipeline.shape()).await?;
                                     let (next_id, warnings, sink_state) = match restored {
                                         Some(restored) => {
@@ -387,10 +388,28 @@ impl Engine {
         }
     }
 
-    /// The checkpoints of the job named `name`, under
-    /// `<data-dir>/checkpoints/<name>/`.
-    fn checkpoint_store(&self, name: &str) -> Result<CheckpointStore> {
-        let root = self.data_dir.join("checkpoints");
+    /// The checkpoints of the job named `name`, under `dir/<name>/`: `dir`
+    /// is `execution.checkpointing.dir` (a directory or an object store
+    /// URL), by default `<data-dir>/checkpoints`.
+    fn checkpoint_store(&self, name: &str, dir: Option<&str>) -> Result<CheckpointStore> {
+        if let Some(url) = dir.filter(|d| d.contains("://") && !d.starts_with("file://")) {
+            let url = url::Url::parse(url).map_err(|e| {
+                Error::query(format!(
+                    "'execution.checkpointing.dir' = '{url}' is not a URL ({e}); \
+                     write a directory or a URL like 's3://bucket/checkpoints'"
+                ))
+            })?;
+            let store = self
+                .ctx
+                .runtime_env()
+                .object_store(ObjectStoreUrl::parse(&url[..url::Position::BeforePath])?)?;
+            let root = object_store::path::Path::from(url.path()).join(name);
+            return Ok(CheckpointStore::new(store, root));
+        }
+        let root = match dir {
+            Some(dir) => PathBuf::from(dir.strip_prefix("file://").unwrap_or(dir)),
+            None => self.data_dir.join("checkpoints"),
+        };
         std::fs::create_dir_all(&root).map_err(|e| {
             Error::External(format!(
                 "cannot create the checkpoint directory '{}': {e}",

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -75,10 +75,23 @@ pub struct JobInfo {
     pub metrics: Option<Arc<StreamMetrics>>,
     /// When it started.
     pub started: Instant,
-    /// Its last checkpoint, and when it was written.
-    pub last_checkpoint: Option<(u64, SystemTime)>,
+    /// Its last checkpoint.
+    pub last_checkpoint: Option<CheckpointInfo>,
     /// What restoring its checkpoint found (damaged checkpoints passed over).
     pub warnings: Vec<String>,
+}
+
+/// What `SHOW JOBS` shows of a job's last checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointInfo {
+    /// Its number.
+    pub id: u64,
+    /// When it was complete.
+    pub at: SystemTime,
+    /// How long the sink's preparation, writing and publishing took.
+    pub duration: Duration,
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// Where a checkpointed job's checkpoints go, and its pipeline's states.
@@ -98,13 +111,23 @@ pub struct Checkpointing {
 impl Checkpointing {
     /// Writes `state` once the sink has prepared its output, then publishes
     /// that output.
-    async fn write(&mut self, mut state: QueryState, sink: &mut dyn Sink) -> Result<u64> {
+    async fn write(
+        &mut self,
+        mut state: QueryState,
+        sink: &mut dyn Sink,
+    ) -> Result<CheckpointInfo> {
+        let started = Instant::now();
         state.sink = sink.pre_commit().await?;
         let id = self.next_id;
-        self.store.write(id, &self.query, &state).await?;
+        let bytes = self.store.write(id, &self.query, &state).await?;
         self.next_id += 1;
         sink.commit().await?;
-        Ok(id)
+        Ok(CheckpointInfo {
+            id,
+            at: SystemTime::now(),
+            duration: started.elapsed(),
+            bytes,
+        })
     }
 }
 
@@ -197,9 +220,9 @@ impl Jobs {
                         }
                         while waiting.front().is_some_and(|s| s.results_before <= written) {
                             let state = waiting.pop_front().expect("checked above");
-                            let id = c.write(state, sink.as_mut()).await?;
+                            let checkpoint = c.write(state, sink.as_mut()).await?;
                             if let Ok(mut info) = task_info.lock() {
-                                info.last_checkpoint = Some((id, SystemTime::now()));
+                                info.last_checkpoint = Some(checkpoint);
                             }
                         }
                     }
@@ -321,11 +344,9 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
         JobState::Failed(e) => Some(e.clone()),
         _ => None,
     });
-    let checkpoint_age = jobs.iter().map(|j| {
-        j.last_checkpoint
-            .and_then(|(_, at)| at.elapsed().ok())
-            .map(|age| age.as_secs_f64())
-    });
+    let checkpoint = |f: fn(&CheckpointInfo) -> f64| {
+        Float64Array::from_iter(jobs.iter().map(|j| j.last_checkpoint.as_ref().map(f)))
+    };
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::UInt64, false),
         Field::new("name", DataType::Utf8, true),
@@ -339,6 +360,8 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
         Field::new("uptime_s", DataType::Float64, false),
         Field::new("last_checkpoint", DataType::UInt64, true),
         Field::new("checkpoint_age_s", DataType::Float64, true),
+        Field::new("checkpoint_ms", DataType::Float64, true),
+        Field::new("checkpoint_bytes", DataType::UInt64, true),
         Field::new("error", DataType::Utf8, true),
         Field::new("warnings", DataType::Utf8, true),
     ]));
@@ -364,9 +387,15 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
                 jobs.iter().map(|j| j.started.elapsed().as_secs_f64()),
             )),
             Arc::new(UInt64Array::from_iter(
-                jobs.iter().map(|j| j.last_checkpoint.map(|(id, _)| id)),
+                jobs.iter().map(|j| j.last_checkpoint.map(|c| c.id)),
             )),
-            Arc::new(Float64Array::from_iter(checkpoint_age)),
+            Arc::new(checkpoint(|c| {
+                c.at.elapsed().map_or(0.0, |age| age.as_secs_f64())
+            })),
+            Arc::new(checkpoint(|c| c.duration.as_secs_f64() * 1000.0)),
+            Arc::new(UInt64Array::from_iter(
+                jobs.iter().map(|j| j.last_checkpoint.map(|c| c.bytes)),
+            )),
             Arc::new(StringArray::from_iter(error)),
             Arc::new(StringArray::from_iter(jobs.iter().map(|j| {
                 (!j.warnings.is_empty()).then(|| j.warnings.join("; "))

@@ -1,5 +1,6 @@
-//! Reads Parquet over `s3://` from a real S3-compatible server (moto) that
-//! the test starts on 127.0.0.1 with an ephemeral port and stops at the end.
+//! Reads Parquet over `s3://`, and writes and reads checkpoints, on a real
+//! S3-compatible server (moto) that each test starts on 127.0.0.1 with an
+//! ephemeral port and stops at the end.
 //!
 //! moto comes from PyPI (`pip install 'moto[server]'`; `.ci/run` installs it).
 //! Where it is missing the test says so and passes, except when
@@ -91,13 +92,14 @@ fn flowsql_csv(sql: &str, port: u16) -> String {
 const QUERY: &str =
     "SELECT auction, COUNT(*) AS bids, MAX(price) AS top FROM bids GROUP BY auction ORDER BY auction";
 
-#[test]
-fn parquet_over_s3_answers_like_the_local_files() {
+/// moto with the test bucket, or `None` (the test is skipped) where moto
+/// is missing and `FLOWSQL_REQUIRE_S3` is not set.
+fn moto_with_bucket() -> Option<Moto> {
     let moto = match start_moto() {
         Ok(moto) => moto,
         Err(why) if std::env::var_os("FLOWSQL_REQUIRE_S3").is_none() => {
             eprintln!("skipping the S3 test: {why} (pip install 'moto[server]')");
-            return;
+            return None;
         }
         Err(why) => panic!("FLOWSQL_REQUIRE_S3 is set but {why}"),
     };
@@ -106,6 +108,62 @@ fn parquet_over_s3_answers_like_the_local_files() {
         assert!(Instant::now() < deadline, "moto did not create the bucket");
         std::thread::sleep(Duration::from_millis(200));
     }
+    Some(moto)
+}
+
+#[tokio::test]
+async fn checkpoints_are_written_and_read_back_on_s3() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use flowsql::checkpoint::{CheckpointStore, QueryState, Snapshot};
+    use object_store::aws::AmazonS3Builder;
+    use object_store::path::Path;
+    use std::sync::Arc;
+
+    let Some(moto) = moto_with_bucket() else {
+        return;
+    };
+    let s3 = AmazonS3Builder::new()
+        .with_endpoint(format!("http://127.0.0.1:{}", moto.port))
+        .with_allow_http(true)
+        .with_bucket_name(BUCKET)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap();
+    let store = CheckpointStore::new(Arc::new(s3), Path::from("checkpoints/job"));
+    let state = |n: i64| {
+        let mut operator = Snapshot::default();
+        operator.set("watermark", n);
+        let rows = Arc::new(Int64Array::from(vec![n; 1000])) as ArrayRef;
+        operator.set_table(
+            "rows",
+            vec![RecordBatch::try_from_iter([("x", rows)]).unwrap()],
+        );
+        QueryState {
+            sources: vec![Snapshot::default()],
+            operators: vec![vec![operator]],
+            results_before: n as u64,
+            ..QueryState::default()
+        }
+    };
+    for id in 0..4 {
+        store.write(id, "q", &state(id as i64)).await.unwrap();
+    }
+    assert_eq!(
+        store.committed().await.unwrap(),
+        [2, 3],
+        "older ones pruned"
+    );
+    let restored = store.latest("q", &[1]).await.unwrap().unwrap();
+    assert_eq!((restored.id, restored.state), (3, state(3)));
+}
+
+#[test]
+fn parquet_over_s3_answers_like_the_local_files() {
+    let Some(moto) = moto_with_bucket() else {
+        return;
+    };
     let mut files: Vec<_> = std::fs::read_dir("data/bids")
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -141,4 +199,61 @@ fn parquet_over_s3_answers_like_the_local_files() {
         moto.port,
     );
     assert_eq!(external, local);
+}
+
+#[test]
+fn a_job_checkpoints_to_s3_and_resumes_from_there() {
+    let Some(moto) = moto_with_bucket() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let script = format!(
+        "SET 'execution.checkpointing.interval' = '50ms';
+         SET 'execution.checkpointing.dir' = 's3://{BUCKET}/checkpoints';
+         SET 'pipeline.name' = 'remote';
+         CREATE TABLE bids (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+         CREATE TABLE per_auction (window_start TIMESTAMP(3), auction BIGINT, n BIGINT)
+         WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv');
+         INSERT INTO per_auction SELECT window_start, auction, COUNT(*)
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+         GROUP BY window_start, window_end, auction;",
+        out.path().display()
+    );
+    let visible = || {
+        let mut lines: Vec<String> = std::fs::read_dir(out.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .flat_map(|p| {
+                std::fs::read_to_string(p)
+                    .unwrap()
+                    .lines()
+                    .skip(1)
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    flowsql_csv(&script, moto.port);
+    let first = visible();
+    assert!(!first.is_empty());
+    let listing = http(
+        moto.port,
+        "GET",
+        &format!("/{BUCKET}?list-type=2&prefix=checkpoints/remote/"),
+        b"",
+    );
+    assert!(listing.contains("_COMMITTED"), "{listing}");
+    // Run again under the same name: it resumes from its last checkpoint,
+    // taken at the end of the input, so it writes nothing (a fresh start
+    // would write every window again).
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    flowsql_csv(&script, moto.port);
+    assert_eq!(visible(), Vec::<String>::new());
 }

@@ -3,6 +3,9 @@
 //!
 //! - `SET 'execution.checkpointing.interval' = '10s'`: jobs started after it
 //!   take a checkpoint at that interval (none when unset, as in Flink).
+//! - `SET 'execution.checkpointing.dir' = 's3://bucket/checkpoints'`: where
+//!   their checkpoints go (a directory or an object store URL; by default
+//!   `<data-dir>/checkpoints`).
 //! - `SET 'pipeline.name' = 'bids-per-minute'`: the next job's name; a job
 //!   started under the name of an earlier one resumes from its checkpoints.
 
@@ -19,6 +22,8 @@ use crate::connectors::file_stream::parse_interval;
 pub struct ExecutionSettings {
     /// `execution.checkpointing.interval`, as written.
     pub checkpointing_interval: Option<String>,
+    /// `execution.checkpointing.dir`: where checkpoints go.
+    pub checkpointing_dir: Option<String>,
 }
 
 impl ExecutionSettings {
@@ -59,20 +64,32 @@ impl ExtensionOptions for ExecutionSettings {
                 self.checkpointing_interval = Some(value.to_string());
                 Ok(())
             }
+            "checkpointing.dir" => {
+                self.checkpointing_dir = Some(value.to_string());
+                Ok(())
+            }
             _ => Err(unknown(
                 "execution",
                 key,
-                "execution.checkpointing.interval",
+                "execution.checkpointing.interval' and 'execution.checkpointing.dir",
             )),
         }
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![ConfigEntry {
-            key: "execution.checkpointing.interval".into(),
-            value: self.checkpointing_interval.clone(),
-            description: "How often a job takes a checkpoint (none when unset)",
-        }]
+        vec![
+            ConfigEntry {
+                key: "execution.checkpointing.interval".into(),
+                value: self.checkpointing_interval.clone(),
+                description: "How often a job takes a checkpoint (none when unset)",
+            },
+            ConfigEntry {
+                key: "execution.checkpointing.dir".into(),
+                value: self.checkpointing_dir.clone(),
+                description: "Where checkpoints go: a directory or an object store URL \
+                              (default: <data-dir>/checkpoints)",
+            },
+        ]
     }
 }
 

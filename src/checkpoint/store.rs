@@ -88,8 +88,8 @@ impl CheckpointStore {
     /// Writes checkpoint `id` of `state`, for the query `query` (any text
     /// that differs between queries whose state differs, such as the
     /// query's text), then deletes checkpoints older than the newest
-    /// [`RETAINED`].
-    pub async fn write(&self, id: u64, query: &str, state: &QueryState) -> Result<()> {
+    /// [`RETAINED`]. Returns the bytes written.
+    pub async fn write(&self, id: u64, query: &str, state: &QueryState) -> Result<u64> {
         let dir = self.dir(id);
         let snapshot = state.to_snapshot();
         let mut tables = Vec::with_capacity(snapshot.tables.len());
@@ -113,9 +113,11 @@ impl CheckpointStore {
             values: snapshot.values,
             tables,
         };
+        let table_bytes: u64 = manifest.tables.iter().map(|t| t.bytes).sum();
         let manifest = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::Internal(format!("checkpoint manifest: {e}")))?;
         let crc = crc32fast::hash(&manifest);
+        let written = manifest.len() as u64 + table_bytes;
         self.store
             .put(
                 &dir.clone().join("manifest.json"),
@@ -128,7 +130,8 @@ impl CheckpointStore {
                 PutPayload::from(crc.to_string().into_bytes()),
             )
             .await?;
-        self.prune(id).await
+        self.prune(id).await?;
+        Ok(written)
     }
 
     /// The newest complete, intact checkpoint of `query` for a pipeline of

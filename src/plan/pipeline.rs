@@ -9,10 +9,11 @@
 //! `QueryStream` aborts the task.
 //!
 //! With checkpoints on, the state of the whole pipeline is taken between
-//! two batches once the interval has passed: every batch before has gone
-//! through every operator and none after has begun, so it is consistent
-//! without barriers. It goes to the reader beside the results, saying how
-//! many result batches precede it.
+//! two batches once the interval has passed (also while waiting for a
+//! source with nothing to read): every batch before has gone through every
+//! operator and none after has begun, so it is consistent without barriers.
+//! It goes to the reader beside the results, saying how many result batches
+//! precede it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -138,6 +139,15 @@ impl Pipeline {
         Ok(state)
     }
 
+    /// How long until the next checkpoint is due, with checkpoints at an
+    /// interval (not after every batch).
+    fn next_checkpoint_in(&self) -> Option<Duration> {
+        self.checkpoints
+            .as_ref()
+            .filter(|c| !c.every.is_zero())
+            .map(|c| c.every.saturating_sub(c.last.elapsed()))
+    }
+
     /// Takes a checkpoint if one is due (or `now`, with checkpoints on).
     async fn checkpoint_if_due(&mut self, now: bool) -> Result<()> {
         let due = self
@@ -207,7 +217,17 @@ impl Pipeline {
         while !active.is_empty() {
             let mut still_active = Vec::with_capacity(active.len());
             for chain in active {
-                let next = readers[chain].0.recv().await.transpose()?;
+                let next = loop {
+                    // A source with nothing to read is checkpointed too.
+                    let Some(wait) = self.next_checkpoint_in() else {
+                        break readers[chain].0.recv().await;
+                    };
+                    match tokio::time::timeout(wait, readers[chain].0.recv()).await {
+                        Ok(next) => break next,
+                        Err(_) => self.checkpoint_if_due(false).await?,
+                    }
+                }
+                .transpose()?;
                 let taken_in = next.is_some();
                 let results = match next {
                     Some((batch, position)) => {
