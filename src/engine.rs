@@ -24,7 +24,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, StreamExt};
 
 use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{Error, Result};
@@ -32,7 +32,6 @@ use crate::job::{jobs_batch, Checkpointing, Jobs};
 use crate::ml;
 use crate::ml::predict::PredictUdf;
 use crate::ml::registry::Registry;
-#[cfg(test)]
 use crate::plan::pipeline::Pipeline;
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
@@ -317,23 +316,8 @@ impl Engine {
                                 Some(every) => {
                                     let store = self
                                         .checkpoint_store(&job_name, checkpoint_dir.as_deref())?;
-                                    let restored = store.latest(&query, &pipeline.shape()).await?;
-                                    let (next_id, warnings, sink_state) = match restored {
-                                        Some(restored) => {
-                                            let sink = restored.state.sink.clone();
-                                            pipeline.restore(restored.state)?;
-                                            (restored.id + 1, restored.warnings, Some(sink))
-                                        }
-                                        None => (0, Vec::new(), None),
-                                    };
-                                    let states = pipeline.checkpoint_every(every);
-                                    let checkpointing = Checkpointing {
-                                        store,
-                                        query: query.clone(),
-                                        states,
-                                        next_id,
-                                        warnings,
-                                    };
+                                    let (checkpointing, sink_state) =
+                                        resume(&mut pipeline, store, query, every).await?;
                                     (Some(checkpointing), sink_state)
                                 }
                                 None => (None, None),
@@ -493,6 +477,33 @@ impl Engine {
         self.ctx.register_table(name.as_str(), Arc::new(table))?;
         Ok(())
     }
+}
+
+/// Goes on from the newest intact checkpoint in `store` of job `query`, if
+/// there is one, and has `pipeline` take checkpoints every `every`: the
+/// job's checkpointing, and the sink's part of the checkpoint restored.
+async fn resume(
+    pipeline: &mut Pipeline,
+    store: CheckpointStore,
+    query: String,
+    every: Duration,
+) -> Result<(Checkpointing, Option<Snapshot>)> {
+    let (next_id, warnings, sink_state) = match store.latest(&query, &pipeline.shape()).await? {
+        Some(restored) => {
+            let sink = restored.state.sink.clone();
+            pipeline.restore(restored.state)?;
+            (restored.id + 1, restored.warnings, Some(sink))
+        }
+        None => (0, Vec::new(), None),
+    };
+    let checkpointing = Checkpointing {
+        store,
+        query,
+        states: pipeline.checkpoint_every(every),
+        next_id,
+        warnings,
+    };
+    Ok((checkpointing, sink_state))
 }
 
 /// A stream of one batch.

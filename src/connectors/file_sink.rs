@@ -196,9 +196,15 @@ impl FileSink {
             .filter_map(|entry| entry.ok())
             .map(|entry| entry.path())
             .filter(|path| {
+                // `.part-<job>-<digits>.`: not another job's whose name
+                // begins with this one's.
                 path.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix))
+                    .and_then(|n| n.strip_prefix(&prefix))
+                    .and_then(|rest| rest.split_once('.'))
+                    .is_some_and(|(part, _)| {
+                        !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
+                    })
             })
             .collect())
     }
