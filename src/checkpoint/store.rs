@@ -65,7 +65,8 @@ struct Manifest {
     format_version: u32,
     /// What the state belongs to (see [`CheckpointStore::write`]).
     query: String,
-    /// Milliseconds since the Unix epoch when it was taken.
+    /// Milliseconds since the Unix epoch when it was taken (for people
+    /// reading the manifest).
     taken_at_ms: i64,
     values: BTreeMap<String, i64>,
     tables: Vec<TableFile>,
@@ -163,11 +164,6 @@ impl CheckpointStore {
                 warnings.join("; ")
             )))
         }
-    }
-
-    /// When checkpoint `id` was taken (milliseconds since the Unix epoch).
-    pub async fn taken_at_ms(&self, id: u64) -> Result<i64> {
-        Ok(self.manifest(id).await?.taken_at_ms)
     }
 
     async fn read(

@@ -141,11 +141,9 @@ impl FileStream {
     /// read are passed over and the current one is read from the row after
     /// the last one taken in.
     pub fn resume(&mut self, progress: &Progress) {
-        for file in progress.files_done() {
-            self.seen.insert(file.to_string());
-        }
-        self.files
-            .retain(|file| !progress.files_done().any(|done| done == file.as_str()));
+        let done: HashSet<&str> = progress.files_done().collect();
+        self.seen.extend(done.iter().map(|file| file.to_string()));
+        self.files.retain(|file| !done.contains(file.as_str()));
         self.resume_at = progress
             .current_file()
             .map(|(file, rows)| (file.to_string(), rows));
