@@ -27,7 +27,7 @@ use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
 use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
-use crate::error::{Error, Result};
+use crate::error::{catch_panic, statement_excerpt, Error, Result};
 use crate::job::{jobs_batch, Checkpointing, Jobs};
 use crate::ml;
 use crate::ml::predict::PredictUdf;
@@ -216,8 +216,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs exactly one statement.
+    /// Runs exactly one statement; a panic while planning it or in its
+    /// rows becomes an [`Error::Internal`] naming it.
     async fn run(&self, text: &str) -> Result<QueryStream> {
+        let what = format!("planning '{}'", statement_excerpt(text));
+        let stream = catch_panic(what, self.run_statement(text)).await?;
+        Ok(stream.for_statement(text))
+    }
+
+    /// Runs exactly one statement.
+    async fn run_statement(&self, text: &str) -> Result<QueryStream> {
         let text = sql::window_tvf::rewrite_window_tvfs(text)?;
         let text = ml::functions::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
@@ -400,7 +408,9 @@ impl Engine {
                 root.display()
             ))
         })?;
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?;
+        // Pruning deletes old checkpoints' files; their emptied chk-* directories go too.
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&root)?
+            .with_automatic_cleanup(true);
         Ok(CheckpointStore::new(
             Arc::new(store),
             object_store::path::Path::from(name),

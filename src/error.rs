@@ -8,7 +8,12 @@
 //! the offending token when the parser or the planner knows it, relative to
 //! the SQL text handed to the engine; the CLI turns that into `FILE:LINE:COL`.
 
+use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
@@ -90,6 +95,41 @@ impl Error {
             },
             other => other,
         }
+    }
+}
+
+impl Error {
+    /// The internal error for a panic caught in `what` (a query, a job, an
+    /// operator task), with the panic's message.
+    pub fn from_panic(what: &str, payload: Box<dyn Any + Send>) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_string());
+        Error::Internal(format!("{what} panicked: {message}"))
+    }
+}
+
+/// Runs `future`, turning a panic inside it into an [`Error::Internal`]
+/// naming `what`: no panic in a query's task reaches the user as a silent
+/// end of its rows.
+pub(crate) async fn catch_panic<T>(
+    what: impl fmt::Display,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => Err(Error::from_panic(&what.to_string(), payload)),
+    }
+}
+
+/// The first line of a statement, shortened, to name it in a message.
+pub(crate) fn statement_excerpt(sql: &str) -> String {
+    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(80) {
+        Some((at, _)) => format!("{}...", &flat[..at]),
+        None => flat,
     }
 }
 

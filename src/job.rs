@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::{CheckpointStore, QueryState};
 use crate::connectors::sink::Sink;
-use crate::error::{Error, Result};
+use crate::error::{catch_panic, Error, Result};
 use crate::plan::metrics::StreamMetrics;
 use crate::results::QueryStream;
 
@@ -190,7 +190,7 @@ impl Jobs {
             let mut rows = rows;
             let mut written = 0u64;
             let mut waiting: VecDeque<QueryState> = VecDeque::new();
-            let outcome: Result<JobState> = async {
+            let body = async {
                 loop {
                     let end = tokio::select! {
                         _ = stopped.changed() => return Ok(JobState::Stopped),
@@ -230,14 +230,17 @@ impl Jobs {
                         return Ok(JobState::Finished);
                     }
                 }
-            }
-            .await;
+            };
+            // A panic fails the job (FAILED in SHOW JOBS), never ends it
+            // as if its input had ended.
+            let outcome: Result<JobState> = catch_panic(format!("job {id}"), body).await;
             // Stop reading before flushing, so the sink sees no more rows.
             drop(rows);
+            let what = format!("job {id}'s sink");
             let finished_sink = match outcome {
-                Ok(JobState::Finished) => sink.finish().await,
-                _ if checkpointing.is_some() => sink.abort().await,
-                _ => sink.finish().await,
+                Ok(JobState::Finished) => catch_panic(what, sink.finish()).await,
+                _ if checkpointing.is_some() => catch_panic(what, sink.abort()).await,
+                _ => catch_panic(what, sink.finish()).await,
             };
             let state = match (outcome, finished_sink) {
                 (Ok(state), Ok(())) => state,

@@ -1,6 +1,7 @@
 //! `QueryStream`: the rows of a running query, as an async stream of Arrow
 //! record batches.
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::SendableRecordBatchStream;
 use futures::Stream;
 
@@ -21,6 +23,10 @@ use crate::plan::metrics::StreamMetrics;
 pub struct QueryStream {
     inner: SendableRecordBatchStream,
     metrics: Option<Arc<StreamMetrics>>,
+    /// The statement, to name it when something in it panics.
+    statement: Option<String>,
+    /// Set once the stream has failed with a panic: it yields nothing more.
+    panicked: bool,
 }
 
 impl QueryStream {
@@ -28,7 +34,15 @@ impl QueryStream {
         QueryStream {
             inner,
             metrics: None,
+            statement: None,
+            panicked: false,
         }
+    }
+
+    /// The same stream, naming `statement` in the error a panic becomes.
+    pub(crate) fn for_statement(mut self, statement: &str) -> Self {
+        self.statement = Some(crate::error::statement_excerpt(statement));
+        self
     }
 
     /// The rows a background task sends on `receiver`; the task is aborted
@@ -36,22 +50,35 @@ impl QueryStream {
     pub(crate) fn from_task(
         schema: SchemaRef,
         receiver: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
-        task: datafusion::common::runtime::SpawnedTask<()>,
+        task: SpawnedTask<()>,
         metrics: Option<Arc<StreamMetrics>>,
     ) -> Self {
-        let batches =
-            futures::stream::unfold((receiver, task), |(mut receiver, task)| async move {
-                let item = receiver.recv().await?;
-                Some((
-                    item.map_err(datafusion::error::DataFusionError::from),
-                    (receiver, task),
-                ))
-            });
+        // The state is `None` once a panic has been reported.
+        let batches = futures::stream::unfold(Some((receiver, task)), |state| async move {
+            let (mut receiver, task) = state?;
+            let Some(item) = receiver.recv().await else {
+                // The task ended: normally, or by a panic, which must not
+                // pass for the end of the rows.
+                return match task.join().await {
+                    Err(e) if e.is_panic() => Some((
+                        Err(Error::from_panic("a query task", e.into_panic()).into()),
+                        None,
+                    )),
+                    _ => None,
+                };
+            };
+            Some((
+                item.map_err(datafusion::error::DataFusionError::from),
+                Some((receiver, task)),
+            ))
+        });
         QueryStream {
             inner: Box::pin(
                 datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, batches),
             ),
             metrics,
+            statement: None,
+            panicked: false,
         }
     }
 
@@ -81,11 +108,26 @@ impl QueryStream {
 impl Stream for QueryStream {
     type Item = Result<RecordBatch>;
 
+    /// A panic anywhere below (DataFusion re-raises its tasks' panics
+    /// here) becomes an [`Error::Internal`] naming the statement, and ends
+    /// the stream.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner
-            .as_mut()
-            .poll_next(cx)
-            .map(|item| item.map(|batch| batch.map_err(Error::from)))
+        if self.panicked {
+            return Poll::Ready(None);
+        }
+        let polled =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.as_mut().poll_next(cx)));
+        match polled {
+            Ok(poll) => poll.map(|item| item.map(|batch| batch.map_err(Error::from))),
+            Err(payload) => {
+                self.panicked = true;
+                let what = match &self.statement {
+                    Some(statement) => format!("the statement '{statement}'"),
+                    None => "a query".to_string(),
+                };
+                Poll::Ready(Some(Err(Error::from_panic(&what, payload))))
+            }
+        }
     }
 }
 

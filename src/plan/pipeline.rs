@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use super::metrics::StreamMetrics;
 use crate::checkpoint::{Position, Progress, QueryState};
 use crate::connectors::StreamSource;
-use crate::error::{Error, Result};
+use crate::error::{catch_panic, Error, Result};
 use crate::operators::{Operator, Output};
 use crate::results::QueryStream;
 
@@ -193,7 +193,8 @@ impl Pipeline {
         let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(1);
         let metrics = Arc::clone(&self.metrics);
         let task = SpawnedTask::spawn(async move {
-            if let Err(err) = self.run(&sender).await {
+            let run = catch_panic("the streaming pipeline", self.run(&sender));
+            if let Err(err) = run.await {
                 let _ = sender.send(Err(err)).await;
             }
         });
@@ -307,7 +308,8 @@ fn read_ahead(
     let (sender, receiver) = mpsc::channel(READ_AHEAD);
     let task = SpawnedTask::spawn(async move {
         loop {
-            let next = source.next_batch().await.transpose();
+            let read = catch_panic("the stream's source", source.next_batch());
+            let next = read.await.transpose();
             let end = !matches!(next, Some(Ok(_)));
             if let Some(next) = next {
                 let next = next.map(|batch| (batch, source.position()));

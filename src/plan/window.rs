@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array,
+};
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{
     DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
@@ -362,24 +364,25 @@ pub fn assign_sessions(
     assigned.apply(batch, schema)
 }
 
-/// The session keys of every row, comparable as bytes (no keys: all equal).
+/// The session keys of every row, comparable as bytes (no keys: all equal,
+/// one session sequence over the whole stream).
 pub fn session_keys(
     batch: &RecordBatch,
     key_indices: &[usize],
 ) -> Result<datafusion::arrow::row::Rows> {
-    let fields = key_indices
+    let columns: Vec<ArrayRef> = if key_indices.is_empty() {
+        vec![new_null_array(&DataType::Null, batch.num_rows())]
+    } else {
+        key_indices
+            .iter()
+            .map(|&i| Arc::clone(batch.column(i)))
+            .collect()
+    };
+    let fields = columns
         .iter()
-        .map(|&i| SortField::new(batch.schema().field(i).data_type().clone()))
+        .map(|c| SortField::new(c.data_type().clone()))
         .collect();
-    let converter = RowConverter::new(fields)?;
-    if key_indices.is_empty() {
-        return Ok(converter.empty_rows(batch.num_rows(), 0));
-    }
-    let columns: Vec<ArrayRef> = key_indices
-        .iter()
-        .map(|&i| Arc::clone(batch.column(i)))
-        .collect();
-    Ok(converter.convert_columns(&columns)?)
+    Ok(RowConverter::new(fields)?.convert_columns(&columns)?)
 }
 
 #[cfg(test)]

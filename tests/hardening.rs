@@ -1,0 +1,192 @@
+//! Trust under hostile input and faults, through the Engine: a panic in a
+//! query, a job or an operator is an error (never a silent end of rows);
+//! SESSION without PARTITION BY works; checkpoint directories do not pile
+//! up.
+
+mod common;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, UInt64Type};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use flowsql::job::JobState;
+use flowsql::{Engine, Error};
+
+/// Every row of `batches` as text, sorted.
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let options = FormatOptions::default();
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            rows.push(cells.join(" | "));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+async fn run(engine: &Engine, sql: &str) -> Vec<String> {
+    rows(&engine.query(sql).await.unwrap().collect().await.unwrap())
+}
+
+/// An engine with the bundled bids as stream `bids` and table `bounded`,
+/// and `boom(x)`, a function that panics.
+async fn engine(dir: &std::path::Path) -> Engine {
+    let engine = common::engine_in(dir).await;
+    engine.execute(common::BIDS_STREAM).await.unwrap();
+    engine.execute(common::BIDS_BOUNDED).await.unwrap();
+    let boom = create_udf(
+        "boom",
+        vec![DataType::Float64],
+        DataType::Float64,
+        Volatility::Immutable,
+        Arc::new(|_: &[ColumnarValue]| panic!("boom was called")),
+    );
+    engine.session_context().register_udf(boom);
+    engine
+}
+
+async fn error_of(engine: &Engine, sql: &str) -> Error {
+    match engine.query(sql).await {
+        Ok(stream) => stream.collect().await.expect_err(sql),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_query_is_an_internal_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    for sql in [
+        // A batch query (DataFusion re-raises its task's panic).
+        "SELECT boom(price) FROM bounded",
+        // A stream's per-batch operator.
+        "SELECT boom(price) FROM bids",
+        // A window's emission plan.
+        "SELECT window_start, SUM(boom(price)) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end",
+    ] {
+        let err = error_of(&engine, sql).await;
+        assert!(matches!(err, Error::Internal(_)), "{sql}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("panicked") && text.contains("boom was called"),
+            "{sql}: {text}"
+        );
+    }
+    // The engine goes on.
+    assert_eq!(run(&engine, "SELECT COUNT(*) FROM bounded").await, ["1000"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_job_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    for source in ["bids", "bounded"] {
+        engine
+            .execute(&format!(
+                "CREATE OR REPLACE TABLE out (p DOUBLE) WITH ('connector' = 'filesystem', \
+                 'path' = '{}/{source}', 'format' = 'csv');
+                 INSERT INTO out SELECT boom(price) FROM {source}",
+                dir.path().display()
+            ))
+            .await
+            .unwrap();
+    }
+    let jobs = engine.jobs().wait_all().await;
+    assert_eq!(jobs.len(), 2);
+    for job in jobs {
+        match &job.state {
+            JobState::Failed(error) => assert!(error.contains("boom was called"), "{error}"),
+            other => panic!("job {} is {other:?}", job.id),
+        }
+    }
+}
+
+/// SESSION without PARTITION BY is one sequence of sessions over the whole
+/// stream (Flink 1.19+): equal to sessions cut where the gap between two
+/// consecutive bids exceeds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_without_partition_by_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let streaming = run(
+        &engine,
+        "SELECT window_start, window_end, COUNT(*), SUM(price)
+         FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '400' MILLISECOND))
+         GROUP BY window_start, window_end",
+    )
+    .await;
+    let grouped = run(
+        &engine,
+        "SELECT SESSION_START(ts, INTERVAL '400' MILLISECOND), SESSION_END(ts, INTERVAL '400' MILLISECOND),
+                COUNT(*), SUM(price)
+         FROM bids GROUP BY SESSION(ts, INTERVAL '400' MILLISECOND)",
+    )
+    .await;
+    let batch = run(
+        &engine,
+        "WITH marked AS (
+           SELECT ts, price,
+             CASE WHEN ts - LAG(ts) OVER (ORDER BY ts) <= INTERVAL '400' MILLISECOND THEN 0 ELSE 1 END AS new_session
+           FROM bounded
+         ),
+         numbered AS (
+           SELECT ts, price, SUM(new_session) OVER (ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS session
+           FROM marked
+         )
+         SELECT MIN(ts), MAX(ts) + INTERVAL '400' MILLISECOND, COUNT(*), SUM(price)
+         FROM numbered GROUP BY session",
+    )
+    .await;
+    assert!(batch.len() > 50, "{}", batch.len());
+    assert_eq!(streaming, batch);
+    assert_eq!(grouped, batch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_checkpoint_directories_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine
+        .execute(&format!(
+            "SET 'execution.checkpointing.interval' = '1ms';
+             SET 'pipeline.name' = 'pruned';
+             CREATE TABLE out (auction BIGINT, n BIGINT) WITH ('connector' = 'filesystem', \
+             'path' = '{}/out', 'format' = 'csv');
+             INSERT INTO out SELECT auction, COUNT(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), \
+             INTERVAL '10' SECOND)) GROUP BY window_start, window_end, auction",
+            dir.path().display()
+        ))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    assert_eq!(jobs[0].state, JobState::Finished);
+    let taken = jobs[0].last_checkpoint.expect("checkpoints were taken").id;
+    assert!(taken >= 2, "{taken}");
+    let checkpoints: Vec<String> = std::fs::read_dir(dir.path().join("checkpoints/pruned"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(checkpoints.len(), 2, "{checkpoints:?}");
+    // SHOW JOBS reads the same.
+    let shown = engine
+        .query("SHOW JOBS")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let last = shown[0].column(shown[0].schema().index_of("last_checkpoint").unwrap());
+    assert_eq!(last.as_primitive::<UInt64Type>().value(0), taken);
+}
