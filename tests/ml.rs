@@ -143,7 +143,7 @@ fn models_persist_across_processes() {
     let models = run("SHOW MODELS");
     assert!(
         models.starts_with(
-            "model,versions,algorithm,label,rows,r2\np,1,linear_regression,price,300,"
+            "model,versions,algorithm,label,rows,r2,error\np,1,linear_regression,price,300,"
         ),
         "{models}"
     );

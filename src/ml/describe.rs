@@ -10,39 +10,45 @@ use super::features::FeatureKind;
 use super::registry::{ModelFile, Registry};
 use crate::error::Result;
 
-/// One row per model: its newest version and how it did.
+/// One row per model: its newest version and how it did. A model whose
+/// newest file cannot be read is listed too, with the reason in `error`.
 pub fn models_batch(registry: &Registry) -> Result<RecordBatch> {
-    let latest: Vec<ModelFile> = registry
-        .names()?
+    let names = registry.names()?;
+    let latest: Vec<Result<ModelFile>> = names.iter().map(|name| registry.latest(name)).collect();
+    // No versions for a directory that is no model: its error says why.
+    let versions: Vec<u64> = names
         .iter()
-        .map(|name| registry.latest(name))
-        .collect::<Result<_>>()?;
+        .map(|name| registry.version_count(name).map_or(0, |n| n as u64))
+        .collect();
+    let ok = |f: fn(&ModelFile) -> String| {
+        StringArray::from_iter(latest.iter().map(|m| m.as_ref().ok().map(f)))
+    };
     let schema = Arc::new(Schema::new(vec![
         Field::new("model", DataType::Utf8, false),
         Field::new("versions", DataType::UInt64, false),
-        Field::new("algorithm", DataType::Utf8, false),
-        Field::new("label", DataType::Utf8, false),
-        Field::new("rows", DataType::UInt64, false),
+        Field::new("algorithm", DataType::Utf8, true),
+        Field::new("label", DataType::Utf8, true),
+        Field::new("rows", DataType::UInt64, true),
         Field::new("r2", DataType::Float64, true),
+        Field::new("error", DataType::Utf8, true),
     ]));
     Ok(RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from_iter_values(
-                latest.iter().map(|m| m.name.clone()),
+            Arc::new(StringArray::from_iter_values(names.iter())),
+            Arc::new(UInt64Array::from(versions)),
+            Arc::new(ok(|m| m.algorithm.clone())),
+            Arc::new(ok(|m| m.label.clone())),
+            Arc::new(UInt64Array::from_iter(
+                latest.iter().map(|m| m.as_ref().ok().map(|m| m.rows)),
             )),
-            Arc::new(UInt64Array::from_iter_values(
-                latest.iter().map(|m| u64::from(m.version)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                latest.iter().map(|m| m.algorithm.clone()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                latest.iter().map(|m| m.label.clone()),
-            )),
-            Arc::new(UInt64Array::from_iter_values(latest.iter().map(|m| m.rows))),
-            Arc::new(Float64Array::from_iter(
-                latest.iter().map(|m| m.metrics.get("r2").copied()),
+            Arc::new(Float64Array::from_iter(latest.iter().map(|m| {
+                m.as_ref().ok().and_then(|m| m.metrics.get("r2").copied())
+            }))),
+            Arc::new(StringArray::from_iter(
+                latest
+                    .iter()
+                    .map(|m| m.as_ref().err().map(|e| e.to_string())),
             )),
         ],
     )?)

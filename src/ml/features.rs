@@ -48,6 +48,20 @@ pub struct Feature {
     pub mean: f64,
 }
 
+impl Feature {
+    /// How many encoded columns it becomes: one, or one indicator per
+    /// category but the first, plus NULL's.
+    pub fn width(&self) -> usize {
+        match &self.kind {
+            FeatureKind::Categorical {
+                categories,
+                null_category,
+            } => categories.len().max(1) - 1 + usize::from(*null_category),
+            _ => 1,
+        }
+    }
+}
+
 /// What a NULL or NaN feature or label does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandleInvalid {
@@ -274,8 +288,7 @@ pub fn encode(
                     .collect();
                 // One indicator per category but the first, then NULL's.
                 let null_indicator = categories.len().max(1);
-                let width = null_indicator - 1 + usize::from(*null_category);
-                let mut indicators = vec![vec![0.0; rows]; width];
+                let mut indicators = vec![vec![0.0; rows]; feature.width()];
                 let mut row = 0;
                 for piece in pieces {
                     let text = cast(piece, &DataType::Utf8).map_err(|_| {
@@ -362,7 +375,9 @@ pub fn encode(
     if skipped > 0 {
         let keep = |values: &mut Vec<f64>| *values = kept.iter().map(|&r| values[r]).collect();
         columns.iter_mut().for_each(keep);
-        keep(&mut y);
+        if label.is_some() {
+            keep(&mut y);
+        }
     }
     Ok(Encoded {
         columns,

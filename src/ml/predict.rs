@@ -86,12 +86,11 @@ impl PredictUdf {
     /// The newest version of `name`, parsed again only when its file changed.
     fn model(&self, name: &str) -> crate::error::Result<Arc<ModelFile>> {
         let (path, changed) = self.registry.latest_file(name)?;
-        let mut cache = self
-            .cache
-            .lock()
-            .expect("the model cache is never poisoned");
+        // A panic elsewhere cannot leave the cache half-written: it only
+        // ever holds whole entries.
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, model)) = cache.get(name) {
-            if *seen == changed && self.registry.file(name, model.version) == path {
+            if *seen == changed && self.registry.file(name, model.version)? == path {
                 return Ok(Arc::clone(model));
             }
         }

@@ -71,6 +71,62 @@ impl ModelFile {
     }
 }
 
+impl ModelFile {
+    /// Checks that the fitted model fits its features, so that predicting
+    /// with it can neither index out of bounds nor loop: a file may have
+    /// been damaged or written by hand.
+    fn check(&self) -> std::result::Result<(), String> {
+        check_name(&self.name).map_err(|e| e.to_string())?;
+        if self.features.is_empty() {
+            return Err("it has no features".into());
+        }
+        let width: usize = self.features.iter().map(Feature::width).sum();
+        if let Some(linear) = &self.linear {
+            if linear.coefficients.len() != width {
+                return Err(format!(
+                    "it has {} coefficients for {width} encoded features",
+                    linear.coefficients.len()
+                ));
+            }
+        }
+        let classification = self.task == "classification";
+        if let Some(tree) = &self.tree {
+            if classification
+                && (self.classes.is_empty() || tree.classes != Some(self.classes.len()))
+            {
+                return Err("its classes do not match its trees".into());
+            }
+            tree.check(width)?;
+        }
+        if self.tree.is_none() && self.linear.is_none() {
+            return Err("it has no fitted parameters".into());
+        }
+        Ok(())
+    }
+}
+
+/// A model name: letters, digits, `_` and `-` (SPEC section 4), so that it
+/// is always one directory of the registry.
+pub fn check_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::query(format!(
+            "'{name}' is not a model name: use letters, digits, '_' and '-' (at most 128)"
+        )))
+    }
+}
+
+/// The version in a file name `v<N>.json`.
+fn version_of(file: &str) -> Option<u32> {
+    file.strip_prefix('v')?.strip_suffix(".json")?.parse().ok()
+}
+
 /// The models under a data directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Registry {
@@ -87,15 +143,18 @@ impl Registry {
 
     /// Stores `model` as the next version of its name; returns the version.
     pub fn save(&self, mut model: ModelFile) -> Result<u32> {
-        let dir = self.dir.join(&model.name);
+        let dir = self.model_dir(&model.name)?;
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::External(format!("cannot create '{}': {e}", dir.display())))?;
-        model.version = self
-            .version_numbers(&model.name)?
-            .last()
-            .copied()
-            .unwrap_or(0)
-            + 1;
+        let newest = self.version_numbers(&model.name)?.last().copied();
+        model.version = newest.unwrap_or(0).checked_add(1).ok_or_else(|| {
+            Error::query(format!(
+                "model '{}' has reached the highest version number ({}); DROP MODEL it or \
+                 train under another name",
+                model.name,
+                u32::MAX
+            ))
+        })?;
         model.format_version = FORMAT_VERSION;
         let path = dir.join(format!("v{}.json", model.version));
         let staging = dir.join(format!(".v{}.json.tmp", model.version));
@@ -107,7 +166,8 @@ impl Registry {
         Ok(model.version)
     }
 
-    /// The names of all models, sorted.
+    /// The names of all models, sorted: the directories of the registry
+    /// (one whose name is no model name is listed, to be shown broken).
     pub fn names(&self) -> Result<Vec<String>> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Ok(vec![]);
@@ -129,8 +189,13 @@ impl Registry {
         }
         numbers
             .into_iter()
-            .map(|v| self.load(&self.file(name, v)))
+            .map(|v| self.load(&self.file(name, v)?))
             .collect()
+    }
+
+    /// How many versions `name` has.
+    pub fn version_count(&self, name: &str) -> Result<usize> {
+        Ok(self.version_numbers(name)?.len())
     }
 
     /// The newest version of `name`.
@@ -139,7 +204,7 @@ impl Registry {
         let Some(v) = numbers.last() else {
             return Err(self.unknown(name));
         };
-        self.load(&self.file(name, *v))
+        self.load(&self.file(name, *v)?)
     }
 
     /// The file of the newest version of `name`, and when it last changed.
@@ -147,7 +212,7 @@ impl Registry {
         let Some(v) = self.version_numbers(name)?.last().copied() else {
             return Err(self.unknown(name));
         };
-        let path = self.file(name, v);
+        let path = self.file(name, v)?;
         let changed = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .map_err(|e| {
@@ -157,30 +222,50 @@ impl Registry {
     }
 
     /// The file of version `version` of `name`.
-    pub fn file(&self, name: &str, version: u32) -> PathBuf {
-        self.dir.join(name).join(format!("v{version}.json"))
+    pub fn file(&self, name: &str, version: u32) -> Result<PathBuf> {
+        Ok(self.model_dir(name)?.join(format!("v{version}.json")))
     }
 
-    /// Removes `name` and all its versions.
+    /// The directory of model `name`, a checked model name: never a path
+    /// outside the registry.
+    fn model_dir(&self, name: &str) -> Result<PathBuf> {
+        check_name(name)?;
+        Ok(self.dir.join(name))
+    }
+
+    /// Removes `name`'s versions, the registry's own files: `v<N>.json` and
+    /// unfinished `.v<N>.json.tmp` files; then its directory, if nothing
+    /// else is in it.
     pub fn drop_model(&self, name: &str) -> Result<()> {
         if self.version_numbers(name)?.is_empty() {
             return Err(self.unknown(name));
         }
-        let dir = self.dir.join(name);
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Error::External(format!("cannot remove '{}': {e}", dir.display())))
+        let dir = self.model_dir(name)?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::External(format!("cannot read '{}': {e}", dir.display())))?;
+        for entry in entries.filter_map(|e| e.ok()) {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let own = version_of(&file)
+                .or_else(|| version_of(file.strip_prefix('.')?.strip_suffix(".tmp")?))
+                .is_some();
+            if own && entry.file_type().is_ok_and(|t| t.is_file()) {
+                std::fs::remove_file(entry.path()).map_err(|e| {
+                    Error::External(format!("cannot remove '{}': {e}", entry.path().display()))
+                })?;
+            }
+        }
+        // Anything else someone put there stays, and so does the directory.
+        let _ = std::fs::remove_dir(&dir);
+        Ok(())
     }
 
     fn version_numbers(&self, name: &str) -> Result<Vec<u32>> {
-        let Ok(entries) = std::fs::read_dir(self.dir.join(name)) else {
+        let Ok(entries) = std::fs::read_dir(self.model_dir(name)?) else {
             return Ok(vec![]);
         };
         let mut numbers: Vec<u32> = entries
             .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let file = e.file_name().to_string_lossy().into_owned();
-                file.strip_prefix('v')?.strip_suffix(".json")?.parse().ok()
-            })
+            .filter_map(|e| version_of(&e.file_name().to_string_lossy()))
             .collect();
         numbers.sort_unstable();
         Ok(numbers)
@@ -205,10 +290,19 @@ impl Registry {
                 model.format_version
             )));
         }
+        model.check().map_err(|problem| {
+            Error::Data(format!(
+                "model file '{}' is damaged: {problem}; train the model again",
+                path.display()
+            ))
+        })?;
         Ok(model)
     }
 
     fn unknown(&self, name: &str) -> Error {
+        if let Err(e) = check_name(name) {
+            return e;
+        }
         let known = self.names().unwrap_or_default();
         Error::query(format!(
             "there is no model '{name}'; {}",

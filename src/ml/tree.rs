@@ -241,7 +241,51 @@ impl DecisionTree {
         (DecisionTree { nodes }, importances)
     }
 
-    /// The leaf values for row `row` of `columns`.
+    /// Checks a tree read from a file: nodes exist, a split's feature is
+    /// below `width` and its children come after it, a leaf holds
+    /// `leaf_width` values.
+    pub fn check(&self, width: usize, leaf_width: usize) -> Result<(), String> {
+        if self.nodes.is_empty() {
+            return Err("it has no nodes".into());
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            match node {
+                Node::Split {
+                    feature,
+                    threshold,
+                    left,
+                    right,
+                } => {
+                    if *feature >= width {
+                        return Err(format!("node {i} splits on feature {feature} of {width}"));
+                    }
+                    if threshold.is_nan() {
+                        return Err(format!("node {i} has no threshold"));
+                    }
+                    for child in [left, right] {
+                        if *child <= i || *child >= self.nodes.len() {
+                            return Err(format!(
+                                "node {i} has child {child}, not a later node of {}",
+                                self.nodes.len()
+                            ));
+                        }
+                    }
+                }
+                Node::Leaf(values) => {
+                    if values.len() != leaf_width {
+                        return Err(format!(
+                            "leaf {i} holds {} values, not {leaf_width}",
+                            values.len()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The leaf values for row `row` of `columns` (a tree read from a file
+    /// was checked: every walk ends at a leaf).
     pub fn leaf(&self, columns: &[Vec<f64>], row: usize) -> &[f64] {
         let mut node = 0;
         loop {

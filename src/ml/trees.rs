@@ -90,6 +90,11 @@ impl TreeModel {
         forest_features: usize,
         options: &TreeOptions,
     ) -> Result<Self> {
+        if options.num_trees == Some(0) {
+            return Err(Error::query(
+                "num_trees => 0: a forest needs at least 1 tree",
+            ));
+        }
         let rows = columns.first().map_or(0, Vec::len);
         if rows == 0 || columns.is_empty() {
             return Err(Error::Data(
@@ -142,6 +147,31 @@ impl TreeModel {
             trees,
             importances,
         })
+    }
+
+    /// Checks a tree or forest read from a file against `width` encoded
+    /// features: every split names a feature below `width` and children
+    /// after their parent (so a walk from the root always ends at a leaf),
+    /// every leaf holds one value per class (or one value).
+    pub fn check(&self, width: usize) -> std::result::Result<(), String> {
+        if self.trees.is_empty() {
+            return Err("it has no trees".into());
+        }
+        if self.classes == Some(0) {
+            return Err("it has no classes".into());
+        }
+        let leaf_width = self.classes.unwrap_or(1);
+        for (t, tree) in self.trees.iter().enumerate() {
+            tree.check(width, leaf_width)
+                .map_err(|problem| format!("tree {t}: {problem}"))?;
+        }
+        if self.importances.len() != width {
+            return Err(format!(
+                "it has {} feature importances for {width} encoded features",
+                self.importances.len()
+            ));
+        }
+        Ok(())
     }
 
     /// Predictions for encoded columns (all of one length, `rows`).

@@ -61,12 +61,13 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
             ))
         }
         ["SHOW", "MODELS"] => return Ok(Statement::ShowModels),
-        [verb @ ("DESCRIBE" | "DESC" | "DROP"), "MODEL", _] => {
-            let name = sql
-                .split_whitespace()
-                .nth(2)
-                .unwrap_or_default()
+        [verb @ ("DESCRIBE" | "DESC" | "DROP"), "MODEL", _, ..] => {
+            // The name is the rest of the statement, quoted or not; the
+            // registry says whether it is a model name.
+            let rest = sql.trim_start()[verb.len()..].trim_start()["MODEL".len()..].trim();
+            let name = rest
                 .trim_end_matches(';')
+                .trim()
                 .trim_matches(|c| c == '\'' || c == '"')
                 .to_string();
             return Ok(if *verb == "DROP" {
