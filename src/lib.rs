@@ -41,6 +41,7 @@
 //!
 //! - [`engine`]: [`Engine`], the embedding API: `execute`, `query`.
 //! - [`error`]: [`Error`], one enum whose variants say whose fault it is.
+//! - [`config`]: intervals and sizes as users write them, within bounds.
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
 //! - [`connectors`]: one connector per file; the table they make.
 //! - [`plan`]: the streaming planner: a query over a stream becomes a
@@ -54,6 +55,7 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+pub mod config;
 pub mod connectors;
 pub mod engine;
 pub mod error;

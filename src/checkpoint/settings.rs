@@ -15,7 +15,7 @@ use std::time::Duration;
 use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
 use datafusion::error::{DataFusionError, Result};
 
-use crate::connectors::file_stream::parse_interval;
+use crate::config::parse_interval;
 
 /// The `execution.` settings flowsql knows.
 #[derive(Debug, Clone, Default)]
@@ -55,10 +55,9 @@ impl ExtensionOptions for ExecutionSettings {
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "checkpointing.interval" => {
-                parse_interval(value).map_err(|_| {
+                parse_interval(value).map_err(|problem| {
                     DataFusionError::Configuration(format!(
-                        "'execution.checkpointing.interval' = '{value}' is not an interval; \
-                         write it like '10s' or '1 min'"
+                        "'execution.checkpointing.interval': {problem}"
                     ))
                 })?;
                 self.checkpointing_interval = Some(value.to_string());

@@ -93,14 +93,15 @@ impl FileSink {
         }
         let max_bytes = match options.get("sink.rolling-policy.file-size") {
             None => 128 << 20,
-            Some(o) => {
-                parse_size(o.value).ok_or_else(|| o.error("write a size like '128MB'".into()))?
-            }
+            Some(o) => crate::config::parse_size(o.value)
+                .map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX))
+                .map_err(|problem| o.error(problem))?,
         };
         let max_age = match options.get("sink.rolling-policy.rollover-interval") {
             None => Duration::from_secs(60),
-            Some(o) => super::file_stream::parse_interval(o.value)
-                .map_err(|_| o.error("write an interval like '1 min' or '10s'".into()))?,
+            Some(o) => {
+                crate::config::parse_interval(o.value).map_err(|problem| o.error(problem))?
+            }
         };
         let directory = PathBuf::from(local);
         std::fs::create_dir_all(&directory).map_err(|e| {
@@ -311,22 +312,4 @@ impl Sink for FileSink {
         // writes its rows again.
         self.roll()
     }
-}
-
-/// `'128MB'`, `'64 KiB'`, `'1000'` (bytes).
-fn parse_size(text: &str) -> Option<usize> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number.parse().ok()?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return None,
-    };
-    Some(number * factor)
 }

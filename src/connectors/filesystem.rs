@@ -48,6 +48,17 @@ pub async fn create_table(
             format.value
         )));
     };
+    for key in [
+        "source.monitor-interval",
+        "sink.rolling-policy.rollover-interval",
+    ] {
+        if let Some(option) = options.get(key) {
+            crate::config::parse_interval(option.value).map_err(|p| option.error(p))?;
+        }
+    }
+    if let Some(option) = options.get("sink.rolling-policy.file-size") {
+        crate::config::parse_size(option.value).map_err(|p| option.error(p))?;
+    }
     let path = options.required("path")?;
     let location = table_location(path.value);
 
