@@ -104,9 +104,7 @@ impl EngineBuilder {
         for (flink_name, function) in WINDOW_FUNCTIONS {
             ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
         }
-        ctx.register_udf(ScalarUDF::new_from_impl(
-            sql::flink_functions::ModUdf::default(),
-        ));
+        sql::flink_functions::register(&ctx);
         let models = Registry::new(&data_dir);
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(models.clone())));
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::versioned(
@@ -252,6 +250,7 @@ impl Engine {
             }
             Statement::DataFusion(mut statement) => {
                 sql::group_window::rewrite_group_windows(&mut statement)?;
+                sql::flink_functions::rewrite(&mut statement)?;
                 if let Some(call) = ml::functions::per_window_training(&statement)? {
                     return self.train_per_window(call).await;
                 }
@@ -426,6 +425,7 @@ impl Engine {
             return Err(Error::query("only a query over a stream has a pipeline"));
         };
         sql::group_window::rewrite_group_windows(&mut statement)?;
+        sql::flink_functions::rewrite(&mut statement)?;
         let plan = self.ctx.state().statement_to_plan(*statement).await?;
         let pipeline = plan_stream(&self.ctx, &plan, Sources::Open)
             .await?
