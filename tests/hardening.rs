@@ -190,3 +190,50 @@ async fn old_checkpoint_directories_are_removed() {
     let last = shown[0].column(shown[0].schema().index_of("last_checkpoint").unwrap());
     assert_eq!(last.as_primitive::<UInt64Type>().value(0), taken);
 }
+
+/// A checkpoint belongs to its query and to the definitions of the tables
+/// it reads: a redefined source (another seed, other types) does not resume
+/// it, and the error says how to start afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redefined_source_does_not_resume_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let define = |seed: u32, price: &str| {
+        format!(
+            "CREATE OR REPLACE TABLE gen (auction BIGINT, price {price}, date_time TIMESTAMP(3)) \
+             WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '2000', 'seed' = '{seed}')"
+        )
+    };
+    let insert = "INSERT INTO nowhere SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE gen, \
+                  DESCRIPTOR(date_time), INTERVAL '1' SECOND)) GROUP BY window_start, window_end";
+    engine
+        .execute(
+            "SET 'execution.checkpointing.interval' = '1ms';
+             SET 'pipeline.name' = 'fingerprinted';
+             CREATE TABLE nowhere (ws TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole')",
+        )
+        .await
+        .unwrap();
+    let run = |definition: String| {
+        let engine = &engine;
+        async move {
+            engine.execute(&definition).await.unwrap();
+            engine.execute(insert).await?;
+            let jobs = engine.jobs().wait_all().await;
+            match &jobs.last().unwrap().state {
+                JobState::Finished => Ok::<(), Error>(()),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    run(define(1, "BIGINT")).await.unwrap();
+    // The same definitions resume.
+    run(define(1, "BIGINT")).await.unwrap();
+    for changed in [define(2, "BIGINT"), define(1, "DOUBLE")] {
+        let err = run(changed).await.unwrap_err().to_string();
+        assert!(
+            err.contains("over tables defined differently") && err.contains("to start afresh"),
+            "{err}"
+        );
+    }
+}

@@ -163,6 +163,7 @@ async fn chain(
     operators.push(operator);
     Ok(Chain {
         description: stream.describe(),
+        definition: stream.definition(),
         source: match sources {
             Sources::Open => Some(stream.open(ctx.state(), metrics).await?),
             Sources::Unopened => None,
