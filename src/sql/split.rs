@@ -5,9 +5,10 @@
 //! inside a string or a comment does not end a statement) and returns each
 //! statement's text with the [`Location`] of its first token, which is what
 //! lets an error inside the statement be reported as `FILE:LINE:COL`.
+//! Hints (`/*+ ... */`) are refused here, the one place that sees comments.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::{Error, Location, Result};
 
@@ -26,6 +27,7 @@ pub struct SqlStatement {
 /// the position the tokenizer reports.
 pub fn split_statements(sql: &str) -> Result<Vec<SqlStatement>> {
     let tokens = tokenize(sql)?;
+    refuse_hints(&tokens)?;
     let lines = LineIndex::new(sql);
     let mut statements = Vec::new();
     let mut first: Option<&TokenWithSpan> = None;
@@ -62,6 +64,31 @@ pub fn ends_with_semicolon(sql: &str) -> bool {
         .rev()
         .find(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
         .is_some_and(|t| t.token == Token::SemiColon)
+}
+
+/// Refuses hints (`/*+ OPTIONS(...) */`, Flink's dynamic table options and
+/// query hints): to the parser they are comments, so they would be ignored
+/// without a word.
+fn refuse_hints(tokens: &[TokenWithSpan]) -> Result<()> {
+    for token in tokens {
+        if let Token::Whitespace(Whitespace::MultiLineComment(comment)) = &token.token {
+            if comment.starts_with('+') {
+                return Err(Error::query_at(
+                    format!(
+                        "hints such as /*{} */ are not supported yet (they would be ignored); \
+                         for OPTIONS, create a table with those options instead: \
+                         CREATE TABLE ... WITH (...)",
+                        comment.trim_end()
+                    ),
+                    Some(Location {
+                        line: token.span.start.line,
+                        column: token.span.start.column,
+                    }),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
