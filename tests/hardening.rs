@@ -413,3 +413,37 @@ async fn rows_without_event_time_are_counted() {
         }
     }
 }
+
+/// Long flat chains of operators work up to the limit and fail cleanly
+/// past it (8,000 terms aborted the process with a stack overflow); this
+/// runs on a test thread's small stack, as an embedding program's task may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_operator_chains_work_or_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    let limit = flowsql::sql::split::MAX_OPERATOR_CHAIN;
+    let sum = |terms: usize| format!("SELECT {} AS n", vec!["1"; terms].join(" + "));
+    assert_eq!(
+        run(&engine, &sum(limit + 1)).await,
+        [(limit + 1).to_string()]
+    );
+    let ors = format!(
+        "SELECT {} AS b",
+        vec!["false"; limit].join(" OR ") + " OR true"
+    );
+    assert_eq!(run(&engine, &ors).await, ["true"]);
+    // The same number of operators, but in parentheses of their own.
+    let grouped = format!("SELECT {} AS n", vec!["(1 + 1)"; limit].join(" + "));
+    assert_eq!(run(&engine, &grouped).await, [(2 * limit).to_string()]);
+    for sql in [
+        sum(8_000),
+        format!("SELECT {}", vec!["true"; 10_000].join(" OR ")),
+        format!("SELECT {}", vec!["'a'"; 10_000].join(" || ")),
+    ] {
+        let err = error_of(&engine, &sql).await.to_string();
+        assert!(
+            err.contains(&format!("chains more than {limit} operators")),
+            "{err}"
+        );
+    }
+}

@@ -28,6 +28,7 @@ pub struct SqlStatement {
 pub fn split_statements(sql: &str) -> Result<Vec<SqlStatement>> {
     let tokens = tokenize(sql)?;
     refuse_hints(&tokens)?;
+    check_operator_chains(&tokens)?;
     let lines = LineIndex::new(sql);
     let mut statements = Vec::new();
     let mut first: Option<&TokenWithSpan> = None;
@@ -86,6 +87,76 @@ fn refuse_hints(tokens: &[TokenWithSpan]) -> Result<()> {
                     }),
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The most binary operators one expression may chain at one level of
+/// parentheses (`1 + 1 + ...`, `a OR b OR ...`, `'a' || 'b' || ...`):
+/// chosen to plan and run on a 2 MiB thread stack (a Tokio worker's) even
+/// in a debug build, where 300 overflowed it.
+pub const MAX_OPERATOR_CHAIN: usize = 100;
+
+/// Refuses expressions chaining more than [`MAX_OPERATOR_CHAIN`] operators
+/// at one level: they parse into a tree as deep as the chain is long, and
+/// DataFusion clones, plans and evaluates expression trees recursively, so
+/// a chain of thousands would overflow the stack and abort the process.
+fn check_operator_chains(tokens: &[TokenWithSpan]) -> Result<()> {
+    // Operators so far in the current expression, per open parenthesis.
+    let mut chains: Vec<usize> = vec![0];
+    for token in tokens {
+        let Some(chain) = chains.last_mut() else {
+            break;
+        };
+        match &token.token {
+            Token::LParen => chains.push(0),
+            Token::RParen => {
+                if chains.len() > 1 {
+                    chains.pop();
+                }
+            }
+            Token::Comma | Token::SemiColon => *chain = 0,
+            Token::Word(w) if w.quote_style.is_none() => {
+                match w.value.to_ascii_uppercase().as_str() {
+                    "AND" | "OR" | "LIKE" | "IS" => *chain += 1,
+                    "SELECT" | "FROM" | "WHERE" | "GROUP" | "ORDER" | "HAVING" | "ON" | "WHEN"
+                    | "THEN" | "ELSE" | "END" | "AS" | "UNION" | "LIMIT" | "JOIN" => *chain = 0,
+                    _ => {}
+                }
+            }
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight => *chain += 1,
+            _ => {}
+        }
+        if chains.last().is_some_and(|&c| c > MAX_OPERATOR_CHAIN) {
+            return Err(Error::query_at(
+                format!(
+                    "this expression chains more than {MAX_OPERATOR_CHAIN} operators, the most \
+                     flowsql plans; write long OR chains as IN (...), long || chains as \
+                     concat(...), or split the expression"
+                ),
+                Some(Location {
+                    line: token.span.start.line,
+                    column: token.span.start.column,
+                }),
+            ));
         }
     }
     Ok(())
