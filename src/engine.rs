@@ -146,8 +146,9 @@ impl Engine {
         &self.models
     }
 
-    /// The continuous jobs started by `INSERT INTO`: list, stop, wait.
-    pub fn jobs(&self) -> &Jobs {
+    /// The continuous jobs started by `INSERT INTO`: list, stop, wait
+    /// (shared: a signal handler may stop them while statements run).
+    pub fn jobs(&self) -> &Arc<Jobs> {
         &self.jobs
     }
 
@@ -323,8 +324,11 @@ impl Engine {
                                 Some(every) => {
                                     let store = self
                                         .checkpoint_store(&job_name, checkpoint_dir.as_deref())?;
+                                    // A checkpoint belongs to the query and to the
+                                    // definitions of the tables it reads.
+                                    let belongs_to = format!("{query}\n{}", pipeline.definitions());
                                     let (checkpointing, sink_state) =
-                                        resume(&mut pipeline, store, query, every).await?;
+                                        resume(&mut pipeline, store, belongs_to, every).await?;
                                     (Some(checkpointing), sink_state)
                                 }
                                 None => (None, None),

@@ -60,6 +60,15 @@ async fn run(args: Args) -> u8 {
         quiet: args.quiet,
     };
     let args_quiet = args.quiet;
+    // SIGTERM (a service manager, `kill`) ends the run as Ctrl-C ends a
+    // script's jobs: stopped cleanly, their sinks' open files published.
+    let jobs = std::sync::Arc::clone(session.engine.jobs());
+    tokio::spawn(async move {
+        cli::terminated().await;
+        eprintln!("flowsql: terminated: stopping jobs");
+        jobs.stop_all().await;
+        std::process::exit(143);
+    });
     let outcome = if !args.commands.is_empty() || !args.files.is_empty() {
         run_scripts(&session, &args).await
     } else if std::io::stdin().is_terminal() {

@@ -190,3 +190,260 @@ async fn old_checkpoint_directories_are_removed() {
     let last = shown[0].column(shown[0].schema().index_of("last_checkpoint").unwrap());
     assert_eq!(last.as_primitive::<UInt64Type>().value(0), taken);
 }
+
+/// A checkpoint belongs to its query and to the definitions of the tables
+/// it reads: a redefined source (another seed, other types) does not resume
+/// it, and the error says how to start afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redefined_source_does_not_resume_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let define = |seed: u32, price: &str| {
+        format!(
+            "CREATE OR REPLACE TABLE gen (auction BIGINT, price {price}, date_time TIMESTAMP(3)) \
+             WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '2000', 'seed' = '{seed}')"
+        )
+    };
+    let insert = "INSERT INTO nowhere SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE gen, \
+                  DESCRIPTOR(date_time), INTERVAL '1' SECOND)) GROUP BY window_start, window_end";
+    engine
+        .execute(
+            "SET 'execution.checkpointing.interval' = '1ms';
+             SET 'pipeline.name' = 'fingerprinted';
+             CREATE TABLE nowhere (ws TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole')",
+        )
+        .await
+        .unwrap();
+    let run = |definition: String| {
+        let engine = &engine;
+        async move {
+            engine.execute(&definition).await.unwrap();
+            engine.execute(insert).await?;
+            let jobs = engine.jobs().wait_all().await;
+            match &jobs.last().unwrap().state {
+                JobState::Finished => Ok::<(), Error>(()),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    run(define(1, "BIGINT")).await.unwrap();
+    // The same definitions resume.
+    run(define(1, "BIGINT")).await.unwrap();
+    for changed in [define(2, "BIGINT"), define(1, "DOUBLE")] {
+        let err = run(changed).await.unwrap_err().to_string();
+        assert!(
+            err.contains("over tables defined differently") && err.contains("to start afresh"),
+            "{err}"
+        );
+    }
+}
+
+/// Writes CSV files whose headers order the columns differently, beside
+/// files a reader must pass over: hidden ones (a sink's in-progress and
+/// pending files, `.hidden.csv`), `_SUCCESS`, another format's, and a
+/// subdirectory's. Each visible row i has auction i, price i / 4, and ts
+/// i seconds after 2026-01-01 10:00.
+fn mixed_csv_directory(dir: &std::path::Path) {
+    let row = |i: u32, order: &[&str]| -> String {
+        let cells: Vec<String> = order
+            .iter()
+            .map(|c| match *c {
+                "auction" => i.to_string(),
+                "price" => format!("{}", f64::from(i) / 4.0),
+                _ => format!("2026-01-01T10:{:02}:{:02}", i / 60, i % 60),
+            })
+            .collect();
+        cells.join(",")
+    };
+    let write = |name: &str, order: &[&str], rows: std::ops::Range<u32>| {
+        let mut text = order.join(",") + "\n";
+        for i in rows {
+            text += &(row(i, order) + "\n");
+        }
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("a.csv", &["auction", "price", "ts"], 0..100);
+    write("b.csv", &["price", "ts", "auction"], 100..200);
+    write("c.csv", &["ts", "auction", "price"], 200..300);
+    for hidden in [
+        ".hidden.csv",
+        ".part-1-00003.csv.inprogress",
+        "_SUCCESS",
+        "notes.txt",
+        "sub/d.csv",
+    ] {
+        write(hidden, &["auction", "price", "ts"], 1000..1010);
+    }
+}
+
+/// A bounded CSV directory matches columns by name in every file, and reads
+/// the same files as a stream over it: hidden files, other formats and
+/// subdirectories are passed over by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_directories_are_read_by_name_and_skip_hidden_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("csv");
+    mixed_csv_directory(&data);
+    let engine = common::engine_in(dir.path()).await;
+    let columns = "auction BIGINT, price DOUBLE, ts TIMESTAMP(3)";
+    let with = format!(
+        "WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv')",
+        data.display()
+    );
+    engine
+        .execute(&format!(
+            "CREATE TABLE bounded ({columns}) {with};
+             CREATE TABLE stream ({columns}, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) {with}"
+        ))
+        .await
+        .unwrap();
+    // Computed from how the rows were made: auction i, price i / 4.
+    let expected = format!(
+        "300 | {} | {}",
+        (0..300).sum::<u32>(),
+        f64::from((0..300).sum::<u32>()) / 4.0
+    );
+    assert_eq!(
+        run(
+            &engine,
+            "SELECT COUNT(*), SUM(auction), SUM(price) FROM bounded"
+        )
+        .await,
+        [expected]
+    );
+    // 1767261600: 2026-01-01 10:00:00 UTC in epoch seconds.
+    let check = "SELECT auction, price, ts FROM bounded WHERE price * 4 <> auction \
+                 OR ts <> to_timestamp_millis((1767261600 + auction) * 1000)";
+    assert!(run(&engine, check).await.is_empty());
+    let bounded = run(&engine, "SELECT * FROM bounded").await;
+    let streamed = run(&engine, "SELECT * FROM stream").await;
+    assert_eq!(bounded.len(), 300);
+    assert_eq!(streamed, bounded);
+}
+
+/// The filesystem sink's hidden files are not read by a reader of its
+/// directory, bounded or streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_skip_a_sinks_unpublished_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let engine = engine(dir.path()).await;
+    engine
+        .execute(&format!(
+            "CREATE TABLE sink (auction BIGINT, price DOUBLE, ts TIMESTAMP(3)) WITH \
+             ('connector' = 'filesystem', 'path' = '{}', 'format' = 'parquet');
+             INSERT INTO sink SELECT * FROM (SELECT auction, price, ts FROM bounded)",
+            out.display()
+        ))
+        .await
+        .unwrap();
+    engine.jobs().wait_all().await;
+    // Unpublished copies of the same rows, as a running or failed job leaves.
+    let published = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for hidden in [
+        ".part-9-00000.parquet.inprogress",
+        ".part-9-00001.parquet.pending",
+        ".copy.parquet",
+    ] {
+        std::fs::copy(&published, out.join(hidden)).unwrap();
+    }
+    engine
+        .execute(&format!(
+            "CREATE TABLE reread (auction BIGINT, price DOUBLE, ts TIMESTAMP(3)) WITH \
+             ('connector' = 'filesystem', 'path' = '{0}', 'format' = 'parquet');
+             CREATE TABLE restream (auction BIGINT, price DOUBLE, ts TIMESTAMP(3), \
+             WATERMARK FOR ts AS ts) WITH ('connector' = 'filesystem', 'path' = '{0}', 'format' = 'parquet')",
+            out.display()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(run(&engine, "SELECT COUNT(*) FROM reread").await, ["1000"]);
+    assert_eq!(run(&engine, "SELECT * FROM restream").await.len(), 1000);
+}
+
+/// A row of a stream whose event time is NULL is dropped and counted as
+/// malformed, for every query over the stream alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_without_event_time_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("auction,ts\n");
+    for i in 0..50 {
+        let ts = if i % 5 == 0 {
+            String::new()
+        } else {
+            format!("2026-01-01T10:00:{i:02}")
+        };
+        text += &format!("{i},{ts}\n");
+    }
+    std::fs::write(dir.path().join("rows.csv"), text).unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine
+        .execute(&format!(
+            "CREATE TABLE s (auction BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH \
+             ('connector' = 'filesystem', 'path' = '{}/rows.csv', 'format' = 'csv')",
+            dir.path().display()
+        ))
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT auction FROM s",
+        "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end",
+    ] {
+        let stream = engine.query(sql).await.unwrap();
+        let metrics = stream.metrics().unwrap();
+        let batches = stream.collect().await.unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(metrics.malformed(), 10, "{sql}");
+        assert_eq!(metrics.rows_in(), 50, "{sql}");
+        if sql.contains("TUMBLE") {
+            let counted: i64 = batches
+                .iter()
+                .map(|b| b.column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>().iter().flatten().sum::<i64>())
+                .sum();
+            assert_eq!(counted, 40);
+        } else {
+            assert_eq!(rows, 40);
+        }
+    }
+}
+
+/// Long flat chains of operators work up to the limit and fail cleanly
+/// past it (8,000 terms aborted the process with a stack overflow); this
+/// runs on a test thread's small stack, as an embedding program's task may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_operator_chains_work_or_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    let limit = flowsql::sql::split::MAX_OPERATOR_CHAIN;
+    let sum = |terms: usize| format!("SELECT {} AS n", vec!["1"; terms].join(" + "));
+    assert_eq!(
+        run(&engine, &sum(limit + 1)).await,
+        [(limit + 1).to_string()]
+    );
+    let ors = format!(
+        "SELECT {} AS b",
+        vec!["false"; limit].join(" OR ") + " OR true"
+    );
+    assert_eq!(run(&engine, &ors).await, ["true"]);
+    // The same number of operators, but in parentheses of their own.
+    let grouped = format!("SELECT {} AS n", vec!["(1 + 1)"; limit].join(" + "));
+    assert_eq!(run(&engine, &grouped).await, [(2 * limit).to_string()]);
+    for sql in [
+        sum(8_000),
+        format!("SELECT {}", vec!["true"; 10_000].join(" OR ")),
+        format!("SELECT {}", vec!["'a'"; 10_000].join(" || ")),
+    ] {
+        let err = error_of(&engine, &sql).await.to_string();
+        assert!(
+            err.contains(&format!("chains more than {limit} operators")),
+            "{err}"
+        );
+    }
+}

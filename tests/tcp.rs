@@ -82,13 +82,17 @@ fn windows_appear_while_the_producer_is_connected_and_the_rest_when_it_closes() 
 }
 
 /// Runs a stateless query over a client-mode source fed `input`, returning
-/// the rows' `a` values, or the error.
-async fn read_all(input: &'static [u8], options: &str) -> Result<(Vec<i64>, u64), String> {
+/// the rows' `a` values and the malformed count, or the values read before
+/// the error and the error.
+async fn read_all(
+    input: impl AsRef<[u8]> + Send + 'static,
+    options: &str,
+) -> Result<(Vec<i64>, u64), (Vec<i64>, String)> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let producer = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        stream.write_all(input).unwrap();
+        stream.write_all(input.as_ref()).unwrap();
     });
     let engine = Engine::builder()
         .data_dir(std::env::temp_dir())
@@ -105,11 +109,14 @@ async fn read_all(input: &'static [u8], options: &str) -> Result<(Vec<i64>, u64)
     let mut stream = engine
         .query("SELECT a FROM t")
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| (vec![], e.to_string()))?;
     let metrics = stream.metrics().unwrap();
     let mut values = Vec::new();
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => return Err((values, e.to_string())),
+        };
         values.extend(batch.column(0).as_primitive::<Int64Type>().iter().flatten());
     }
     producer.join().unwrap();
@@ -120,13 +127,41 @@ const BAD_INPUT: &[u8] = b"{\"a\": 1, \"b\": \"x\"}\n{\"a\": 2}\n{\"a\": nope}\n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_records_fail_the_query_with_their_line() {
-    let err = read_all(BAD_INPUT, "").await.unwrap_err();
+    let (before, err) = read_all(BAD_INPUT, "").await.unwrap_err();
+    // The good rows before the malformed one are emitted first.
+    assert_eq!(before, [1, 2]);
     assert!(
         err.contains("tcp source 't': malformed json record at line 3 from 127.0.0.1:"),
         "{err}"
     );
     assert!(err.contains("'{\"a\": nope}'"), "{err}");
     assert!(err.contains("'json.ignore-parse-errors' = 'true'"), "{err}");
+}
+
+/// A record nested 30,000 levels deep (which aborted the process with a
+/// stack overflow) and a half record at the close (which was taken as
+/// data) are malformed records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_and_half_records_are_malformed() {
+    let deep = format!(
+        "{{\"a\": 1}}\n{{\"a\": 2, \"b\": {}{}}}\n{{\"a\": 3}}\n{{\"a\": 4, \"b\": \"cut",
+        "[".repeat(30_000),
+        "]".repeat(30_000)
+    );
+    let (values, malformed) = read_all(deep.clone(), ", 'json.ignore-parse-errors' = 'true'")
+        .await
+        .unwrap();
+    assert_eq!(values, [1, 3]);
+    assert_eq!(malformed, 2);
+    let (before, err) = read_all(deep, "").await.unwrap_err();
+    assert_eq!(before, [1]);
+    assert!(err.contains("nested deeper than 1000 levels"), "{err}");
+    let (before, err) = read_all("{\"a\": 1}\n{\"a\": 2", "").await.unwrap_err();
+    assert_eq!(before, [1]);
+    assert!(
+        err.contains("the connection closed before the line ended"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -181,10 +181,12 @@ impl CheckpointStore {
         }
         if manifest.query != query {
             return Err(ReadError::Incompatible(format!(
-                "the checkpoints under '{}' were taken by a different query:\n  {}\n\
-                 name this job differently with SET 'pipeline.name', or delete the directory \
+                "the checkpoints under '{}' were taken by a different query, or over tables \
+                 defined differently:\n  {}\n\
+                 name this job differently with SET 'pipeline.name', or delete that directory \
                  to start afresh",
-                self.root, manifest.query
+                self.root,
+                manifest.query.replace('\n', "\n  ")
             )));
         }
         let mut snapshot = Snapshot {

@@ -78,6 +78,20 @@ pub async fn wait_for_jobs(engine: &Engine, quiet: bool) -> u8 {
     code
 }
 
+/// Resolves when the process is asked to terminate (SIGTERM); never on a
+/// platform without it.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            term.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await
+}
+
 /// Prints `err` the way compilers do: `SOURCE:LINE:COL: error: message`.
 /// `start` is where the failing statement begins in the source; the error's
 /// own location, relative to the statement, refines it.

@@ -14,6 +14,9 @@
 //! visible only once the checkpoint holding their names is committed. After
 //! a crash, the job's restart publishes the files its last checkpoint named
 //! and deletes the job's other hidden files: their rows are written again.
+//!
+//! A published file is never overwritten: a new run numbers its files after
+//! those of earlier runs of the same job name in the directory.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -110,7 +113,7 @@ impl FileSink {
                 directory.display()
             ))
         })?;
-        Ok(FileSink {
+        let mut sink = FileSink {
             directory,
             format: format_name,
             job: job.to_string(),
@@ -120,7 +123,16 @@ impl FileSink {
             current: None,
             exactly_once,
             pending: Vec::new(),
-        })
+        };
+        // Jobs are numbered from 1 in every process: a run goes on after
+        // the files of earlier runs into the same directory, never over them.
+        sink.next_part = sink
+            .parts()?
+            .iter()
+            .map(|(_, n, _)| n + 1)
+            .max()
+            .unwrap_or(0);
+        Ok(sink)
     }
 
     fn new_file(&mut self, batch: &RecordBatch) -> Result<OpenFile> {
@@ -128,7 +140,8 @@ impl FileSink {
         self.next_part += 1;
         let visible = self.directory.join(&name);
         let in_progress = hidden(&visible, "inprogress");
-        let file = File::create(&in_progress).map_err(|e| {
+        // A new file, never one another writer has open.
+        let file = File::create_new(&in_progress).map_err(|e| {
             Error::External(format!("cannot create '{}': {e}", in_progress.display()))
         })?;
         let writer = match self.format.as_str() {
@@ -189,26 +202,48 @@ impl FileSink {
 
     /// This job's hidden files in the directory (in progress or pending).
     fn hidden_files(&self) -> Result<Vec<PathBuf>> {
-        let prefix = format!(".part-{}-", self.job);
+        Ok(self
+            .parts()?
+            .into_iter()
+            .filter(|(_, _, hidden)| *hidden)
+            .map(|(path, _, _)| path)
+            .collect())
+    }
+
+    /// This job's files in the directory, visible or hidden: each path, its
+    /// part number and whether it is hidden.
+    fn parts(&self) -> Result<Vec<(PathBuf, u64, bool)>> {
         let entries = std::fs::read_dir(&self.directory).map_err(|e| {
             Error::External(format!("cannot list '{}': {e}", self.directory.display()))
         })?;
         Ok(entries
             .filter_map(|entry| entry.ok())
             .map(|entry| entry.path())
-            .filter(|path| {
-                // `.part-<job>-<digits>.`: not another job's whose name
-                // begins with this one's.
-                path.file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_prefix(&prefix))
-                    .and_then(|rest| rest.split_once('.'))
-                    .is_some_and(|(part, _)| {
-                        !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())
-                    })
+            .filter_map(|path| {
+                let name = path.file_name()?.to_str()?;
+                let (visible, hidden) = match name.strip_prefix('.') {
+                    Some(visible) => (visible, true),
+                    None => (name, false),
+                };
+                let number = part_number(visible, &self.job)?;
+                Some((path, number, hidden))
             })
             .collect())
     }
+}
+
+/// `n` of `part-<job>-<n>.<ext>`: not of another job whose name begins
+/// with this one's.
+fn part_number(file: &str, job: &str) -> Option<u64> {
+    let rest = file
+        .strip_prefix("part-")?
+        .strip_prefix(job)?
+        .strip_prefix('-')?;
+    let (number, _) = rest.split_once('.')?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
 }
 
 /// `dir/.name.<suffix>` for `dir/name`.
@@ -220,7 +255,16 @@ fn hidden(visible: &std::path::Path, suffix: &str) -> PathBuf {
     visible.with_file_name(format!(".{name}.{suffix}"))
 }
 
+/// Publishes `from` as `to`, which must not exist: a published file is
+/// never overwritten.
 fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    if to.exists() {
+        return Err(Error::External(format!(
+            "cannot publish '{}': a file of that name exists already (another job writing \
+             the same directory under the same name?); it is left as it is",
+            to.display()
+        )));
+    }
     std::fs::rename(from, to)
         .map_err(|e| Error::External(format!("cannot publish '{}': {e}", to.display())))
 }

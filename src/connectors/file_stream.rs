@@ -162,7 +162,8 @@ impl FileStream {
     }
 
     async fn list_new_files(&mut self) -> Result<()> {
-        for file in filesystem::list_files(&self.state, &self.path).await? {
+        let format = self.table.definition().option("format").unwrap_or_default();
+        for file in filesystem::list_files(&self.state, &self.path, format).await? {
             if self.seen.insert(file.clone()) {
                 self.files.push_back(file);
             }

@@ -20,7 +20,8 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 
-use super::options::Options;
+use super::file_table::FileTable;
+use super::options::{OptionValue, Options};
 use crate::error::{Error, Result};
 use crate::sql::create_table::{Column, CreateTable};
 
@@ -31,11 +32,38 @@ pub const OPTIONS: &[&str] = super::file_sink::OPTIONS;
 const FORMATS: &[(&str, &str)] = &[("parquet", "PARQUET"), ("csv", "CSV"), ("json", "JSON")];
 
 /// Creates the bounded table over the files of `table`, whose physical
-/// columns are `declared`.
+/// columns are `declared`: over a directory or glob, a [`FileTable`] that
+/// reads the visible files as a stream would.
 pub async fn create_table(
     state: &SessionState,
     table: &CreateTable,
     declared: Schema,
+) -> Result<Arc<dyn TableProvider>> {
+    let path = Options::new(table, OPTIONS)?.required("path")?.value;
+    let listing = create_table_at(state, table, declared.clone(), path).await?;
+    let url = ListingTableUrl::parse(table_location(path))?;
+    if !url.is_collection() && url.get_glob().is_none() {
+        return Ok(listing);
+    }
+    let format = table.option("format").unwrap_or_default();
+    let header = table.option("csv.header").unwrap_or("true");
+    let csv_by_header = format.eq_ignore_ascii_case("csv") && !header.eq_ignore_ascii_case("false");
+    Ok(Arc::new(FileTable::try_new(
+        table,
+        declared,
+        listing,
+        csv_by_header,
+    )?))
+}
+
+/// DataFusion's listing table over `path` (the table's own, or one of its
+/// files) with `table`'s format and options, its columns checked against
+/// `declared`.
+pub async fn create_table_at(
+    state: &SessionState,
+    table: &CreateTable,
+    declared: Schema,
+    path: &str,
 ) -> Result<Arc<dyn TableProvider>> {
     let options = Options::new(table, OPTIONS)?;
     let format = options.required("format")?;
@@ -59,7 +87,30 @@ pub async fn create_table(
     if let Some(option) = options.get("sink.rolling-policy.file-size") {
         crate::config::parse_size(option.value).map_err(|p| option.error(p))?;
     }
-    let path = options.required("path")?;
+    let path = OptionValue {
+        value: path,
+        ..options.required("path")?
+    };
+    if path.value.trim().is_empty() {
+        return Err(path.error("the path is empty; write a file, a directory or a glob".into()));
+    }
+    // Another format's options would be ignored: say so instead.
+    for option in &table.options {
+        let Some((prefix, _)) = option.key.split_once('.') else {
+            continue;
+        };
+        let is_format = FORMATS.iter().any(|(name, _)| *name == prefix);
+        if is_format && !prefix.eq_ignore_ascii_case(format) {
+            return Err(Error::query_at(
+                format!(
+                    "option '{}' is for format '{prefix}', but this table's format is '{}'; \
+                     remove it",
+                    option.key, format
+                ),
+                Some(option.location),
+            ));
+        }
+    }
     let location = table_location(path.value);
 
     let mut format_options = HashMap::new();
@@ -163,18 +214,38 @@ pub async fn create_table(
 }
 
 /// The files under `path` (a file, directory, glob or URL) in path order,
-/// as URLs DataFusion can read one by one. Lists the store itself each time
-/// (DataFusion's listing cache would hide files that arrive later).
-pub async fn list_files(state: &SessionState, path: &str) -> Result<Vec<String>> {
+/// as URLs DataFusion can read one by one: what both a stream and a bounded
+/// table read. In a directory or glob, hidden files and directories (`.name`
+/// and `_name`, as Flink and Hadoop skip: a sink's in-progress and pending
+/// files, `_SUCCESS`) are left out, so are files without the format's
+/// extension, and subdirectories unless DataFusion's
+/// `datafusion.execution.listing_table_ignore_subdirectory` is false. Lists
+/// the store itself each time (DataFusion's listing cache would hide files
+/// that arrive later).
+pub async fn list_files(state: &SessionState, path: &str, format: &str) -> Result<Vec<String>> {
     use futures::TryStreamExt;
     let url = ListingTableUrl::parse(table_location(path))?;
     if !url.is_collection() && url.get_glob().is_none() {
         return Ok(vec![url.as_str().to_string()]);
     }
+    let extension = format!(".{}", format.to_ascii_lowercase());
+    let ignore_subdirectory = state
+        .config_options()
+        .execution
+        .listing_table_ignore_subdirectory;
     let store = state.runtime_env().object_store(url.object_store())?;
     let mut files: Vec<String> = store
         .list(Some(url.prefix()))
-        .try_filter(|meta| futures::future::ready(url.contains(&meta.location, false)))
+        .try_filter(|meta| {
+            let visible = url
+                .strip_prefix(&meta.location)
+                .is_some_and(|mut parts| parts.all(|p| !p.starts_with(['.', '_'])));
+            futures::future::ready(
+                visible
+                    && meta.location.as_ref().ends_with(&extension)
+                    && url.contains(&meta.location, ignore_subdirectory),
+            )
+        })
         .map_ok(|meta| meta.location.to_string())
         .try_collect()
         .await
@@ -267,9 +338,14 @@ fn check_columns(
     Ok(())
 }
 
+/// True when a column of type `file` can be read as `declared`: the same
+/// type, a number widened (never narrowed, never a fraction made whole),
+/// or a non-number cast to another non-number (a timestamp of another unit,
+/// text of another layout).
 fn readable_as(file: &DataType, declared: &DataType) -> bool {
     file == declared
-        || (file.is_numeric() == declared.is_numeric() && can_cast_types(file, declared))
+        || (file.is_numeric() && declared.is_numeric() && widens(file, declared))
+        || (!file.is_numeric() && !declared.is_numeric() && can_cast_types(file, declared))
         || matches!(
             (file, declared),
             (DataType::Timestamp(..), DataType::Timestamp(..))
@@ -282,6 +358,52 @@ fn readable_as(file: &DataType, declared: &DataType) -> bool {
         )
 }
 
+/// True when number type `to` widens `from` as SQL's implicit casts do:
+/// integers to wider integers, to floats or to decimals with room for all
+/// their digits, floats to wider floats, decimals to decimals with as many
+/// digits on each side of the point.
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let int_bits = |t: &DataType| match t {
+        Int8 | UInt8 => Some(8),
+        Int16 | UInt16 => Some(16),
+        Int32 | UInt32 => Some(32),
+        Int64 | UInt64 => Some(64),
+        _ => None,
+    };
+    let signed = |t: &DataType| matches!(t, Int8 | Int16 | Int32 | Int64);
+    match (int_bits(from), int_bits(to)) {
+        (Some(f), Some(t)) => {
+            (signed(from) == signed(to) && f <= t) || (!signed(from) && signed(to) && f < t)
+        }
+        (Some(bits), None) => {
+            // Decimal digits of the widest integer of that many bits.
+            let digits = match bits {
+                8 => 3,
+                16 => 5,
+                32 => 10,
+                _ => 20,
+            };
+            match to {
+                Float32 | Float64 => true,
+                Decimal128(p, s) | Decimal256(p, s) => i16::from(*p) - i16::from(*s) >= digits,
+                _ => false,
+            }
+        }
+        (None, None) => match (from, to) {
+            (Decimal128(p1, s1), Decimal128(p2, s2) | Decimal256(p2, s2))
+            | (Decimal256(p1, s1), Decimal256(p2, s2)) => {
+                s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
+            }
+            _ => matches!(
+                (from, to),
+                (Float16, Float32 | Float64) | (Float32, Float64)
+            ),
+        },
+        (None, Some(_)) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +414,25 @@ mod tests {
         assert!(readable_as(&DataType::Float32, &DataType::Float64));
         assert!(!readable_as(&DataType::Utf8, &DataType::Float64));
         assert!(!readable_as(&DataType::Int64, &DataType::Utf8));
+    }
+
+    #[test]
+    fn numbers_are_only_widened() {
+        assert!(readable_as(&DataType::UInt32, &DataType::Int64));
+        assert!(readable_as(&DataType::Int64, &DataType::Float64));
+        assert!(readable_as(
+            &DataType::Decimal128(10, 2),
+            &DataType::Decimal128(12, 3)
+        ));
+        for (file, declared) in [
+            (DataType::Float64, DataType::Int64),
+            (DataType::Float64, DataType::Float32),
+            (DataType::Int64, DataType::Int32),
+            (DataType::Int64, DataType::UInt64),
+            (DataType::UInt64, DataType::Int64),
+            (DataType::Decimal128(10, 2), DataType::Decimal128(10, 4)),
+        ] {
+            assert!(!readable_as(&file, &declared), "{file} as {declared}");
+        }
     }
 }

@@ -46,6 +46,9 @@ pub struct Line {
     pub peer: Arc<str>,
     /// Set when the line was longer than allowed (and cut).
     pub too_long: bool,
+    /// False when the connection closed before the line's newline: the
+    /// producer stopped mid-record.
+    pub complete: bool,
 }
 
 /// Decodes batches of lines.
@@ -59,11 +62,21 @@ pub struct LineDecoder {
 /// What decoding a batch of lines gave.
 #[derive(Debug)]
 pub struct Decoded {
-    /// The records of the well-formed lines.
+    /// The records of the well-formed lines (without `ignore_parse_errors`:
+    /// those before the first malformed one).
     pub batch: Option<RecordBatch>,
     /// How many malformed lines were skipped.
     pub skipped: usize,
+    /// The first malformed line, without `ignore_parse_errors`: the query
+    /// fails with it once the rows before it are emitted.
+    pub error: Option<Error>,
 }
+
+/// The deepest nesting of arrays and objects a JSON record may have
+/// (Jackson's default, which Flink's JSON format uses): Arrow's decoder
+/// describes a mismatched value recursively, so a record nested tens of
+/// thousands of levels deep would overflow the stack.
+pub const MAX_JSON_DEPTH: usize = 1000;
 
 impl LineDecoder {
     /// A decoder for `source` (a name for messages).
@@ -83,34 +96,29 @@ impl LineDecoder {
 
     /// Decodes `lines` into one batch.
     pub fn decode(&self, lines: &[Line]) -> Result<Decoded> {
-        if lines
-            .iter()
-            .all(|l| !l.too_long && std::str::from_utf8(&l.bytes).is_ok())
-        {
+        if lines.iter().all(|l| self.problem(l).is_none()) {
             if let Ok(batch) = self.decode_all(lines) {
                 return Ok(Decoded {
                     batch: Some(batch),
                     skipped: 0,
+                    error: None,
                 });
             }
         }
         // Slow path: find the malformed lines.
         let mut good = Vec::new();
         let mut skipped = 0;
+        let mut error = None;
         for line in lines {
-            let problem = if line.too_long {
-                Some("the line is longer than 'max-line-bytes'".to_string())
-            } else if std::str::from_utf8(&line.bytes).is_err() {
-                Some("the line is not valid UTF-8".to_string())
-            } else {
+            let problem = self.problem(line).or_else(|| {
                 self.decode_all(std::slice::from_ref(line))
                     .map(|batch| good.push(batch))
                     .err()
                     .map(|e| e.to_string())
-            };
+            });
             if let Some(problem) = problem {
                 if !self.ignore_parse_errors {
-                    return Err(Error::Data(format!(
+                    error = Some(Error::Data(format!(
                         "{}: malformed {} record at line {} from {}: {problem}: {}; \
                          set '{}.ignore-parse-errors' = 'true' to skip such records",
                         self.source,
@@ -120,6 +128,7 @@ impl LineDecoder {
                         excerpt(&line.bytes),
                         self.format.name()
                     )));
+                    break;
                 }
                 skipped += 1;
             }
@@ -129,7 +138,30 @@ impl LineDecoder {
         } else {
             Some(concat_batches(&self.schema, &good)?)
         };
-        Ok(Decoded { batch, skipped })
+        Ok(Decoded {
+            batch,
+            skipped,
+            error,
+        })
+    }
+
+    /// What makes `line` malformed before it is decoded, if anything.
+    fn problem(&self, line: &Line) -> Option<String> {
+        if line.too_long {
+            return Some("the line is longer than 'max-line-bytes'".to_string());
+        }
+        if !line.complete {
+            return Some("the connection closed before the line ended".to_string());
+        }
+        if std::str::from_utf8(&line.bytes).is_err() {
+            return Some("the line is not valid UTF-8".to_string());
+        }
+        if self.format == LineFormat::Json && json_depth(&line.bytes) > MAX_JSON_DEPTH {
+            return Some(format!(
+                "the record is nested deeper than {MAX_JSON_DEPTH} levels"
+            ));
+        }
+        None
     }
 
     fn decode_all(&self, lines: &[Line]) -> Result<RecordBatch> {
@@ -178,6 +210,33 @@ impl LineDecoder {
     }
 }
 
+/// The deepest nesting of `[` and `{` in `bytes` (outside strings).
+fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// The start of a line, printable.
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(80)]);
@@ -206,6 +265,7 @@ mod tests {
                 number: i as u64 + 1,
                 peer: Arc::from("127.0.0.1:9"),
                 too_long: false,
+                complete: true,
             })
             .collect()
     }
@@ -237,11 +297,61 @@ mod tests {
         assert_eq!(out.batch.unwrap().num_rows(), 2);
         assert_eq!(out.skipped, 2);
         let strict = LineDecoder::new(schema(), LineFormat::Json, false, "clicks".into());
-        let err = strict.decode(&input).unwrap_err().to_string();
+        let out = strict.decode(&input).unwrap();
+        // The good line before the malformed one is kept, to be emitted first.
+        assert_eq!(out.batch.unwrap().num_rows(), 1);
+        let err = out.error.unwrap().to_string();
         assert!(
             err.contains("clicks: malformed json record at line 2"),
             "{err}"
         );
         assert!(err.contains("'{oops'"), "{err}");
+    }
+
+    #[test]
+    fn deep_json_and_unterminated_lines_are_malformed() {
+        let deep = format!(
+            r#"{{"a": 1, "b": {}{}}}"#,
+            "[".repeat(30_000),
+            "]".repeat(30_000)
+        );
+        let fine = format!(r#"{{"a": 1, "c": "{}"}}"#, "[".repeat(30_000));
+        let mut input = lines(&[
+            deep.as_bytes(),
+            fine.as_bytes(),
+            br#"{"a": 3}"#,
+            br#"{"a": 4"#,
+        ]);
+        input[3].complete = false;
+        let skipping = LineDecoder::new(schema(), LineFormat::Json, true, "s".into());
+        let out = skipping.decode(&input).unwrap();
+        assert_eq!(out.batch.unwrap().num_rows(), 2);
+        assert_eq!(out.skipped, 2);
+        let strict = LineDecoder::new(schema(), LineFormat::Json, false, "s".into());
+        let err = strict.decode(&input).unwrap().error.unwrap().to_string();
+        assert!(err.contains("nested deeper than 1000 levels"), "{err}");
+        let err = strict
+            .decode(&input[2..])
+            .unwrap()
+            .error
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("the connection closed before the line ended"),
+            "{err}"
+        );
+        // The deepest nesting the decoder takes is fine, in an undeclared
+        // field; in a declared one of another type it is malformed, and
+        // describing it does not overflow the stack.
+        let limit = format!(
+            r#"{{"a": 5, "c": {}{}}}"#,
+            "[".repeat(MAX_JSON_DEPTH - 1),
+            "]".repeat(MAX_JSON_DEPTH - 1)
+        );
+        let out = skipping.decode(&lines(&[limit.as_bytes()])).unwrap();
+        assert_eq!(out.skipped, 0);
+        let mismatched = limit.replace(r#""c""#, r#""b""#);
+        let out = skipping.decode(&lines(&[mismatched.as_bytes()])).unwrap();
+        assert_eq!(out.skipped, 1);
     }
 }

@@ -7,6 +7,7 @@
 pub mod file_order;
 pub mod file_sink;
 pub mod file_stream;
+pub mod file_table;
 pub mod filesystem;
 pub mod line_decoder;
 pub mod nexmark;

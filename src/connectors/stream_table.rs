@@ -171,6 +171,18 @@ impl<'a> StreamTable<'a> {
         })
     }
 
+    /// The table's definition, whitespace-normalized: its `CREATE TABLE`
+    /// statement, or a registered stream's name and schema.
+    pub fn definition(&self) -> String {
+        let text = match self {
+            StreamTable::Connector(table) => table.definition().definition.clone(),
+            StreamTable::Registered(stream) => {
+                format!("registered stream {} {}", stream.name(), stream.schema())
+            }
+        };
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
     /// One line for EXPLAIN.
     pub fn describe(&self) -> String {
         match self {

@@ -135,14 +135,8 @@ impl ConnectorTable {
         file: &str,
     ) -> Result<Arc<dyn TableProvider>> {
         let declared = declared_schema(state, &self.definition)?;
-        let mut definition = self.definition.clone();
-        for option in &mut definition.options {
-            if option.key == "path" {
-                option.value = file.to_string();
-            }
-        }
-        let source = filesystem::create_table(state, &definition, declared).await?;
-        with_computed_columns(state, &definition, source)
+        let source = filesystem::create_table_at(state, &self.definition, declared, file).await?;
+        with_computed_columns(state, &self.definition, source)
     }
 
     fn not_streaming_yet(&self) -> DataFusionError {

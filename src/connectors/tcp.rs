@@ -156,6 +156,8 @@ pub struct TcpSource {
     lines: mpsc::Receiver<Line>,
     decoder: LineDecoder,
     metrics: Arc<StreamMetrics>,
+    /// A malformed record's error, raised once the rows before it are out.
+    failed: Option<Error>,
     /// The socket tasks; dropping the source stops them.
     _tasks: SpawnedTask<()>,
 }
@@ -203,6 +205,7 @@ impl TcpSource {
                 format!("tcp source '{name}'"),
             ),
             metrics,
+            failed: None,
             _tasks: task,
         })
     }
@@ -210,6 +213,9 @@ impl TcpSource {
     /// The next batch: up to 8192 lines, or what arrived within 50 ms of the
     /// first; `None` when the stream has ended.
     pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(error) = self.failed.take() {
+            return Err(error);
+        }
         loop {
             let Some(first) = self.lines.recv().await else {
                 return Ok(None);
@@ -224,8 +230,13 @@ impl TcpSource {
             }
             let decoded = self.decoder.decode(&lines)?;
             self.metrics.add_malformed(decoded.skipped);
-            if let Some(batch) = decoded.batch {
-                return Ok(Some(batch));
+            match (decoded.batch, decoded.error) {
+                (Some(batch), error) => {
+                    self.failed = error;
+                    return Ok(Some(batch));
+                }
+                (None, Some(error)) => return Err(error),
+                (None, None) => {}
             }
         }
     }
@@ -312,6 +323,7 @@ async fn read_lines(
                         number,
                         peer: Arc::clone(&peer),
                         too_long,
+                        complete: true,
                     })
                     .await;
                 if sent.is_err() {
@@ -321,6 +333,7 @@ async fn read_lines(
             too_long = false;
         }
     }
+    // The producer closed mid-line: a half record, malformed.
     if !line.is_empty() || too_long {
         number += 1;
         let sent = sender
@@ -329,6 +342,7 @@ async fn read_lines(
                 number,
                 peer,
                 too_long,
+                complete: false,
             })
             .await;
         return sent.is_ok();

@@ -6,9 +6,10 @@
 //! default to doing nothing, so a stateless operator is one method.
 //!
 //! ```text
-//! source -> watermark -> window / session / per-batch plan -> results
+//! source -> watermark -> window / session / per-batch plan [-> distinct] -> results
 //! ```
 
+pub mod distinct;
 pub mod per_batch;
 pub mod session_window;
 pub mod sliced_window;

@@ -7,10 +7,15 @@
 //! Evaluating it on every row cost more than the rest of a windowed query
 //! (Arrow subtracts intervals from timestamps row by row through calendar
 //! arithmetic).
+//!
+//! A row whose event time is NULL cannot be placed in time (Flink fails the
+//! job on one): it is dropped here and counted as a malformed record, so
+//! it is neither lost silently nor seen by some operators and not others.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 
@@ -57,6 +62,14 @@ impl Operator for WatermarkOperator {
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
         self.metrics.add_rows_in(batch.num_rows());
+        let batch = match batch.column(self.time_index).logical_nulls() {
+            Some(nulls) if nulls.null_count() > 0 => {
+                self.metrics.add_malformed(nulls.null_count());
+                let valid = BooleanArray::new(nulls.inner().clone(), None);
+                filter_record_batch(&batch, &valid)?
+            }
+            _ => batch,
+        };
         let times = event_times(batch.column(self.time_index))?;
         let latest = (0..times.len())
             .filter(|&i| times.is_valid(i))

@@ -61,7 +61,8 @@ impl StreamMetrics {
         self.max_open_windows.load(Ordering::Relaxed)
     }
 
-    /// Malformed records skipped (with `'<format>.ignore-parse-errors'`).
+    /// Malformed records skipped (with `'<format>.ignore-parse-errors'`), and
+    /// rows of a stream whose event time is NULL.
     pub fn malformed(&self) -> u64 {
         self.malformed.load(Ordering::Relaxed)
     }

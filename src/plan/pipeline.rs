@@ -34,6 +34,9 @@ use crate::results::QueryStream;
 pub struct Chain {
     /// One line for EXPLAIN describing the source.
     pub description: String,
+    /// The source's definition, part of what a checkpoint belongs to: a
+    /// redefined table does not resume another definition's checkpoint.
+    pub definition: String,
     /// Where batches come from (`None` when the pipeline is only described).
     pub source: Option<StreamSource>,
     /// The operators, in order.
@@ -82,6 +85,12 @@ impl Pipeline {
             sender,
         });
         receiver
+    }
+
+    /// The definitions of the tables the chains read, one per line.
+    pub fn definitions(&self) -> String {
+        let lines: Vec<&str> = self.chains.iter().map(|c| c.definition.as_str()).collect();
+        lines.join("\n")
     }
 
     /// Per chain, how many operators it has: what a checkpoint of this

@@ -23,7 +23,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder, Projection};
+use datafusion::logical_expr::{col, Distinct, Expr, LogicalPlan, LogicalPlanBuilder, Projection};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::ExecutionPlan;
@@ -37,6 +37,7 @@ use super::window::{WindowKind, WINDOW_COLUMNS};
 use super::window_table::WindowTable;
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
+use crate::operators::distinct::{DistinctOperator, SeenRows};
 use crate::operators::per_batch::PerBatchOperator;
 use crate::operators::session_window::SessionWindowOperator;
 use crate::operators::sliced_window::{SlicedAggregate, SlicedWindowOperator};
@@ -77,6 +78,14 @@ pub async fn plan_stream(
     if scans.is_empty() {
         return Ok(None);
     }
+    // SELECT DISTINCT / UNION over unwindowed streams: the rows per batch,
+    // then each distinct row once. (Over a window it is part of the
+    // window's emission.)
+    let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
+    let (plan, distinct) = match plan {
+        LogicalPlan::Distinct(Distinct::All(input)) if direct => (input.as_ref(), true),
+        other => (other, false),
+    };
     let unified;
     let plan = if scans.len() > 1 && scans.iter().any(|s| matches!(s, StreamScan::Windowed(..))) {
         // The same window over the same stream, read more than once (a
@@ -91,6 +100,7 @@ pub async fn plan_stream(
     for scan in &scans {
         check_supported(plan, scan)?;
     }
+    check_no_query_time(plan)?;
     let metrics = Arc::new(StreamMetrics::default());
     let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
@@ -116,7 +126,7 @@ pub async fn plan_stream(
                     Arc::clone(&metrics),
                 )),
             };
-            chains.push(chain(ctx, &window.source, operator, &metrics, sources).await?);
+            chains.push(chain(ctx, &window.source, vec![operator], &metrics, sources).await?);
         }
         StreamScan::Direct(_) => {
             // Filters and projections, per batch, on one stream or on a
@@ -129,20 +139,25 @@ pub async fn plan_stream(
                 })
                 .collect();
             let emission = Arc::new(EmissionPlan::try_new(ctx, plan, &tables).await?);
+            let seen = SeenRows::default();
             for (i, table) in tables.iter().enumerate() {
-                let operator = Box::new(PerBatchOperator::new(Arc::clone(&emission), i));
-                chains.push(chain(ctx, table, operator, &metrics, sources).await?);
+                let mut operators: Vec<Box<dyn Operator>> =
+                    vec![Box::new(PerBatchOperator::new(Arc::clone(&emission), i))];
+                if distinct {
+                    operators.push(Box::new(DistinctOperator::new(Arc::clone(&seen), i == 0)));
+                }
+                chains.push(chain(ctx, table, operators, &metrics, sources).await?);
             }
         }
     }
     Ok(Some(Pipeline::new(chains, metrics)))
 }
 
-/// The chain reading stream table `provider`: source, watermark, `operator`.
+/// The chain reading stream table `provider`: source, watermark, `after`.
 async fn chain(
     ctx: &SessionContext,
     provider: &Arc<dyn TableProvider>,
-    operator: Box<dyn Operator>,
+    after: Vec<Box<dyn Operator>>,
     metrics: &Arc<StreamMetrics>,
     sources: Sources,
 ) -> Result<Chain> {
@@ -151,7 +166,7 @@ async fn chain(
     let mut operators: Vec<Box<dyn Operator>> = Vec::new();
     match watermark_operator(ctx, &stream, provider, Arc::clone(metrics))? {
         Some(watermark) => operators.push(Box::new(watermark)),
-        None if operator.needs_watermark() => {
+        None if after.iter().any(|op| op.needs_watermark()) => {
             return Err(Error::query(format!(
                 "windows over stream '{}' need event time: declare \
                  WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND",
@@ -160,9 +175,10 @@ async fn chain(
         }
         None => {}
     }
-    operators.push(operator);
+    operators.extend(after);
     Ok(Chain {
         description: stream.describe(),
+        definition: stream.definition(),
         source: match sources {
             Sources::Open => Some(stream.open(ctx.state(), metrics).await?),
             Sources::Unopened => None,
@@ -229,6 +245,37 @@ fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
 }
 
 /// Refuses what cannot run on a stream, saying what to do instead.
+/// Functions DataFusion evaluates once, when a query is planned.
+const QUERY_TIME_FUNCTIONS: &[&str] = &["now", "current_timestamp", "current_date", "current_time"];
+
+/// Refuses `now()` and its kin over a stream: DataFusion folds them into a
+/// constant when the query is planned, so in a query that runs for hours
+/// they would silently keep the start time.
+fn check_no_query_time(plan: &LogicalPlan) -> Result<()> {
+    let mut found: Option<String> = None;
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e {
+                    if QUERY_TIME_FUNCTIONS.contains(&f.name()) {
+                        found = Some(f.name().to_string());
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    match found {
+        Some(name) => Err(Error::query(format!(
+            "{name}() in a query over a stream would be fixed at the moment the query \
+             starts, not the time each row is processed; use the rows' event time (or \
+             window_start / window_end) instead"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
     let starts = names_of(plan, WINDOW_COLUMNS[0])?;
     let ends = names_of(plan, WINDOW_COLUMNS[1])?;
@@ -239,6 +286,10 @@ fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
                 "joins with an unbounded stream are not supported yet; join within a \
                  window instead: both sides over TABLE(TUMBLE(...)) (or HOP, CUMULATE, \
                  SESSION), joined on window_start and window_end",
+            ),
+            (LogicalPlan::Distinct(_), StreamScan::Direct(_)) => Some(
+                "SELECT DISTINCT and UNION over a stream are supported as the query's \
+                 outermost operation (DISTINCT ON not yet); move them out of the subquery",
             ),
             (LogicalPlan::Window(_), _) => Some(
                 "OVER (...) window functions are not supported on streams yet; \

@@ -159,6 +159,14 @@ pub fn parse_create_table(sql: &str) -> Result<Option<CreateTable>> {
         return Ok(None);
     }
     let options = parse_options(&mut parser).map_err(from_parser_error)?;
+    for (i, option) in options.iter().enumerate() {
+        if options[..i].iter().any(|o| o.key == option.key) {
+            return Err(Error::query_at(
+                format!("option '{}' is given twice; keep one", option.key),
+                Some(option.location),
+            ));
+        }
+    }
     let _ = parser.consume_token(&Token::SemiColon);
     let rest = parser.peek_token();
     if rest.token != Token::EOF {

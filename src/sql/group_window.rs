@@ -47,45 +47,64 @@ fn rewrite_query(query: &mut Query) -> Result<()> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Ok(());
     };
-    if !rewrite_select(select)? {
+    let Some(group_window) = rewrite_select(select)? else {
         return Ok(());
-    }
+    };
     // TUMBLE_START(...) and friends, wherever they appear (SELECT, HAVING,
-    // ORDER BY).
-    let _ = visit_expressions_mut(query, |expr: &mut Expr| {
+    // ORDER BY): they must name the GROUP BY's window, whose bounds they
+    // become.
+    let flow = visit_expressions_mut(query, |expr: &mut Expr| {
         if let Expr::Function(function) = expr {
             let name = function.name.to_string().to_ascii_uppercase();
             let column = WINDOW_FUNCTIONS.iter().find_map(|(window, _)| {
                 let suffix = name.strip_prefix(window)?.strip_prefix('_')?;
-                match suffix {
-                    "START" => Some("window_start"),
-                    "END" => Some("window_end"),
-                    "ROWTIME" => Some("window_time"),
-                    _ => None,
-                }
+                let column = match suffix {
+                    "START" => "window_start",
+                    "END" => "window_end",
+                    "ROWTIME" => "window_time",
+                    _ => return None,
+                };
+                Some((*window, column))
             });
-            if let Some(column) = column {
+            if let Some((window, column)) = column {
+                let args = comparable(&window_call_args(function).unwrap_or_default());
+                if window != group_window.0 || args != group_window.1 {
+                    return ControlFlow::Break(Error::query(format!(
+                        "{expr} does not name the GROUP BY's window {}({}); write \
+                         {}_{}({})",
+                        group_window.0,
+                        group_window.1.join(", "),
+                        group_window.0,
+                        name.rsplit('_').next().unwrap_or_default(),
+                        group_window.1.join(", ")
+                    )));
+                }
                 *expr = Expr::Identifier(Ident::new(column));
             }
         }
-        ControlFlow::<()>::Continue(())
+        ControlFlow::Continue(())
     });
-    Ok(())
+    match flow {
+        ControlFlow::Break(err) => Err(err),
+        ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
-/// Rewrites the GROUP BY window and the FROM table; false when there is no
-/// group window.
-fn rewrite_select(select: &mut Select) -> Result<bool> {
+/// Rewrites the GROUP BY window and the FROM table; the window (`TUMBLE`,
+/// `HOP`, `SESSION`) and its arguments as written, or `None` when there is
+/// no group window.
+fn rewrite_select(select: &mut Select) -> Result<Option<(&'static str, Vec<String>)>> {
     let GroupByExpr::Expressions(group_by, _) = &mut select.group_by else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some((position, window, args)) = group_by
         .iter()
         .enumerate()
         .find_map(|(i, e)| window_call(e).map(|(w, a)| (i, w, a)))
     else {
-        return Ok(false);
+        return Ok(None);
     };
+    let written = comparable(&args);
     let usage = || {
         Error::query(format!(
             "the {window} group window is written {window}(time_column, {}) in GROUP BY, \
@@ -170,7 +189,7 @@ fn rewrite_select(select: &mut Select) -> Result<bool> {
         return Err(Error::Internal("group window rewrite".into()));
     };
     from.relation = parsed.from[0].relation.clone();
-    Ok(true)
+    Ok(Some((window, written)))
 }
 
 /// The column `expr` names: `ts`, or `B.ts` (the table's alias is the
@@ -197,18 +216,33 @@ fn window_call(expr: &Expr) -> Option<(&'static str, Vec<Expr>)> {
     let window = ["TUMBLE", "HOP", "SESSION"]
         .into_iter()
         .find(|w| *w == name)?;
+    Some((window, window_call_args(function)?))
+}
+
+/// A window's arguments as text to compare: the time column by its name
+/// (qualified or not, in any case), then the intervals as written.
+fn comparable(args: &[Expr]) -> Vec<String> {
+    args.iter()
+        .enumerate()
+        .map(|(i, arg)| match column_name(arg) {
+            Some(name) if i == 0 => name.to_lowercase(),
+            _ => arg.to_string(),
+        })
+        .collect()
+}
+
+/// The plain arguments of a call.
+fn window_call_args(function: &datafusion::sql::sqlparser::ast::Function) -> Option<Vec<Expr>> {
     let FunctionArguments::List(list) = &function.args else {
         return None;
     };
-    let args = list
-        .args
+    list.args
         .iter()
         .map(|arg| match arg {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
             _ => None,
         })
-        .collect::<Option<Vec<_>>>()?;
-    Some((window, args))
+        .collect()
 }
 
 #[cfg(test)]

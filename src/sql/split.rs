@@ -5,9 +5,10 @@
 //! inside a string or a comment does not end a statement) and returns each
 //! statement's text with the [`Location`] of its first token, which is what
 //! lets an error inside the statement be reported as `FILE:LINE:COL`.
+//! Hints (`/*+ ... */`) are refused here, the one place that sees comments.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use crate::error::{Error, Location, Result};
 
@@ -26,6 +27,8 @@ pub struct SqlStatement {
 /// the position the tokenizer reports.
 pub fn split_statements(sql: &str) -> Result<Vec<SqlStatement>> {
     let tokens = tokenize(sql)?;
+    refuse_hints(&tokens)?;
+    check_operator_chains(&tokens)?;
     let lines = LineIndex::new(sql);
     let mut statements = Vec::new();
     let mut first: Option<&TokenWithSpan> = None;
@@ -62,6 +65,101 @@ pub fn ends_with_semicolon(sql: &str) -> bool {
         .rev()
         .find(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
         .is_some_and(|t| t.token == Token::SemiColon)
+}
+
+/// Refuses hints (`/*+ OPTIONS(...) */`, Flink's dynamic table options and
+/// query hints): to the parser they are comments, so they would be ignored
+/// without a word.
+fn refuse_hints(tokens: &[TokenWithSpan]) -> Result<()> {
+    for token in tokens {
+        if let Token::Whitespace(Whitespace::MultiLineComment(comment)) = &token.token {
+            if comment.starts_with('+') {
+                return Err(Error::query_at(
+                    format!(
+                        "hints such as /*{} */ are not supported yet (they would be ignored); \
+                         for OPTIONS, create a table with those options instead: \
+                         CREATE TABLE ... WITH (...)",
+                        comment.trim_end()
+                    ),
+                    Some(Location {
+                        line: token.span.start.line,
+                        column: token.span.start.column,
+                    }),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The most binary operators one expression may chain at one level of
+/// parentheses (`1 + 1 + ...`, `a OR b OR ...`, `'a' || 'b' || ...`):
+/// chosen to plan and run on a 2 MiB thread stack (a Tokio worker's) even
+/// in a debug build, where 300 overflowed it.
+pub const MAX_OPERATOR_CHAIN: usize = 100;
+
+/// Refuses expressions chaining more than [`MAX_OPERATOR_CHAIN`] operators
+/// at one level: they parse into a tree as deep as the chain is long, and
+/// DataFusion clones, plans and evaluates expression trees recursively, so
+/// a chain of thousands would overflow the stack and abort the process.
+fn check_operator_chains(tokens: &[TokenWithSpan]) -> Result<()> {
+    // Operators so far in the current expression, per open parenthesis.
+    let mut chains: Vec<usize> = vec![0];
+    for token in tokens {
+        let Some(chain) = chains.last_mut() else {
+            break;
+        };
+        match &token.token {
+            Token::LParen => chains.push(0),
+            Token::RParen => {
+                if chains.len() > 1 {
+                    chains.pop();
+                }
+            }
+            Token::Comma | Token::SemiColon => *chain = 0,
+            Token::Word(w) if w.quote_style.is_none() => {
+                match w.value.to_ascii_uppercase().as_str() {
+                    "AND" | "OR" | "LIKE" | "IS" => *chain += 1,
+                    "SELECT" | "FROM" | "WHERE" | "GROUP" | "ORDER" | "HAVING" | "ON" | "WHEN"
+                    | "THEN" | "ELSE" | "END" | "AS" | "UNION" | "LIMIT" | "JOIN" => *chain = 0,
+                    _ => {}
+                }
+            }
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight => *chain += 1,
+            _ => {}
+        }
+        if chains.last().is_some_and(|&c| c > MAX_OPERATOR_CHAIN) {
+            return Err(Error::query_at(
+                format!(
+                    "this expression chains more than {MAX_OPERATOR_CHAIN} operators, the most \
+                     flowsql plans; write long OR chains as IN (...), long || chains as \
+                     concat(...), or split the expression"
+                ),
+                Some(Location {
+                    line: token.span.start.line,
+                    column: token.span.start.column,
+                }),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {

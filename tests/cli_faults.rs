@@ -1,0 +1,129 @@
+//! The `flowsql` process under faults: SIGTERM stops jobs cleanly (sinks
+//! published), rerunning a script into the same sink directory never
+//! overwrites the earlier run's files.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
+
+/// The files of `dir`, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Data rows in the CSV files of `dir` (headers left out).
+fn csv_rows(dir: &Path) -> usize {
+    files(dir)
+        .iter()
+        .filter(|f| !f.starts_with('.'))
+        .map(|f| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .lines()
+                .count()
+                - 1
+        })
+        .sum()
+}
+
+fn flowsql(data_dir: &Path, sql: &str) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("-q")
+        .arg("-c")
+        .arg(sql)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn rerunning_a_script_keeps_the_earlier_runs_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let sql = format!(
+        "CREATE TABLE bids (auction BIGINT, price DOUBLE) WITH ('connector' = 'filesystem', \
+         'path' = 'data/bids/', 'format' = 'parquet');
+         CREATE TABLE sink (auction BIGINT, price DOUBLE) WITH ('connector' = 'filesystem', \
+         'path' = '{}', 'format' = 'csv');
+         INSERT INTO sink SELECT auction, price FROM bids;",
+        out.display()
+    );
+    for run in 1..=2 {
+        let output = flowsql(dir.path(), &sql);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(csv_rows(&out), 1000 * run, "{:?}", files(&out));
+    }
+    assert_eq!(files(&out), ["part-1-00000.csv", "part-1-00001.csv"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_jobs_and_publishes_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // The watched directory never ends: the job runs until it is stopped.
+    let sql = format!(
+        "CREATE TABLE live (auction BIGINT, price DOUBLE, ts TIMESTAMP(3), \
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = 'filesystem', \
+         'path' = 'data/bids/', 'format' = 'parquet', 'source.monitor-interval' = '50ms');
+         CREATE TABLE sink (auction BIGINT, price DOUBLE) WITH ('connector' = 'filesystem', \
+         'path' = '{}', 'format' = 'csv');
+         INSERT INTO sink SELECT auction, price FROM live;",
+        out.display()
+    );
+    let child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("-q")
+        .arg("-c")
+        .arg(&sql)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the job has written into its in-progress file.
+    let started = Instant::now();
+    while !files(&out).iter().any(|f| f.ends_with(".inprogress")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no file was begun"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("terminated: stopping jobs"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(files(&out), ["part-1-00000.csv"]);
+    assert_eq!(csv_rows(&out), 1000);
+}
