@@ -5,7 +5,11 @@
 //!
 //! The errors are plain text saying what is wrong; the caller says which
 //! option or setting it was.
+//!
+//! Also [`AllowedPaths`]: the directories (`--allow-path`) that every path
+//! a statement names must lie in, when the engine was given any.
 
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 /// The longest interval accepted anywhere: a year.
@@ -75,9 +79,167 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+/// Where statements may read and write (`--allow-path`): every source,
+/// sink, `COPY`, external table and checkpoint path must lie in one of
+/// these directories (or under one of these object store URL prefixes).
+/// The engine's data directory is always allowed. Kept in the session's
+/// extensions, which SQL cannot change.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedPaths {
+    /// Local directories, absolute and resolved (symbolic links followed).
+    dirs: Vec<PathBuf>,
+    /// Object store URL prefixes (`s3://bucket/prefix/`).
+    urls: Vec<String>,
+}
+
+impl AllowedPaths {
+    /// The policy allowing `entries` (directories or URL prefixes) and the
+    /// data directory `data_dir`.
+    pub fn new(entries: &[String], data_dir: &Path) -> Result<Self, String> {
+        let mut allowed = AllowedPaths::default();
+        for entry in entries {
+            if is_url(entry) {
+                allowed
+                    .urls
+                    .push(format!("{}/", entry.trim_end_matches('/')));
+            } else {
+                let dir = resolve(Path::new(entry.strip_prefix("file://").unwrap_or(entry)))
+                    .map_err(|e| format!("--allow-path '{entry}': {e}"))?;
+                allowed.dirs.push(dir);
+            }
+        }
+        allowed
+            .dirs
+            .push(resolve(data_dir).map_err(|e| format!("the data directory: {e}"))?);
+        Ok(allowed)
+    }
+
+    /// Checks `path` against the policy of a session, if it has one.
+    pub fn check_in(config: &datafusion::prelude::SessionConfig, path: &str) -> Result<(), String> {
+        match config.get_extension::<AllowedPaths>() {
+            Some(allowed) => allowed.check(path),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that `path` (a file, directory, glob or URL, as a statement
+    /// wrote it) lies inside an allowed directory.
+    pub fn check(&self, path: &str) -> Result<(), String> {
+        let refused = || {
+            let mut allowed: Vec<String> =
+                self.dirs.iter().map(|d| d.display().to_string()).collect();
+            allowed.extend(self.urls.iter().cloned());
+            format!(
+                "'{path}' is outside the directories this flowsql may use (--allow-path): {}",
+                allowed.join(", ")
+            )
+        };
+        if is_url(path) {
+            let within = self
+                .urls
+                .iter()
+                .any(|prefix| path.starts_with(prefix.as_str()) || format!("{path}/") == *prefix);
+            return if within { Ok(()) } else { Err(refused()) };
+        }
+        let local = path.strip_prefix("file://").unwrap_or(path);
+        // A glob's directory part is what is read.
+        let fixed = match local.find(['*', '?', '[']) {
+            Some(at) => &local[..local[..at].rfind('/').map_or(0, |slash| slash + 1)],
+            None => local,
+        };
+        let resolved = resolve(Path::new(if fixed.is_empty() { "." } else { fixed }))?;
+        if self.dirs.iter().any(|dir| resolved.starts_with(dir)) {
+            Ok(())
+        } else {
+            Err(refused())
+        }
+    }
+}
+
+fn is_url(path: &str) -> bool {
+    path.contains("://") && !path.starts_with("file://")
+}
+
+/// `path` made absolute, `.` and `..` resolved, and the symbolic links of
+/// its longest existing ancestor followed (so a link cannot lead out of an
+/// allowed directory).
+fn resolve(path: &Path) -> Result<PathBuf, String> {
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}"))?
+            .join(path)
+    };
+    let mut normal = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    // Follow links in the part that exists; keep the rest as written.
+    let mut existing = normal.clone();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match existing.file_name() {
+            Some(name) => rest.push(name.to_os_string()),
+            None => break,
+        }
+        if !existing.pop() {
+            break;
+        }
+    }
+    let mut resolved = existing.canonicalize().unwrap_or(existing);
+    for name in rest.into_iter().rev() {
+        resolved.push(name);
+    }
+    Ok(resolved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_paths_confine_files_globs_urls_and_links() {
+        let root = tempfile::tempdir().unwrap();
+        let inside = root.path().join("in");
+        let outside = root.path().join("out");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let data = root.path().join("state");
+        let allowed = AllowedPaths::new(
+            &[inside.display().to_string(), "s3://bucket/ok".into()],
+            &data,
+        )
+        .unwrap();
+        let at = |p: &Path| p.display().to_string();
+        assert!(allowed.check(&at(&inside.join("x.csv"))).is_ok());
+        assert!(allowed.check(&at(&inside.join("new/dir/"))).is_ok());
+        assert!(allowed.check(&format!("{}/*.csv", at(&inside))).is_ok());
+        assert!(allowed.check(&at(&data.join("models/m"))).is_ok());
+        assert!(allowed.check("s3://bucket/ok/part.parquet").is_ok());
+        for bad in [
+            at(&outside.join("x.csv")),
+            format!("{}/../out/x.csv", at(&inside)),
+            format!("{}/*.csv", at(&outside)),
+            "/etc/shadow".to_string(),
+            "s3://bucket/okay/x".to_string(),
+            "s3://other/ok/x".to_string(),
+        ] {
+            let err = allowed.check(&bad).unwrap_err();
+            assert!(err.contains("outside the directories"), "{bad}: {err}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&outside, inside.join("link")).unwrap();
+            assert!(allowed.check(&at(&inside.join("link/x.csv"))).is_err());
+        }
+    }
 
     #[test]
     fn parses_intervals() {

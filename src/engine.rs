@@ -17,7 +17,7 @@ use datafusion::datasource::source_as_provider;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{LogicalPlan, ScalarUDF, WriteOp};
+use datafusion::logical_expr::{DdlStatement, LogicalPlan, ScalarUDF, WriteOp};
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -25,6 +25,7 @@ use futures::{Stream, StreamExt};
 
 use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
 use crate::checkpoint::{CheckpointStore, Snapshot};
+use crate::config::AllowedPaths;
 use crate::connectors::sink::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{catch_panic, statement_excerpt, Error, Result};
@@ -60,6 +61,7 @@ pub struct Engine {
 pub struct EngineBuilder {
     data_dir: Option<PathBuf>,
     config: Option<SessionConfig>,
+    allowed_paths: Vec<String>,
 }
 
 impl EngineBuilder {
@@ -68,6 +70,16 @@ impl EngineBuilder {
     /// something needs persisting.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Confines every path a statement names (sources, sinks, `COPY`,
+    /// external tables, checkpoint directories) to these directories or
+    /// object store URL prefixes, and the data directory. Without any,
+    /// statements may use any path the process can, as in DataFusion.
+    pub fn allow_paths(mut self, entries: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.allowed_paths
+            .extend(entries.into_iter().map(Into::into));
         self
     }
 
@@ -92,6 +104,11 @@ impl EngineBuilder {
             .with_option_extension(ExecutionSettings::default())
             .with_option_extension(PipelineSettings::default());
         config.options_mut().sql_parser.collect_spans = true;
+        if !self.allowed_paths.is_empty() {
+            let allowed =
+                AllowedPaths::new(&self.allowed_paths, &data_dir).map_err(Error::query)?;
+            config = config.with_extension(Arc::new(allowed));
+        }
         let runtime = RuntimeEnvBuilder::new()
             .with_object_store_registry(Arc::new(LazyObjectStoreRegistry::default()))
             .build_arc()?;
@@ -364,6 +381,16 @@ impl Engine {
                     RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(vec![id]))])?;
                 Ok(Some(one_batch(batch)?))
             }
+            LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => {
+                for location in &create.locations {
+                    self.check_path(location)?;
+                }
+                Ok(None)
+            }
+            LogicalPlan::Copy(copy) if !reads_stream(plan)? => {
+                self.check_path(&copy.output_url)?;
+                Ok(None)
+            }
             LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
                 if reads_stream(plan)? {
                     return Err(Error::query(
@@ -383,10 +410,19 @@ impl Engine {
         }
     }
 
+    /// Refuses `path` when it is outside the directories allowed by
+    /// [`EngineBuilder::allow_paths`].
+    fn check_path(&self, path: &str) -> Result<()> {
+        AllowedPaths::check_in(self.ctx.state().config(), path).map_err(Error::query)
+    }
+
     /// The checkpoints of the job named `name`, under `dir/<name>/`: `dir`
     /// is `execution.checkpointing.dir` (a directory or an object store
     /// URL), by default `<data-dir>/checkpoints`.
     fn checkpoint_store(&self, name: &str, dir: Option<&str>) -> Result<CheckpointStore> {
+        if let Some(dir) = dir {
+            self.check_path(dir)?;
+        }
         if let Some(url) = dir.filter(|d| d.contains("://") && !d.starts_with("file://")) {
             let url = url::Url::parse(url).map_err(|e| {
                 Error::query(format!(

@@ -33,14 +33,24 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(args));
+    // Ended by SIGTERM (the jobs stopped, so the run came to its end).
+    let code = if TERMINATED.load(std::sync::atomic::Ordering::SeqCst) {
+        143
+    } else {
+        code
+    };
     // Don't wait for cancelled queries' tasks to notice.
     runtime.shutdown_background();
     ExitCode::from(code)
 }
 
+/// Set once SIGTERM has arrived: the run exits 143 (128 + 15).
+static TERMINATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 async fn run(args: Args) -> u8 {
     let engine = match flowsql::Engine::builder()
         .data_dir(&args.data_dir)
+        .allow_paths(args.allow_paths.iter().cloned())
         .build()
         .await
     {
@@ -65,6 +75,7 @@ async fn run(args: Args) -> u8 {
     let jobs = std::sync::Arc::clone(session.engine.jobs());
     tokio::spawn(async move {
         cli::terminated().await;
+        TERMINATED.store(true, std::sync::atomic::Ordering::SeqCst);
         eprintln!("flowsql: terminated: stopping jobs");
         jobs.stop_all().await;
         std::process::exit(143);

@@ -127,3 +127,59 @@ fn sigterm_stops_jobs_and_publishes_their_files() {
     assert_eq!(files(&out), ["part-1-00000.csv"]);
     assert_eq!(csv_rows(&out), 1000);
 }
+
+/// `--allow-path` confines every path a statement names; without it any
+/// path the process can read is allowed, as in DataFusion.
+#[test]
+fn allow_path_confines_sources_sinks_copy_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed");
+    std::fs::create_dir_all(&allowed).unwrap();
+    std::fs::copy("data/bids.csv", allowed.join("bids.csv")).unwrap();
+    let outside = dir.path().join("outside");
+    let run = |sql: &str| {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.path().join("state"))
+            .arg("--allow-path")
+            .arg(&allowed)
+            .args(["-q", "--format", "csv", "-c", sql])
+            .output()
+            .unwrap()
+    };
+    let inside = format!(
+        "CREATE TABLE bids (auction BIGINT, price DOUBLE) WITH ('connector' = 'filesystem', \
+         'path' = '{0}/bids.csv', 'format' = 'csv');
+         COPY (SELECT * FROM bids) TO '{0}/copy.csv' STORED AS CSV;
+         SELECT * FROM TRAIN_LINEAR('m', TABLE bids, 'price');
+         SELECT COUNT(*) AS n FROM bids",
+        allowed.display()
+    );
+    let output = run(&inside);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).ends_with("n\n1000\n"));
+    assert!(allowed.join("copy.csv").exists());
+    for refused in [
+        "CREATE TABLE t (a BIGINT) WITH ('connector' = 'filesystem', 'path' = '/etc/passwd', 'format' = 'csv')".to_string(),
+        format!("CREATE TABLE t (a BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}/../outside/', 'format' = 'csv')", allowed.display()),
+        format!("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}/x.csv'", outside.display()),
+        format!("COPY (SELECT 1 AS a) TO '{}/x.csv' STORED AS CSV", outside.display()),
+        format!(
+            "SET 'execution.checkpointing.interval' = '1s'; SET 'execution.checkpointing.dir' = '{}';
+             CREATE TABLE s (auction BIGINT, date_time TIMESTAMP(3)) WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '10');
+             CREATE TABLE out (a BIGINT) WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT auction FROM s",
+            outside.display()
+        ),
+    ] {
+        let output = run(&refused);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{refused}\n{stderr}");
+        assert!(stderr.contains("is outside the directories this flowsql may use (--allow-path)"), "{stderr}");
+    }
+    assert!(!outside.exists());
+}

@@ -91,6 +91,58 @@ async fn a_watched_directory_emits_windows_as_files_arrive() {
     drop(results);
 }
 
+/// A watched directory takes a file once it is complete: one still being
+/// written (a line every 20 ms, the directory listed every 100 ms) is not
+/// read half, and an empty file is passed over (it ended the stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_directory_reads_files_once_complete() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("clicks");
+    std::fs::create_dir(&dir).unwrap();
+    let engine = Engine::builder()
+        .data_dir(root.path())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
+                   'source.monitor-interval' = '100ms')",
+            dir.display()
+        ))
+        .await
+        .unwrap();
+    let mut results = engine.query("SELECT k FROM clicks").await.unwrap();
+    let metrics = results.metrics().unwrap();
+    std::fs::write(dir.join("part-000.csv"), "").unwrap();
+    let file = dir.join("part-001.csv");
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut out = std::fs::File::create(file).unwrap();
+        out.write_all(b"k,ts\n").unwrap();
+        for k in 0..40 {
+            writeln!(out, "{k},2026-01-01T10:00:{k:02}").unwrap();
+            out.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let mut keys = Vec::new();
+    while keys.len() < 40 {
+        let batch = tokio::time::timeout(Duration::from_secs(120), results.next())
+            .await
+            .expect("rows within two minutes")
+            .expect("the stream is still open")
+            .unwrap();
+        keys.extend(batch.column(0).as_primitive::<Int64Type>().iter().flatten());
+    }
+    writer.join().unwrap();
+    // Read once, whole: every row, nothing malformed.
+    assert_eq!(keys, (0..40).collect::<Vec<i64>>());
+    assert_eq!(metrics.rows_in(), 40);
+    assert_eq!(metrics.malformed(), 0);
+}
+
 #[tokio::test]
 async fn watching_needs_a_watermark() {
     let root = tempfile::tempdir().unwrap();

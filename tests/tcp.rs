@@ -234,6 +234,64 @@ async fn a_server_source_counts_every_row_of_many_producers_once() {
     assert_eq!(seen, expected);
 }
 
+/// A server-mode source reads at most 'max-connections' producers at once
+/// (a second waits until the first closes) and disconnects a producer
+/// silent for 'idle-timeout', its half line counted as malformed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_source_bounds_its_connections() {
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(
+            "CREATE TABLE events (a BIGINT) WITH ('connector' = 'tcp', 'mode' = 'server',
+             'hostname' = '127.0.0.1', 'port' = '0', 'format' = 'json',
+             'max-connections' = '1', 'idle-timeout' = '300ms', 'json.ignore-parse-errors' = 'true')",
+        )
+        .await
+        .unwrap();
+    let mut stream = engine.query("SELECT a FROM events").await.unwrap();
+    let metrics = stream.metrics().unwrap();
+    let address = metrics.listening_on().expect("listening");
+    let mut next_value = async || -> i64 {
+        let batch = tokio::time::timeout(Duration::from_secs(120), stream.next())
+            .await
+            .expect("rows within two minutes")
+            .expect("the server stream does not end")
+            .unwrap();
+        assert_eq!(batch.num_rows(), 1);
+        batch.column(0).as_primitive::<Int64Type>().value(0)
+    };
+    let mut first = TcpStream::connect(address).unwrap();
+    first.write_all(b"{\"a\": 1}\n").unwrap();
+    assert_eq!(next_value().await, 1);
+    // The second producer connects and sends, but is not read while the
+    // first is: its row comes after the first's last one.
+    let mut second = TcpStream::connect(address).unwrap();
+    second.write_all(b"{\"a\": 2}\n").unwrap();
+    first.write_all(b"{\"a\": 3}\n").unwrap();
+    assert_eq!(next_value().await, 3);
+    drop(first);
+    assert_eq!(next_value().await, 2);
+    // Now silent, with half a line sent: disconnected after the timeout.
+    second.write_all(b"{\"a\": ").unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = std::io::Read::read_to_end(&mut second, &mut rest).unwrap();
+    assert_eq!(read, 0, "the server closed the connection");
+    // The half record is counted once the source takes it in.
+    let waited = std::time::Instant::now();
+    while metrics.malformed() == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(120), "never counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.malformed(), 1);
+}
+
 #[tokio::test]
 async fn a_refused_connection_names_host_and_port() {
     let port = {

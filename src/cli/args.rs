@@ -34,6 +34,12 @@ pub struct Args {
     )]
     pub data_dir: PathBuf,
 
+    /// Confine every path statements name (sources, sinks, COPY, external
+    /// tables, checkpoints) to DIR (or an object store URL prefix);
+    /// repeatable. Without it, any path this process can read or write.
+    #[arg(long = "allow-path", value_name = "DIR")]
+    pub allow_paths: Vec<String>,
+
     /// No banners, timings or progress.
     #[arg(short, long)]
     pub quiet: bool,

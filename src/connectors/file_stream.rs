@@ -2,14 +2,16 @@
 //! batch, as one ordered stream (replayable: the same files give the same
 //! stream). With `'source.monitor-interval'` the stream never ends: when the
 //! files run out it lists the path again every interval and reads the files
-//! that appeared, in path order.
+//! that appeared, in path order, once they are complete (unchanged over one
+//! interval; writing under a hidden name and renaming into place, as
+//! Flink's file source expects, also works).
 //!
 //! Files are read in batches of at least [`FILE_BATCH_ROWS`] rows: a batch
 //! is one step of the watermark and one run of the window operators' plans,
 //! so larger batches spread that fixed cost over more rows (a file is
 //! replayed, not waited for, so they add no delay).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +31,11 @@ pub struct FileStream {
     path: String,
     /// Files listed but not read yet, in path order.
     files: VecDeque<String>,
-    /// Every file listed so far.
+    /// Every file taken to be read so far.
     seen: HashSet<String>,
+    /// Watching: files listed once, with their size and last change, taken
+    /// when the next listing finds them unchanged (complete).
+    settling: HashMap<String, (u64, i64)>,
     /// Partitions of the current file still to read, in order.
     partitions: VecDeque<SendableRecordBatchStream>,
     /// How often to look for new files; `None` ends at the last file.
@@ -63,6 +68,7 @@ impl FileStream {
             path,
             files: VecDeque::new(),
             seen: HashSet::new(),
+            settling: HashMap::new(),
             partitions: VecDeque::new(),
             monitor_interval,
             current: None,
@@ -161,13 +167,35 @@ impl FileStream {
         Arc::new(TaskContext::from(&self.state).with_session_config(config.with_batch_size(rows)))
     }
 
+    /// Takes the files that appeared since the last listing, in path order.
+    /// A watched directory's file is taken once two listings an interval
+    /// apart find it with the same size and last change: a file still
+    /// being written is not read half. A file is read once: what is
+    /// appended to it after that is not read.
     async fn list_new_files(&mut self) -> Result<()> {
         let format = self.table.definition().option("format").unwrap_or_default();
-        for file in filesystem::list_files(&self.state, &self.path, format).await? {
-            if self.seen.insert(file.clone()) {
-                self.files.push_back(file);
+        let listed = filesystem::list_files(&self.state, &self.path, format).await?;
+        let mut settling = HashMap::new();
+        for file in listed {
+            if self.seen.contains(&file.url) {
+                continue;
+            }
+            let complete = match (self.monitor_interval, file.version) {
+                (Some(_), Some(version)) => {
+                    let unchanged = self.settling.get(&file.url) == Some(&version);
+                    if !unchanged {
+                        settling.insert(file.url.clone(), version);
+                    }
+                    unchanged
+                }
+                _ => true,
+            };
+            if complete {
+                self.seen.insert(file.url.clone());
+                self.files.push_back(file.url);
             }
         }
+        self.settling = settling;
         Ok(())
     }
 }

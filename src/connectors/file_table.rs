@@ -136,7 +136,11 @@ impl TableProvider for FileTable {
             .downcast_ref::<SessionState>()
             .ok_or_else(|| DataFusionError::Internal("a scan outside a SessionState".into()))?;
         let format = self.definition.option("format").unwrap_or_default();
-        let files = filesystem::list_files(state, self.path(), format).await?;
+        let files: Vec<String> = filesystem::list_files(state, self.path(), format)
+            .await?
+            .into_iter()
+            .map(|f| f.url)
+            .collect();
         if files.is_empty() {
             let schema = self.schema();
             let projected = match projection {

@@ -94,6 +94,8 @@ pub async fn create_table_at(
     if path.value.trim().is_empty() {
         return Err(path.error("the path is empty; write a file, a directory or a glob".into()));
     }
+    crate::config::AllowedPaths::check_in(state.config(), path.value)
+        .map_err(|problem| path.error(problem))?;
     // Another format's options would be ignored: say so instead.
     for option in &table.options {
         let Some((prefix, _)) = option.key.split_once('.') else {
@@ -213,20 +215,33 @@ pub async fn create_table_at(
         .map_err(|e| reading_error(path.value, e))
 }
 
-/// The files under `path` (a file, directory, glob or URL) in path order,
-/// as URLs DataFusion can read one by one: what both a stream and a bounded
-/// table read. In a directory or glob, hidden files and directories (`.name`
-/// and `_name`, as Flink and Hadoop skip: a sink's in-progress and pending
-/// files, `_SUCCESS`) are left out, so are files without the format's
-/// extension, and subdirectories unless DataFusion's
+/// One file of a table's path, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFile {
+    /// Its URL, which DataFusion can read.
+    pub url: String,
+    /// Its size and last change (epoch ms), when listed from a directory
+    /// or glob (a table over one file does not list it).
+    pub version: Option<(u64, i64)>,
+}
+
+/// The files under `path` (a file, directory, glob or URL) in path order:
+/// what both a stream and a bounded table read. In a directory or glob,
+/// hidden files and directories (`.name` and `_name`, as Flink and Hadoop
+/// skip: a sink's in-progress and pending files, `_SUCCESS`) are left out,
+/// so are empty files, files without the format's extension, and
+/// subdirectories unless DataFusion's
 /// `datafusion.execution.listing_table_ignore_subdirectory` is false. Lists
 /// the store itself each time (DataFusion's listing cache would hide files
 /// that arrive later).
-pub async fn list_files(state: &SessionState, path: &str, format: &str) -> Result<Vec<String>> {
+pub async fn list_files(state: &SessionState, path: &str, format: &str) -> Result<Vec<ListedFile>> {
     use futures::TryStreamExt;
     let url = ListingTableUrl::parse(table_location(path))?;
     if !url.is_collection() && url.get_glob().is_none() {
-        return Ok(vec![url.as_str().to_string()]);
+        return Ok(vec![ListedFile {
+            url: url.as_str().to_string(),
+            version: None,
+        }]);
     }
     let extension = format!(".{}", format.to_ascii_lowercase());
     let ignore_subdirectory = state
@@ -234,7 +249,7 @@ pub async fn list_files(state: &SessionState, path: &str, format: &str) -> Resul
         .execution
         .listing_table_ignore_subdirectory;
     let store = state.runtime_env().object_store(url.object_store())?;
-    let mut files: Vec<String> = store
+    let mut files: Vec<(String, (u64, i64))> = store
         .list(Some(url.prefix()))
         .try_filter(|meta| {
             let visible = url
@@ -242,18 +257,28 @@ pub async fn list_files(state: &SessionState, path: &str, format: &str) -> Resul
                 .is_some_and(|mut parts| parts.all(|p| !p.starts_with(['.', '_'])));
             futures::future::ready(
                 visible
+                    && meta.size > 0
                     && meta.location.as_ref().ends_with(&extension)
                     && url.contains(&meta.location, ignore_subdirectory),
             )
         })
-        .map_ok(|meta| meta.location.to_string())
+        .map_ok(|meta| {
+            let version = (meta.size, meta.last_modified.timestamp_millis());
+            (meta.location.to_string(), version)
+        })
         .try_collect()
         .await
         .map_err(|e| Error::External(format!("cannot list '{path}': {e}")))?;
     files.sort();
     let base = url.object_store();
     let base = base.as_str().trim_end_matches('/');
-    Ok(files.into_iter().map(|f| format!("{base}/{f}")).collect())
+    Ok(files
+        .into_iter()
+        .map(|(file, version)| ListedFile {
+            url: format!("{base}/{file}"),
+            version: Some(version),
+        })
+        .collect())
 }
 
 /// True when local `path` is, or will be, a directory: it ends with `/`, is

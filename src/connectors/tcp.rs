@@ -10,9 +10,11 @@
 //! socket ─reader task─▶ lines (bounded channel) ─▶ TcpSource: batch by size or 50 ms ─▶ LineDecoder ─▶ batches
 //! ```
 //!
-//! The channel is bounded, so a slow query slows the readers and memory stays
-//! bounded whatever the producers do. Lines longer than `'max-line-bytes'`
-//! (default 1 MiB) are cut and treated as malformed, like invalid UTF-8.
+//! The channel is bounded in lines and in bytes (64 MiB), so a slow query
+//! slows the readers and memory stays bounded whatever the producers do:
+//! at most the queue plus one partial line per connection. Lines longer
+//! than `'max-line-bytes'` (default 1 MiB, at most 64 MiB) are cut and
+//! treated as malformed, like invalid UTF-8.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::runtime::SpawnedTask;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::line_decoder::{Line, LineDecoder, LineFormat};
 use super::options::Options;
@@ -38,6 +40,8 @@ pub const OPTIONS: &[&str] = &[
     "format",
     "reconnect",
     "max-line-bytes",
+    "max-connections",
+    "idle-timeout",
     "json.ignore-parse-errors",
     "csv.ignore-parse-errors",
 ];
@@ -48,6 +52,14 @@ const BATCH_ROWS: usize = 8192;
 const BATCH_DELAY: Duration = Duration::from_millis(50);
 /// Lines buffered between the socket readers and the query.
 const CHANNEL_LINES: usize = 4 * BATCH_ROWS;
+/// Bytes of lines buffered between the socket readers and the query (and
+/// the longest a line may be).
+const QUEUE_BYTES: usize = 64 << 20;
+/// Producers a server-mode source reads at once, by default.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a server-mode producer may send nothing before it is
+/// disconnected, by default.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A tcp table's settings, checked.
 #[derive(Debug, Clone)]
@@ -59,6 +71,8 @@ pub struct TcpOptions {
     reconnect: bool,
     ignore_parse_errors: bool,
     max_line_bytes: usize,
+    max_connections: usize,
+    idle_timeout: Duration,
 }
 
 impl TcpOptions {
@@ -103,12 +117,27 @@ impl TcpOptions {
         let ignore_parse_errors = flag(&format!("{}.ignore-parse-errors", format.name()))?;
         let max_line_bytes = match options.get("max-line-bytes") {
             None => 1 << 20,
+            Some(o) => crate::config::parse_size(o.value)
+                .map_err(|problem| o.error(problem))
+                .and_then(|bytes| match usize::try_from(bytes) {
+                    Ok(bytes) if bytes <= QUEUE_BYTES => Ok(bytes),
+                    _ => Err(o.error(format!("a line may be at most {} MiB", QUEUE_BYTES >> 20))),
+                })?,
+        };
+        let max_connections = match options.get("max-connections") {
+            None => MAX_CONNECTIONS,
             Some(o) => o
                 .value
                 .parse::<usize>()
                 .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| o.error("use a positive number of bytes".into()))?,
+                .filter(|n| (1..=65_536).contains(n))
+                .ok_or_else(|| o.error("use a number of connections from 1 to 65536".into()))?,
+        };
+        let idle_timeout = match options.get("idle-timeout") {
+            None => IDLE_TIMEOUT,
+            Some(o) => {
+                crate::config::parse_interval(o.value).map_err(|problem| o.error(problem))?
+            }
         };
         Ok(TcpOptions {
             hostname,
@@ -118,6 +147,8 @@ impl TcpOptions {
             reconnect: flag("reconnect")?,
             ignore_parse_errors,
             max_line_bytes,
+            max_connections,
+            idle_timeout,
         })
     }
 
@@ -154,6 +185,9 @@ impl TcpOptions {
 /// The reading end of a tcp table.
 pub struct TcpSource {
     lines: mpsc::Receiver<Line>,
+    /// Bytes the queue may still take: readers take a line's worth before
+    /// sending it, the source gives them back once it has decoded it.
+    queue_bytes: Arc<Semaphore>,
     decoder: LineDecoder,
     metrics: Arc<StreamMetrics>,
     /// A malformed record's error, raised once the rows before it are out.
@@ -171,7 +205,12 @@ impl TcpSource {
         metrics: Arc<StreamMetrics>,
     ) -> Result<Self> {
         let (sender, lines) = mpsc::channel(CHANNEL_LINES);
-        let max = options.max_line_bytes;
+        let queue_bytes = Arc::new(Semaphore::new(QUEUE_BYTES));
+        let limits = Limits {
+            max_line_bytes: options.max_line_bytes,
+            queue_bytes: Arc::clone(&queue_bytes),
+            idle_timeout: options.server.then_some(options.idle_timeout),
+        };
         let task = if options.server {
             let listener = TcpListener::bind(options.address()).await.map_err(|e| {
                 Error::External(format!(
@@ -182,7 +221,7 @@ impl TcpSource {
             if let Ok(address) = listener.local_addr() {
                 metrics.set_listening_on(address);
             }
-            SpawnedTask::spawn(accept(listener, sender, max))
+            SpawnedTask::spawn(accept(listener, sender, limits, options.max_connections))
         } else {
             let address = options.address();
             let first = match TcpStream::connect(&address).await {
@@ -194,10 +233,11 @@ impl TcpSource {
                     )))
                 }
             };
-            SpawnedTask::spawn(connect(address, first, options.reconnect, sender, max))
+            SpawnedTask::spawn(connect(address, first, options.reconnect, sender, limits))
         };
         Ok(TcpSource {
             lines,
+            queue_bytes,
             decoder: LineDecoder::new(
                 schema,
                 options.format,
@@ -229,6 +269,8 @@ impl TcpSource {
                 }
             }
             let decoded = self.decoder.decode(&lines)?;
+            self.queue_bytes
+                .add_permits(lines.iter().map(|l| queued_bytes(&l.bytes)).sum());
             self.metrics.add_malformed(decoded.skipped);
             match (decoded.batch, decoded.error) {
                 (Some(batch), error) => {
@@ -242,14 +284,36 @@ impl TcpSource {
     }
 }
 
-/// Accepts producers for ever, each read by a task of its own.
-async fn accept(listener: TcpListener, sender: mpsc::Sender<Line>, max: usize) {
+/// How the socket readers are bounded.
+#[derive(Clone)]
+struct Limits {
+    max_line_bytes: usize,
+    queue_bytes: Arc<Semaphore>,
+    /// Server mode: a producer silent this long is disconnected.
+    idle_timeout: Option<Duration>,
+}
+
+/// The bytes a line takes of the queue's budget (at least one, so that
+/// empty lines count too).
+fn queued_bytes(line: &[u8]) -> usize {
+    line.len().max(1)
+}
+
+/// Accepts producers for ever, each read by a task of its own, at most
+/// `max_connections` at once: more wait in the listen backlog until one
+/// closes.
+async fn accept(
+    listener: TcpListener,
+    sender: mpsc::Sender<Line>,
+    limits: Limits,
+    max_connections: usize,
+) {
     let mut readers = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = listener.accept(), if readers.len() < max_connections => {
                 if let Ok((stream, peer)) = accepted {
-                    readers.spawn(read_lines(stream, peer.to_string(), sender.clone(), max));
+                    readers.spawn(read_lines(stream, peer.to_string(), sender.clone(), limits.clone()));
                 }
             }
             Some(_) = readers.join_next() => {}
@@ -264,13 +328,13 @@ async fn connect(
     mut stream: Option<TcpStream>,
     reconnect: bool,
     sender: mpsc::Sender<Line>,
-    max: usize,
+    limits: Limits,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if let Some(connection) = stream.take() {
             backoff = Duration::from_millis(100);
-            if !read_lines(connection, address.clone(), sender.clone(), max).await {
+            if !read_lines(connection, address.clone(), sender.clone(), limits.clone()).await {
                 return; // the query has gone
             }
         }
@@ -283,20 +347,52 @@ async fn connect(
     }
 }
 
-/// Sends the lines of `reader` until it ends; false when the receiver has
-/// gone. Lines over `max` bytes are cut and marked.
+/// Sends the lines of `reader` until it ends (or, with an idle timeout, is
+/// silent that long); false when the receiver has gone. Lines over the
+/// limit are cut and marked.
 async fn read_lines(
     reader: impl AsyncRead + Unpin,
     peer: String,
     sender: mpsc::Sender<Line>,
-    max: usize,
+    limits: Limits,
 ) -> bool {
     let peer: Arc<str> = Arc::from(peer);
+    let max = limits.max_line_bytes;
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut line = Vec::new();
     let mut too_long = false;
     let mut number = 0u64;
-    while let Ok(buf) = reader.fill_buf().await {
+    let send = |bytes: Vec<u8>, number: u64, too_long: bool, complete: bool| {
+        let sender = sender.clone();
+        let budget = Arc::clone(&limits.queue_bytes);
+        let peer = Arc::clone(&peer);
+        async move {
+            // Bounded by max_line_bytes (at most QUEUE_BYTES), so it fits.
+            let Ok(permits) = budget.acquire_many(queued_bytes(&bytes) as u32).await else {
+                return false;
+            };
+            permits.forget();
+            let line = Line {
+                bytes,
+                number,
+                peer,
+                too_long,
+                complete,
+            };
+            sender.send(line).await.is_ok()
+        }
+    };
+    loop {
+        let filled = match limits.idle_timeout {
+            Some(idle) => match tokio::time::timeout(idle, reader.fill_buf()).await {
+                Ok(filled) => filled,
+                Err(_) => break, // silent too long: disconnected
+            },
+            None => reader.fill_buf().await,
+        };
+        let Ok(buf) = filled else {
+            break;
+        };
         if buf.is_empty() {
             break;
         }
@@ -316,36 +412,16 @@ async fn read_lines(
             }
             let bytes = std::mem::take(&mut line);
             let skip_blank = bytes.is_empty() && !too_long;
-            if !skip_blank {
-                let sent = sender
-                    .send(Line {
-                        bytes,
-                        number,
-                        peer: Arc::clone(&peer),
-                        too_long,
-                        complete: true,
-                    })
-                    .await;
-                if sent.is_err() {
-                    return false;
-                }
+            if !skip_blank && !send(bytes, number, too_long, true).await {
+                return false;
             }
             too_long = false;
         }
     }
-    // The producer closed mid-line: a half record, malformed.
+    // The producer closed (or went silent) mid-line: a half record, malformed.
     if !line.is_empty() || too_long {
         number += 1;
-        let sent = sender
-            .send(Line {
-                bytes: line,
-                number,
-                peer,
-                too_long,
-                complete: false,
-            })
-            .await;
-        return sent.is_ok();
+        return send(line, number, too_long, false).await;
     }
     true
 }

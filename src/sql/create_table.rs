@@ -176,6 +176,18 @@ pub fn parse_create_table(sql: &str) -> Result<Option<CreateTable>> {
                 .unwrap_err(),
         ));
     }
+    // Flink's syntax forms (FLOOR(ts TO MINUTE), TIMESTAMPDIFF(DAY, ...))
+    // in computed columns and the watermark, as in queries.
+    let mut columns = columns;
+    let mut watermark = watermark;
+    for column in &mut columns {
+        if let Column::Computed { expr, .. } = column {
+            super::flink_functions::rewrite::rewrite_expression(expr)?;
+        }
+    }
+    if let Some(watermark) = &mut watermark {
+        super::flink_functions::rewrite::rewrite_expression(&mut watermark.expr)?;
+    }
     Ok(Some(CreateTable {
         name,
         or_replace,

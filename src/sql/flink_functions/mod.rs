@@ -42,9 +42,8 @@
 //!   `ON ERROR` clause (cast the STRING, wrap it in `COALESCE`).
 //! - `LISTAGG`'s separator is a literal (string_agg's rule).
 //! - The syntax forms of [`rewrite()`] (`TO unit`, unit keywords, LISTAGG's
-//!   default) are rewritten in statements, not yet in CREATE TABLE's
-//!   computed columns and watermarks ([`rewrite::rewrite_expression`] does
-//!   one expression).
+//!   default) are rewritten in statements, and in CREATE TABLE's computed
+//!   columns and watermarks ([`rewrite::rewrite_expression`]).
 
 pub mod arithmetic;
 pub mod conditional;
