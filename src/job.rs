@@ -204,8 +204,10 @@ impl Jobs {
                                 let batch = batch?;
                                 sink.write(&batch).await?;
                                 written += 1;
+                                let warnings = sink.take_warnings();
                                 if let Ok(mut info) = task_info.lock() {
                                     info.rows_out += batch.num_rows() as u64;
+                                    info.warnings.extend(warnings);
                                 }
                                 false
                             }

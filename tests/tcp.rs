@@ -403,3 +403,111 @@ async fn a_client_source_with_reconnect_reads_across_connections() {
     assert_eq!(values, [1, 2, 3, 4]);
     producer.join().unwrap();
 }
+
+/// A client-mode sink whose peer goes away fails its job, saying how many
+/// rows reached the peer (it dropped every row after, and the job finished).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_sink_fails_its_job_when_the_peer_goes_away() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reader = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        // Read a few lines, then hang up.
+        let lines = BufReader::new(stream).lines().take(10).count();
+        assert_eq!(lines, 10);
+    });
+    let engine = Engine::builder()
+        .data_dir(std::env::temp_dir())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE gen (auction BIGINT, price BIGINT, date_time TIMESTAMP(3))
+             WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '2000000');
+             CREATE TABLE out (auction BIGINT, price BIGINT)
+             WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');
+             INSERT INTO out SELECT auction, price FROM gen"
+        ))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    reader.join().unwrap();
+    match &jobs[0].state {
+        flowsql::job::JobState::Failed(error) => {
+            assert!(error.contains("went away after"), "{error}");
+            assert!(error.contains("'reconnect' = 'true'"), "{error}");
+        }
+        other => panic!("the job is {other:?}"),
+    }
+}
+
+/// A server-mode sink writes to each reader from its own buffer: a reader
+/// that never reads is dropped once it is far behind (and SHOW JOBS says
+/// so), and the others get every row (one stalled all of them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_sink_drops_a_reader_that_does_not_read() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let root = tempfile::tempdir().unwrap();
+    let input = root.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let engine = Engine::builder()
+        .data_dir(root.path())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE events (k BIGINT, pad VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv', 'source.monitor-interval' = '50ms');
+             CREATE TABLE out (k BIGINT, pad VARCHAR)
+             WITH ('connector' = 'tcp', 'mode' = 'server', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'csv');
+             INSERT INTO out SELECT k, pad FROM events",
+            input.display()
+        ))
+        .await
+        .unwrap();
+    // Connect both readers before any row flows.
+    let connect = || loop {
+        if let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) {
+            return stream;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stalled = connect();
+    let reading = connect();
+    const ROWS: usize = 400_000;
+    let reader = std::thread::spawn(move || {
+        BufReader::new(reading)
+            .lines()
+            .take(ROWS)
+            .map(Result::unwrap)
+            .count()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let pad = "x".repeat(100);
+    let mut text = String::from("k,pad,ts\n");
+    for k in 0..ROWS {
+        text += &format!("{k},{pad},2026-01-01T10:00:00\n");
+    }
+    let staging = root.path().join("rows.csv");
+    std::fs::write(&staging, text).unwrap();
+    std::fs::rename(&staging, input.join("rows.csv")).unwrap();
+    // ~45 MB of lines: more than a reader's buffer and the sockets' hold.
+    assert_eq!(reader.join().unwrap(), ROWS);
+    let jobs = engine.jobs().list();
+    assert!(
+        jobs[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("fell more than 16 MiB behind")),
+        "{:?}",
+        jobs[0].warnings
+    );
+    drop(stalled);
+    engine.jobs().stop_all().await;
+}

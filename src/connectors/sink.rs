@@ -51,6 +51,12 @@ pub trait Sink: Send {
     async fn abort(&mut self) -> Result<()> {
         self.finish().await
     }
+
+    /// What went wrong without failing the job since the last call (a
+    /// reader dropped), for `SHOW JOBS`.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Connectors that can be written to.

@@ -152,6 +152,11 @@ impl TcpOptions {
         })
     }
 
+    /// True with `'reconnect' = 'true'`.
+    pub fn reconnects(&self) -> bool {
+        self.reconnect
+    }
+
     /// True for `'mode' = 'server'`.
     pub fn is_server(&self) -> bool {
         self.server
