@@ -381,6 +381,9 @@ impl Engine {
                     RecordBatch::try_new(schema, vec![Arc::new(UInt64Array::from(vec![id]))])?;
                 Ok(Some(one_batch(batch)?))
             }
+            // A view over a stream is its query, planned as a stream where
+            // it is read.
+            LogicalPlan::Ddl(DdlStatement::CreateView(_)) => Ok(None),
             LogicalPlan::Ddl(DdlStatement::CreateExternalTable(create)) => {
                 for location in &create.locations {
                     self.check_path(location)?;

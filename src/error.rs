@@ -204,7 +204,7 @@ fn classify(err: &DataFusionError, location: Option<Location>) -> Error {
         DataFusionError::SQL(parser_error, _) => from_parser_error((**parser_error).clone()),
         DataFusionError::Plan(m)
         | DataFusionError::NotImplemented(m)
-        | DataFusionError::Configuration(m) => Error::query_at(m.clone(), location),
+        | DataFusionError::Configuration(m) => Error::query_at(without_far_suggestion(m), location),
         // DataFusion reports most failures of a statement's meaning at run
         // time (an existing table, a failed cast) as Execution; malformed
         // input arrives as Arrow or Parquet errors.
@@ -226,6 +226,31 @@ fn classify(err: &DataFusionError, location: Option<Location>) -> Error {
         }
         DataFusionError::Internal(m) => Error::Internal(m.clone()),
         other => Error::Internal(other.strip_backtrace()),
+    }
+}
+
+/// DataFusion's "Invalid function 'x'.\nDid you mean 'y'?" suggests the
+/// nearest name it knows, however far (`range` for `dayname`): the
+/// suggestion is kept only when it is a likely typo, a few edits away.
+fn without_far_suggestion(message: &str) -> String {
+    let quoted = |text: &str, after: &str| -> Option<String> {
+        let start = text.find(after)? + after.len();
+        let end = text[start..].find('\'')? + start;
+        Some(text[start..end].to_string())
+    };
+    let (Some(name), Some(suggestion)) = (
+        quoted(message, "Invalid function '"),
+        quoted(message, "Did you mean '"),
+    ) else {
+        return message.to_string();
+    };
+    let distance = datafusion::common::utils::datafusion_strsim::levenshtein(&name, &suggestion);
+    if distance <= (name.chars().count() / 3).max(1) {
+        return message.to_string();
+    }
+    match message.find("\nDid you mean") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
     }
 }
 
@@ -294,6 +319,14 @@ mod tests {
             })
         );
         assert_eq!(err.to_string(), "Expected: end of statement, found: FORM");
+    }
+
+    #[test]
+    fn only_near_suggestions_are_kept() {
+        let far = "Invalid function 'dayname'.\nDid you mean 'range'?";
+        assert_eq!(without_far_suggestion(far), "Invalid function 'dayname'.");
+        let near = "Invalid function 'to_datex'.\nDid you mean 'to_date'?";
+        assert_eq!(without_far_suggestion(near), near);
     }
 
     #[test]

@@ -183,3 +183,60 @@ fn allow_path_confines_sources_sinks_copy_and_checkpoints() {
     }
     assert!(!outside.exists());
 }
+
+/// A script that never ends (`/dev/zero`) is refused past 64 MiB instead of
+/// being read for ever.
+#[cfg(unix)]
+#[test]
+fn an_endless_script_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["-f", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("larger than 64 MiB"), "{stderr}");
+}
+
+/// `--format json` over an unbounded stream writes the array as rows
+/// arrive (it buffered every row until the end, which never came).
+#[cfg(unix)]
+#[test]
+fn json_output_of_a_stream_is_written_as_it_arrives() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "CREATE TABLE live (auction BIGINT, ts TIMESTAMP(3), \
+         WATERMARK FOR ts AS ts - INTERVAL '5' SECOND) WITH ('connector' = 'filesystem', \
+         'path' = 'data/bids/', 'format' = 'parquet', 'source.monitor-interval' = '50ms');
+         SELECT auction FROM live WHERE auction = 1001;";
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["-q", "--format", "json", "-c", sql])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains(r#"{"auction":1001}"#) {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the output ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        seen.starts_with(br#"[{"auction":1001}"#),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -447,3 +447,25 @@ async fn long_operator_chains_work_or_fail_cleanly() {
         );
     }
 }
+
+/// A view over a stream is a stream: reading it runs its query per batch
+/// (it said "writing a stream into a table is not supported").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_over_a_stream_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine
+        .execute("CREATE VIEW cheap AS SELECT auction, price FROM bids WHERE price < 50")
+        .await
+        .unwrap();
+    let stream = engine.query("SELECT * FROM cheap").await.unwrap();
+    assert!(stream.is_streaming());
+    let streamed = rows(&stream.collect().await.unwrap());
+    let batch = run(
+        &engine,
+        "SELECT auction, price FROM bounded WHERE price < 50",
+    )
+    .await;
+    assert!(streamed.len() > 10, "{}", streamed.len());
+    assert_eq!(streamed, batch);
+}

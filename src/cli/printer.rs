@@ -3,7 +3,9 @@
 //!
 //! CSV, TSV and NDJSON are written batch by batch as the rows arrive; the
 //! table format needs every row to size its columns, and a JSON array is
-//! written as one document, so those wait for the end.
+//! written as one document, so those wait for the end of a bounded query.
+//! Over a stream, which may never end, each emission is a table of its own
+//! and the JSON array is written element by element.
 
 use std::io::{self, Write};
 use std::time::Instant;
@@ -92,6 +94,26 @@ impl Printer {
                         writer.finish()
                     })
                     .await?
+                }
+                Format::Json if stream.is_streaming() => {
+                    write_stdout(b"[")?;
+                    let mut first = true;
+                    let rows = write_each(stream, progress.as_ref(), |buf, batch| {
+                        let mut lines = Vec::new();
+                        let mut writer = LineDelimitedWriter::new(&mut lines);
+                        writer.write(batch)?;
+                        writer.finish()?;
+                        for object in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                            if !std::mem::take(&mut first) {
+                                buf.push(b',');
+                            }
+                            buf.extend_from_slice(object);
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                    write_stdout(b"]\n")?;
+                    rows
                 }
                 Format::Json => {
                     let batches = stream.collect().await?;

@@ -14,13 +14,28 @@ pub fn source_name(path: &str) -> &str {
     }
 }
 
-/// Reads a script file (`-` is standard input).
+/// The largest script read (`-f /dev/zero` would read for ever).
+pub const MAX_SCRIPT_BYTES: u64 = 64 << 20;
+
+/// Reads a script file (`-` is standard input), at most
+/// [`MAX_SCRIPT_BYTES`].
 pub fn read_script(path: &str) -> std::io::Result<String> {
-    if path == "-" {
-        std::io::read_to_string(std::io::stdin())
+    use std::io::Read;
+    let reader: Box<dyn Read> = if path == "-" {
+        Box::new(std::io::stdin())
     } else {
-        std::fs::read_to_string(path)
+        Box::new(std::fs::File::open(path)?)
+    };
+    let mut bytes = Vec::new();
+    reader.take(MAX_SCRIPT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB; split it into several scripts",
+            MAX_SCRIPT_BYTES >> 20
+        )));
     }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
 /// Runs every statement of `text`, printing results as they come and errors

@@ -101,6 +101,7 @@ pub async fn plan_stream(
         check_supported(plan, scan)?;
     }
     check_no_query_time(plan)?;
+    check_no_stream_subqueries(plan)?;
     let metrics = Arc::new(StreamMetrics::default());
     let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
@@ -245,6 +246,30 @@ fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
 }
 
 /// Refuses what cannot run on a stream, saying what to do instead.
+/// Refuses subqueries (IN, EXISTS, scalar) that read a stream: the planner
+/// runs a query's own scans of its stream, and a subquery's would be left
+/// to DataFusion, which cannot read a stream.
+fn check_no_stream_subqueries(plan: &LogicalPlan) -> Result<()> {
+    let mut found = false;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Subquery(subquery) = node {
+            if !stream_scans(&subquery.subquery)?.is_empty() {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if found {
+        return Err(Error::query(
+            "subqueries over a stream (IN, EXISTS, scalar subqueries) are not supported \
+             yet; join within the window instead: JOIN ... ON a.window_start = b.window_start \
+             AND a.window_end = b.window_end",
+        ));
+    }
+    Ok(())
+}
+
 /// Functions DataFusion evaluates once, when a query is planned.
 const QUERY_TIME_FUNCTIONS: &[&str] = &["now", "current_timestamp", "current_date", "current_time"];
 

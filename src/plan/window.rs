@@ -80,7 +80,7 @@ impl WindowKind {
                          remember HOP takes the slide first, then the size"
                     )));
                 }
-                Ok(())
+                windows_per_row("HOP", size / slide)
             }
             WindowKind::Cumulate { step, max_size } => {
                 positive("step", step)?;
@@ -90,7 +90,7 @@ impl WindowKind {
                         "CUMULATE max size ({max_size} ms) must be a multiple of its step ({step} ms)"
                     )));
                 }
-                Ok(())
+                windows_per_row("CUMULATE", max_size / step)
             }
         }
     }
@@ -383,6 +383,21 @@ pub fn session_keys(
         .map(|c| SortField::new(c.data_type().clone()))
         .collect();
     Ok(RowConverter::new(fields)?.convert_columns(&columns)?)
+}
+
+/// The most windows one row may fall in (HOP size / slide, CUMULATE max
+/// size / step): every row is counted in each, so a HOP of 1 ms over a day
+/// (86,400,000 windows) would take all memory for a handful of rows.
+pub const MAX_WINDOWS_PER_ROW: i64 = 10_000;
+
+fn windows_per_row(window: &str, count: i64) -> Result<()> {
+    if count > MAX_WINDOWS_PER_ROW {
+        return Err(Error::query(format!(
+            "{window}: every row would fall in {count} windows, more than the \
+             {MAX_WINDOWS_PER_ROW} flowsql allows; use a larger slide (or step)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -166,6 +166,13 @@ impl WindowFunction {
         }
 
         let source = lookup_table(session, &source_name)?;
+        if source.table_type() == datafusion::datasource::TableType::View {
+            return Err(Error::query(format!(
+                "{}: windows over a view ('{source_name}') are not supported yet; window the \
+                 table the view reads, with the view's WHERE in the query",
+                self.name
+            )));
+        }
         let source_schema = source.schema();
         let column = |name: &str| -> Result<usize> {
             source_schema.index_of(name).map_err(|_| {

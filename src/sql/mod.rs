@@ -8,6 +8,7 @@ pub mod create_table;
 pub mod flink_functions;
 pub mod group_window;
 pub mod split;
+pub mod unsupported;
 pub mod window_tvf;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
@@ -37,6 +38,7 @@ pub enum Statement {
 
 /// Parses exactly one statement.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
+    unsupported::refuse_unsupported(sql)?;
     let words: Vec<String> = sql
         .split_whitespace()
         .map(|w| w.trim_end_matches(';').to_ascii_uppercase())
