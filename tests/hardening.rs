@@ -469,3 +469,47 @@ async fn a_view_over_a_stream_streams() {
     assert!(streamed.len() > 10, "{}", streamed.len());
     assert_eq!(streamed, batch);
 }
+
+/// Streaming state counts against DataFusion's memory pool: past
+/// `datafusion.runtime.memory_limit` the query fails naming the operator
+/// and the setting (it grew without bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_state_is_bounded_by_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine
+        .execute(
+            "SET 'datafusion.runtime.memory_limit' = '2M';
+             CREATE TABLE gen (auction BIGINT, price BIGINT, extra VARCHAR, date_time TIMESTAMP(3))
+             WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '1000000')",
+        )
+        .await
+        .unwrap();
+    for (sql, operator) in [
+        // The window operator holds the rows of an hour's window.
+        (
+            "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE gen, DESCRIPTOR(date_time), INTERVAL '1' HOUR))
+             WHERE date_time > window_start GROUP BY window_start, window_end",
+            "window",
+        ),
+        // Distinct rows pile up.
+        ("SELECT DISTINCT auction, price, extra FROM gen", "distinct"),
+    ] {
+        let err = error_of(&engine, sql).await.to_string();
+        assert!(err.contains("resources exhausted"), "{err}");
+        assert!(err.contains("datafusion.runtime.memory_limit"), "{err}");
+        assert!(err.contains(operator), "{err}");
+    }
+    // Within the limit, the same shapes run.
+    engine
+        .execute("SET 'datafusion.runtime.memory_limit' = '1G'")
+        .await
+        .unwrap();
+    let rows = run(
+        &engine,
+        "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE gen, DESCRIPTOR(date_time), INTERVAL '1' HOUR))
+         WHERE date_time > window_start GROUP BY window_start, window_end",
+    )
+    .await;
+    assert!(!rows.is_empty());
+}

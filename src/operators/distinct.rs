@@ -27,8 +27,27 @@ use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 
-/// The rows seen so far, as Arrow row-format bytes.
-pub type SeenRows = Arc<Mutex<HashSet<Box<[u8]>>>>;
+/// The rows seen so far, shared by the chains of one UNION.
+pub type SeenRows = Arc<Mutex<Seen>>;
+
+/// Rows seen, as Arrow row-format bytes, and roughly what they take.
+#[derive(Debug, Default)]
+pub struct Seen {
+    rows: HashSet<Box<[u8]>>,
+    bytes: usize,
+}
+
+impl Seen {
+    /// Remembers `row`; true when it is new.
+    fn insert(&mut self, row: &[u8]) -> bool {
+        if self.rows.contains(row) {
+            return false;
+        }
+        // The bytes, the box and the set's slot.
+        self.bytes += row.len() + 32;
+        self.rows.insert(row.into())
+    }
+}
 
 /// Passes on the first copy of every distinct row.
 pub struct DistinctOperator {
@@ -68,7 +87,7 @@ impl DistinctOperator {
             .ok_or_else(|| Error::Internal("no row converter".into()))
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashSet<Box<[u8]>>>> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Seen>> {
         self.seen
             .lock()
             .map_err(|_| Error::Internal("the distinct rows' lock is poisoned".into()))
@@ -92,10 +111,7 @@ impl Operator for DistinctOperator {
         let rows = self.converter(&batch)?.convert_columns(batch.columns())?;
         let mut seen = self.lock()?;
         let first: Vec<u32> = (0..rows.num_rows())
-            .filter(|&i| {
-                let row = rows.row(i);
-                !seen.contains(row.as_ref()) && seen.insert(row.as_ref().into())
-            })
+            .filter(|&i| seen.insert(rows.row(i).as_ref()))
             .map(|i| i as u32)
             .collect();
         drop(seen);
@@ -106,11 +122,20 @@ impl Operator for DistinctOperator {
         Ok(Output::batches(vec![taken]))
     }
 
+    /// The rows seen, with a hash set's own cost per entry (counted by the
+    /// operator that checkpoints them, once for a UNION's chains).
+    fn state_bytes(&self) -> usize {
+        if !self.owns_state {
+            return 0;
+        }
+        self.seen.lock().map_or(0, |seen| seen.bytes)
+    }
+
     async fn snapshot(&mut self) -> Result<Snapshot> {
         let mut snapshot = Snapshot::default();
         if self.owns_state {
             let seen = self.lock()?;
-            let rows: BinaryArray = seen.iter().map(|r| Some(r.as_ref())).collect();
+            let rows: BinaryArray = seen.rows.iter().map(|r| Some(r.as_ref())).collect();
             drop(seen);
             if !rows.is_empty() {
                 let column = Arc::new(rows) as ArrayRef;
@@ -130,7 +155,9 @@ impl Operator for DistinctOperator {
                      different query",
                 ));
             };
-            seen.extend(rows.iter().flatten().map(Box::from));
+            for row in rows.iter().flatten() {
+                seen.insert(row);
+            }
         }
         drop(seen);
         snapshot.expect_consumed("distinct")

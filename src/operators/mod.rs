@@ -68,6 +68,12 @@ pub trait Operator: Send {
         0
     }
 
+    /// Roughly how many bytes of memory its state takes (held rows, partial
+    /// aggregates, rows seen), counted against DataFusion's memory pool.
+    fn state_bytes(&self) -> usize {
+        0
+    }
+
     /// True when the operator needs watermarks (windows do; per-batch work
     /// does not).
     fn needs_watermark(&self) -> bool {

@@ -223,6 +223,13 @@ impl Operator for SessionWindowOperator {
         self.open_sessions
     }
 
+    fn state_bytes(&self) -> usize {
+        self.batches
+            .values()
+            .map(|held| held.batch.get_array_memory_size())
+            .sum()
+    }
+
     /// The rows of the open sessions (sessions are made again from them on
     /// restore: a key's sessions depend on its rows, not on their order).
     async fn snapshot(&mut self) -> Result<Snapshot> {

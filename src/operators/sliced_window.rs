@@ -338,6 +338,14 @@ impl Operator for SlicedWindowOperator {
         self.pending.len()
     }
 
+    fn state_bytes(&self) -> usize {
+        self.slices
+            .values()
+            .flat_map(|slice| &slice.states)
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+
     async fn snapshot(&mut self) -> Result<Snapshot> {
         // Partial aggregations still running hold rows already taken in.
         self.finish_all().await?;

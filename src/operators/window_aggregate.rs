@@ -130,6 +130,14 @@ impl Operator for WindowAggregateOperator {
         self.open.len()
     }
 
+    fn state_bytes(&self) -> usize {
+        self.open
+            .values()
+            .flatten()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
+    }
+
     async fn snapshot(&mut self) -> Result<Snapshot> {
         let mut snapshot = Snapshot::default();
         if let Some(watermark) = self.watermark {

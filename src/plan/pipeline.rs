@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::runtime::SpawnedTask;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use tokio::sync::mpsc;
 
 use super::metrics::StreamMetrics;
@@ -47,6 +48,9 @@ pub struct Chain {
 pub struct Pipeline {
     chains: Vec<Chain>,
     metrics: Arc<StreamMetrics>,
+    /// The operators' state, counted against DataFusion's memory pool
+    /// (`datafusion.runtime.memory_limit`).
+    memory: MemoryReservation,
     /// Per chain, what it has taken in of its source.
     progress: Vec<Progress>,
     /// Result batches sent so far.
@@ -62,12 +66,18 @@ struct Checkpoints {
 }
 
 impl Pipeline {
-    /// A pipeline of `chains`, counting into `metrics`.
-    pub fn new(chains: Vec<Chain>, metrics: Arc<StreamMetrics>) -> Self {
+    /// A pipeline of `chains`, counting into `metrics`, its state held in
+    /// `pool`.
+    pub fn new(
+        chains: Vec<Chain>,
+        metrics: Arc<StreamMetrics>,
+        pool: &Arc<dyn MemoryPool>,
+    ) -> Self {
         let progress = vec![Progress::default(); chains.len()];
         Pipeline {
             chains,
             metrics,
+            memory: MemoryConsumer::new("flowsql streaming state").register(pool),
             progress,
             results_sent: 0,
             checkpoints: None,
@@ -286,7 +296,35 @@ impl Pipeline {
             .map(|op| op.open_windows())
             .sum();
         self.metrics.record_open_windows(open);
+        self.account_state()?;
         Ok(pending.batches)
+    }
+
+    /// Counts the operators' state against the memory pool: a state that
+    /// outgrows `datafusion.runtime.memory_limit` fails the query, naming
+    /// the operator, instead of taking all memory.
+    fn account_state(&mut self) -> Result<()> {
+        let operators = self.chains.iter().flat_map(|c| c.operators.iter());
+        let sizes: Vec<(usize, &dyn Operator)> = operators
+            .map(|op| (op.state_bytes(), op.as_ref()))
+            .collect();
+        let total = sizes.iter().map(|(bytes, _)| bytes).sum();
+        if let Err(e) = self.memory.try_resize(total) {
+            let (bytes, largest) = sizes
+                .iter()
+                .max_by_key(|(bytes, _)| *bytes)
+                .map(|(bytes, op)| (*bytes, op.describe()))
+                .unwrap_or_default();
+            return Err(Error::External(format!(
+                "resources exhausted: the streaming state needs {} MiB ({} MiB in '{largest}'), \
+                 more than the memory pool allows ({}); raise \
+                 SET 'datafusion.runtime.memory_limit', or use smaller windows or fewer keys",
+                total >> 20,
+                bytes >> 20,
+                e.strip_backtrace()
+            )));
+        }
+        Ok(())
     }
 
     /// Ends chain `chain`'s input: each operator emits what it holds, in order.

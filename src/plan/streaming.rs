@@ -151,7 +151,8 @@ pub async fn plan_stream(
             }
         }
     }
-    Ok(Some(Pipeline::new(chains, metrics)))
+    let pool = Arc::clone(&ctx.runtime_env().memory_pool);
+    Ok(Some(Pipeline::new(chains, metrics, &pool)))
 }
 
 /// The chain reading stream table `provider`: source, watermark, `after`.
