@@ -513,3 +513,34 @@ async fn streaming_state_is_bounded_by_the_memory_limit() {
     .await;
     assert!(!rows.is_empty());
 }
+
+/// A CSV line with an unterminated quote is malformed, in a bounded table
+/// and in a stream (it swallowed the rest of the file into one value).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unterminated_csv_quote_is_malformed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rows.csv"),
+        "a,ts,b\n1,2026-01-01T10:00:00,x\n2,2026-01-01T10:00:01,\"unterminated\n3,2026-01-01T10:00:02,y\n",
+    )
+    .unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    let with = format!(
+        "WITH ('connector' = 'filesystem', 'path' = '{}/rows.csv', 'format' = 'csv')",
+        dir.path().display()
+    );
+    engine
+        .execute(&format!(
+            "CREATE TABLE t (a BIGINT, b VARCHAR, ts TIMESTAMP(3)) {with};
+             CREATE TABLE s (a BIGINT, b VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) {with}"
+        ))
+        .await
+        .unwrap();
+    for sql in ["SELECT * FROM t", "SELECT * FROM s"] {
+        let err = error_of(&engine, sql).await.to_string();
+        assert!(
+            err.contains("the value of column 'b' starting") && err.contains("runs across lines"),
+            "{sql}: {err}"
+        );
+    }
+}

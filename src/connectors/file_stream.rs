@@ -20,7 +20,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use futures::StreamExt;
 
-use super::{file_order, filesystem, ConnectorTable};
+use super::{csv_records, file_order, filesystem, ConnectorTable};
 use crate::checkpoint::{Position, Progress};
 use crate::error::{Error, Result};
 
@@ -38,6 +38,8 @@ pub struct FileStream {
     settling: HashMap<String, (u64, i64)>,
     /// Partitions of the current file still to read, in order.
     partitions: VecDeque<SendableRecordBatchStream>,
+    /// The files are CSV: records are checked to be one per line.
+    csv: bool,
     /// How often to look for new files; `None` ends at the last file.
     monitor_interval: Option<Duration>,
     /// The file being read, and the rows read of it so far.
@@ -70,6 +72,9 @@ impl FileStream {
             seen: HashSet::new(),
             settling: HashMap::new(),
             partitions: VecDeque::new(),
+            csv: definition
+                .option("format")
+                .is_some_and(|f| f.eq_ignore_ascii_case("csv")),
             monitor_interval,
             current: None,
             skip: 0,
@@ -91,6 +96,11 @@ impl FileStream {
                 match stream.next().await {
                     Some(batch) => {
                         let batch = batch?;
+                        if self.csv {
+                            if let Some((file, _)) = &self.current {
+                                csv_records::check_batch(&batch, file)?;
+                            }
+                        }
                         let rows = batch.num_rows() as u64;
                         if let Some((_, read)) = &mut self.current {
                             *read += rows;

@@ -9,6 +9,7 @@
 //! name by DataFusion itself; a CSV file with a header is read by its own
 //! header, each file on its own, so files whose headers order the columns
 //! differently still land every value in its column, as a stream reads them.
+//! CSV records are checked to be one per line ([`super::csv_records`]).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::csv_records::CsvRecordsExec;
 use super::filesystem;
 use crate::error::{Error, Result};
 use crate::sql::create_table::CreateTable;
@@ -89,7 +91,7 @@ impl FileTable {
                 .collect(),
             None => schema.fields().iter().map(|f| f.name().as_str()).collect(),
         };
-        let mut plans = Vec::with_capacity(files.len());
+        let mut plans: Vec<Arc<dyn ExecutionPlan>> = Vec::with_capacity(files.len());
         for file in files {
             let table =
                 filesystem::create_table_at(state, &self.definition, self.declared.clone(), &file)
@@ -99,7 +101,8 @@ impl FileTable {
                 .iter()
                 .map(|name| file_schema.index_of(name))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            plans.push(table.scan(state, Some(&indices), filters, limit).await?);
+            let scan = table.scan(state, Some(&indices), filters, limit).await?;
+            plans.push(Arc::new(CsvRecordsExec::new(scan, file)));
         }
         Ok(match plans.len() {
             1 => plans.remove(0),
@@ -161,9 +164,18 @@ impl TableProvider for FileTable {
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(self.options().clone())
             .with_schema(self.listing.schema());
-        ListingTable::try_new(config)?
+        let scan = ListingTable::try_new(config)?
             .scan(state, projection, filters, limit)
-            .await
+            .await?;
+        let csv = self
+            .definition
+            .option("format")
+            .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
+        Ok(if csv {
+            Arc::new(CsvRecordsExec::new(scan, self.path().to_string()))
+        } else {
+            scan
+        })
     }
 
     /// Filters are applied again above the scan: the files are only

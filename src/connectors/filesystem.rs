@@ -42,12 +42,15 @@ pub async fn create_table(
     let path = Options::new(table, OPTIONS)?.required("path")?.value;
     let listing = create_table_at(state, table, declared.clone(), path).await?;
     let url = ListingTableUrl::parse(table_location(path))?;
-    if !url.is_collection() && url.get_glob().is_none() {
+    let csv = table
+        .option("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
+    // CSV goes through FileTable even for one file: its records are checked.
+    if !url.is_collection() && url.get_glob().is_none() && !csv {
         return Ok(listing);
     }
-    let format = table.option("format").unwrap_or_default();
     let header = table.option("csv.header").unwrap_or("true");
-    let csv_by_header = format.eq_ignore_ascii_case("csv") && !header.eq_ignore_ascii_case("false");
+    let csv_by_header = csv && !header.eq_ignore_ascii_case("false");
     Ok(Arc::new(FileTable::try_new(
         table,
         declared,

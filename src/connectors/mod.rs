@@ -4,6 +4,7 @@
 //! `CREATE TABLE` into a DataFusion table; [`ConnectorTable`] wraps it with the
 //! declaration (computed columns, watermark) and is what gets registered.
 
+pub mod csv_records;
 pub mod file_order;
 pub mod file_sink;
 pub mod file_stream;
