@@ -41,7 +41,8 @@
 //!
 //! - [`engine`]: [`Engine`], the embedding API: `execute`, `query`.
 //! - [`error`]: [`Error`], one enum whose variants say whose fault it is.
-//! - [`config`]: intervals and sizes as users write them, within bounds.
+//! - [`config`]: intervals and sizes as users write them, within bounds;
+//!   the paths statements may use (`--allow-path`).
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
 //! - [`connectors`]: one connector per file; the table they make.
 //! - [`plan`]: the streaming planner: a query over a stream becomes a
