@@ -106,16 +106,21 @@ fn check_operator_chains(tokens: &[TokenWithSpan]) -> Result<()> {
     // Operators so far in the current expression, per open parenthesis.
     let mut chains: Vec<usize> = vec![0];
     for token in tokens {
+        match token.token {
+            Token::LParen => chains.push(0),
+            Token::RParen => {
+                chains.pop();
+                if chains.is_empty() {
+                    // An unmatched ')': the parser will say where.
+                    chains.push(0);
+                }
+            }
+            _ => {}
+        }
         let Some(chain) = chains.last_mut() else {
             break;
         };
         match &token.token {
-            Token::LParen => chains.push(0),
-            Token::RParen => {
-                if chains.len() > 1 {
-                    chains.pop();
-                }
-            }
             Token::Comma | Token::SemiColon => *chain = 0,
             Token::Word(w) if w.quote_style.is_none() => {
                 match w.value.to_ascii_uppercase().as_str() {
