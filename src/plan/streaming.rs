@@ -272,7 +272,13 @@ fn check_no_stream_subqueries(plan: &LogicalPlan) -> Result<()> {
 }
 
 /// Functions DataFusion evaluates once, when a query is planned.
-const QUERY_TIME_FUNCTIONS: &[&str] = &["now", "current_timestamp", "current_date", "current_time"];
+const QUERY_TIME_FUNCTIONS: &[&str] = &[
+    "now",
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtimestamp",
+];
 
 /// Refuses `now()` and its kin over a stream: DataFusion folds them into a
 /// constant when the query is planned, so in a query that runs for hours
