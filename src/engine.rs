@@ -33,6 +33,7 @@ use crate::job::{jobs_batch, Checkpointing, Jobs};
 use crate::ml;
 use crate::ml::predict::PredictUdf;
 use crate::ml::registry::Registry;
+use crate::plan::current_watermark::CurrentWatermarkUdf;
 use crate::plan::pipeline::Pipeline;
 use crate::plan::streaming::{plan_stream, reads_stream, Sources};
 use crate::plan::window_table::WindowFunction;
@@ -122,6 +123,7 @@ impl EngineBuilder {
             ctx.register_udtf(function, Arc::new(WindowFunction { name: flink_name }));
         }
         sql::flink_functions::register(&ctx);
+        ctx.register_udf(ScalarUDF::new_from_impl(CurrentWatermarkUdf::unbound()));
         let models = Registry::new(&data_dir);
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::new(models.clone())));
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::versioned(

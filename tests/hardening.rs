@@ -544,3 +544,68 @@ async fn an_unterminated_csv_quote_is_malformed() {
         );
     }
 }
+
+/// CURRENT_WATERMARK(ts) is the watermark before the row's batch (NULL
+/// before the first), and filters late rows as Flink's documentation
+/// writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_watermark_filters_late_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("in");
+    std::fs::create_dir(&files).unwrap();
+    // File 1 raises the watermark to 10:00:09 (10 s, minus 1 s); file 2
+    // holds a row behind it and one ahead.
+    std::fs::write(
+        files.join("1.csv"),
+        "k,ts\n1,2026-01-01T10:00:00\n2,2026-01-01T10:00:10\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("2.csv"),
+        "k,ts\n3,2026-01-01T10:00:05\n4,2026-01-01T10:00:20\n",
+    )
+    .unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine
+        .execute(&format!(
+            "CREATE TABLE s (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv')",
+            files.display()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&engine, "SELECT k, CURRENT_WATERMARK(ts) FROM s").await,
+        [
+            "1 | ",
+            "2 | ",
+            "3 | 2026-01-01T10:00:09",
+            "4 | 2026-01-01T10:00:09"
+        ]
+    );
+    assert_eq!(
+        run(
+            &engine,
+            "SELECT k FROM s WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts)"
+        )
+        .await,
+        ["1", "2", "4"]
+    );
+    // Over a bounded table there is no watermark.
+    engine
+        .execute(&format!(
+            "CREATE TABLE b (k BIGINT, ts TIMESTAMP(3))
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv')",
+            files.display()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        run(
+            &engine,
+            "SELECT COUNT(*) FROM b WHERE CURRENT_WATERMARK(ts) IS NULL"
+        )
+        .await,
+        ["4"]
+    );
+}

@@ -61,6 +61,7 @@ impl Operator for WatermarkOperator {
     }
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
+        self.metrics.begin_batch();
         self.metrics.add_rows_in(batch.num_rows());
         let batch = match batch.column(self.time_index).logical_nulls() {
             Some(nulls) if nulls.null_count() > 0 => {

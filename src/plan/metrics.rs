@@ -12,6 +12,8 @@ pub struct StreamMetrics {
     rows_in: AtomicU64,
     late_rows: AtomicU64,
     watermark: AtomicI64,
+    /// The watermark before the batch being processed (CURRENT_WATERMARK).
+    watermark_before_batch: AtomicI64,
     open_windows: AtomicUsize,
     max_open_windows: AtomicUsize,
     malformed: AtomicU64,
@@ -24,6 +26,7 @@ impl Default for StreamMetrics {
             rows_in: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
+            watermark_before_batch: AtomicI64::new(i64::MIN),
             open_windows: AtomicUsize::new(0),
             max_open_windows: AtomicUsize::new(0),
             malformed: AtomicU64::new(0),
@@ -94,6 +97,19 @@ impl StreamMetrics {
 
     pub(crate) fn add_late_rows(&self, n: usize) {
         self.late_rows.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// The watermark as it was before the batch being processed, when
+    /// there was one (what `CURRENT_WATERMARK(ts)` gives its rows).
+    pub fn watermark_before_batch(&self) -> Option<i64> {
+        let w = self.watermark_before_batch.load(Ordering::Relaxed);
+        (w != i64::MIN).then_some(w)
+    }
+
+    pub(crate) fn begin_batch(&self) {
+        let current = self.watermark.load(Ordering::Relaxed);
+        self.watermark_before_batch
+            .store(current, Ordering::Relaxed);
     }
 
     pub(crate) fn set_watermark(&self, watermark: i64) {

@@ -10,6 +10,7 @@
 //!   [`emission_source`]: the table that feeds it.
 //! - [`metrics`]: live counters of a streaming query.
 
+pub mod current_watermark;
 pub mod emission;
 pub mod emission_source;
 pub mod metrics;

@@ -23,12 +23,16 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{col, Distinct, Expr, LogicalPlan, LogicalPlanBuilder, Projection};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::{
+    col, Distinct, Expr, LogicalPlan, LogicalPlanBuilder, Projection, ScalarUDF,
+};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use super::current_watermark::{self, CurrentWatermarkUdf};
 use super::emission::{replace_scans, same_table, EmissionPlan};
 use super::emission_source::{EmissionSourceExec, EmissionTable, Slot};
 use super::metrics::StreamMetrics;
@@ -78,6 +82,15 @@ pub async fn plan_stream(
     if scans.is_empty() {
         return Ok(None);
     }
+    let metrics = Arc::new(StreamMetrics::default());
+    let bound;
+    let plan = match bind_current_watermark(plan, &metrics)? {
+        Some(rewritten) => {
+            bound = rewritten;
+            &bound
+        }
+        None => plan,
+    };
     // SELECT DISTINCT / UNION over unwindowed streams: the rows per batch,
     // then each distinct row once. (Over a window it is part of the
     // window's emission.)
@@ -102,7 +115,6 @@ pub async fn plan_stream(
     }
     check_no_query_time(plan)?;
     check_no_stream_subqueries(plan)?;
-    let metrics = Arc::new(StreamMetrics::default());
     let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
@@ -247,6 +259,30 @@ fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
 }
 
 /// Refuses what cannot run on a stream, saying what to do instead.
+/// `plan` with its `CURRENT_WATERMARK(ts)` calls bound to this query's
+/// counters, or `None` when it makes none.
+fn bind_current_watermark(
+    plan: &LogicalPlan,
+    metrics: &Arc<StreamMetrics>,
+) -> Result<Option<LogicalPlan>> {
+    let udf = Arc::new(ScalarUDF::new_from_impl(CurrentWatermarkUdf::bound(
+        Arc::clone(metrics),
+    )));
+    let rewritten = plan.clone().transform_up_with_subqueries(|node| {
+        node.map_expressions(|expr| {
+            expr.transform_up(|e| match e {
+                Expr::ScalarFunction(f) if f.name() == current_watermark::NAME => {
+                    Ok(Transformed::yes(Expr::ScalarFunction(
+                        ScalarFunction::new_udf(Arc::clone(&udf), f.args),
+                    )))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    })?;
+    Ok(rewritten.transformed.then_some(rewritten.data))
+}
+
 /// Refuses subqueries (IN, EXISTS, scalar) that read a stream: the planner
 /// runs a query's own scans of its stream, and a subquery's would be left
 /// to DataFusion, which cannot read a stream.
