@@ -92,7 +92,7 @@ async fn a_watched_directory_emits_windows_as_files_arrive() {
 }
 
 /// A watched directory takes a file once it is complete: one still being
-/// written (a line every 20 ms, the directory listed every 100 ms) is not
+/// written (a line every 20 ms, the directory listed every 500 ms) is not
 /// read half, and an empty file is passed over (it ended the stream).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_directory_reads_files_once_complete() {
@@ -108,7 +108,7 @@ async fn a_watched_directory_reads_files_once_complete() {
         .execute(&format!(
             "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
              WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
-                   'source.monitor-interval' = '100ms')",
+                   'source.monitor-interval' = '500ms')",
             dir.display()
         ))
         .await

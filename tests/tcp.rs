@@ -248,7 +248,7 @@ async fn a_server_source_bounds_its_connections() {
         .execute(
             "CREATE TABLE events (a BIGINT) WITH ('connector' = 'tcp', 'mode' = 'server',
              'hostname' = '127.0.0.1', 'port' = '0', 'format' = 'json',
-             'max-connections' = '1', 'idle-timeout' = '300ms', 'json.ignore-parse-errors' = 'true')",
+             'max-connections' = '1', 'idle-timeout' = '2s', 'json.ignore-parse-errors' = 'true')",
         )
         .await
         .unwrap();

@@ -111,7 +111,8 @@ impl Reader {
     /// Queues `bytes`; false when the reader is gone or too far behind.
     fn send(&self, bytes: &Arc<Vec<u8>>) -> std::result::Result<(), String> {
         let queued = self.queued.load(Ordering::Relaxed);
-        if queued + bytes.len() > READER_BUFFER {
+        // A reader that has caught up takes any batch, however large.
+        if queued > 0 && queued + bytes.len() > READER_BUFFER {
             return Err(format!(
                 "reader {} was disconnected: it fell more than {} MiB behind",
                 self.peer,
