@@ -39,6 +39,7 @@ pub async fn create_table(
     table: &CreateTable,
     declared: Schema,
 ) -> Result<Arc<dyn TableProvider>> {
+    check_options(state, table)?;
     let path = Options::new(table, OPTIONS)?.required("path")?.value;
     let listing = create_table_at(state, table, declared.clone(), path).await?;
     let url = ListingTableUrl::parse(table_location(path))?;
@@ -59,26 +60,12 @@ pub async fn create_table(
     )?))
 }
 
-/// DataFusion's listing table over `path` (the table's own, or one of its
-/// files) with `table`'s format and options, its columns checked against
-/// `declared`.
-pub async fn create_table_at(
-    state: &SessionState,
-    table: &CreateTable,
-    declared: Schema,
-    path: &str,
-) -> Result<Arc<dyn TableProvider>> {
+/// The table-level checks of `table`'s options, once at CREATE TABLE:
+/// bounded intervals and sizes, no other format's options, a non-empty path
+/// inside the allowed directories.
+fn check_options(state: &SessionState, table: &CreateTable) -> Result<()> {
     let options = Options::new(table, OPTIONS)?;
-    let format = options.required("format")?;
-    let Some((format, file_type)) = FORMATS
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(format.value))
-    else {
-        return Err(format.error(format!(
-            "unknown format '{}': use 'parquet', 'csv' or 'json' (newline-delimited)",
-            format.value
-        )));
-    };
+    let format = options.required("format")?.value;
     for key in [
         "source.monitor-interval",
         "sink.rolling-policy.rollover-interval",
@@ -90,10 +77,7 @@ pub async fn create_table_at(
     if let Some(option) = options.get("sink.rolling-policy.file-size") {
         crate::config::parse_size(option.value).map_err(|p| option.error(p))?;
     }
-    let path = OptionValue {
-        value: path,
-        ..options.required("path")?
-    };
+    let path = options.required("path")?;
     if path.value.trim().is_empty() {
         return Err(path.error("the path is empty; write a file, a directory or a glob".into()));
     }
@@ -116,6 +100,33 @@ pub async fn create_table_at(
             ));
         }
     }
+    Ok(())
+}
+
+/// DataFusion's listing table over `path` (the table's own, or one of its
+/// files) with `table`'s format and options, its columns checked against
+/// `declared`.
+pub async fn create_table_at(
+    state: &SessionState,
+    table: &CreateTable,
+    declared: Schema,
+    path: &str,
+) -> Result<Arc<dyn TableProvider>> {
+    let options = Options::new(table, OPTIONS)?;
+    let format = options.required("format")?;
+    let Some((format, file_type)) = FORMATS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(format.value))
+    else {
+        return Err(format.error(format!(
+            "unknown format '{}': use 'parquet', 'csv' or 'json' (newline-delimited)",
+            format.value
+        )));
+    };
+    let path = OptionValue {
+        value: path,
+        ..options.required("path")?
+    };
     let location = table_location(path.value);
 
     let mut format_options = HashMap::new();
