@@ -100,11 +100,18 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=("${targets_all[@]}")
 fi
 
+failed=()
 for target in "${targets[@]}"; do
     echo "== $target: $seconds s" >&2
+    # A run that found crashes exits non-zero: note it and go on to the next target.
     cargo fuzz run --fuzz-dir "$fuzz" --sanitizer "$sanitizer" --codegen-units 16 "$target" -- \
         -max_total_time="$seconds" -max_len="$(max_len "$target")" \
         -rss_limit_mb=4096 -timeout=10 -fork="$jobs" \
-        -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -print_final_stats=1
+        -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 -print_final_stats=1 ||
+        failed+=("$target")
 done
 echo "crashes, timeouts and OOMs, if any, are under fuzz/artifacts/<target>/" >&2
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "targets that found something: ${failed[*]}" >&2
+    exit 1
+fi

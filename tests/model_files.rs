@@ -151,6 +151,15 @@ async fn forged_model_files_are_refused_when_read() {
         m["features"] = Value::Array(vec![]);
     })
     .await;
+    // The task contradicting the fitted model (found by the model_file fuzz target).
+    refuses_forged(&engine, dir.path(), tree, "t", |m| {
+        m["task"] = "regression".into();
+    })
+    .await;
+    refuses_forged(&engine, dir.path(), linear, "l", |m| {
+        m["task"] = "classification".into();
+    })
+    .await;
     // The untouched versions still predict.
     let rows = engine
         .query("SELECT * FROM PREDICT('t', TABLE points)")

@@ -89,7 +89,26 @@ impl ModelFile {
                 ));
             }
         }
-        let classification = self.task == "classification";
+        let classification = match self.task.as_str() {
+            "classification" => true,
+            "regression" => false,
+            other => {
+                return Err(format!(
+                    "its task '{other}' is neither classification nor regression"
+                ))
+            }
+        };
+        if classification && self.linear.is_some() {
+            return Err("it is a classification model with a linear fit".into());
+        }
+        if let Some(tree) = &self.tree {
+            if tree.classes.is_some() != classification {
+                return Err(format!(
+                    "it is a {} model with a tree of the other kind",
+                    self.task
+                ));
+            }
+        }
         if let Some(tree) = &self.tree {
             if classification
                 && (self.classes.is_empty() || tree.classes != Some(self.classes.len()))
