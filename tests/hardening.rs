@@ -7,37 +7,14 @@ mod common;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, UInt64Type};
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use flowsql::job::JobState;
 use flowsql::{Engine, Error};
 
-/// Every row of `batches` as text, sorted.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default();
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect();
-            rows.push(cells.join(" | "));
-        }
-    }
-    rows.sort();
-    rows
-}
-
 async fn run(engine: &Engine, sql: &str) -> Vec<String> {
-    rows(&engine.query(sql).await.unwrap().collect().await.unwrap())
+    common::sorted_rows(&engine.query(sql).await.unwrap().collect().await.unwrap())
 }
 
 /// An engine with the bundled bids as stream `bids` and table `bounded`,
@@ -460,7 +437,7 @@ async fn a_view_over_a_stream_streams() {
         .unwrap();
     let stream = engine.query("SELECT * FROM cheap").await.unwrap();
     assert!(stream.is_streaming());
-    let streamed = rows(&stream.collect().await.unwrap());
+    let streamed = common::sorted_rows(&stream.collect().await.unwrap());
     let batch = run(
         &engine,
         "SELECT auction, price FROM bounded WHERE price < 50",

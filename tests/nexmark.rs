@@ -7,8 +7,6 @@ mod common;
 
 use std::sync::Arc;
 
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use flowsql::Engine;
 
@@ -27,33 +25,9 @@ fn bid_table(name: &str, watermark: bool) -> String {
     )
 }
 
-/// Every row of `batches` as text, sorted.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default();
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(row).to_string())
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-            );
-        }
-    }
-    rows.sort();
-    rows
-}
-
 async fn run(engine: &Engine, sql: &str) -> Vec<String> {
     let stream = engine.query(sql).await.unwrap();
-    rows(&stream.collect().await.unwrap())
+    common::sorted_rows(&stream.collect().await.unwrap())
 }
 
 /// An engine with the stream `bid` and the same events as the bounded

@@ -32,6 +32,35 @@ use super::filesystem;
 use crate::error::{Error, Result};
 use crate::sql::create_table::CreateTable;
 
+/// Creates the bounded table over the files of `table`, whose physical
+/// columns are `declared`: over a directory or glob (and over any CSV), a
+/// [`FileTable`] that reads the visible files as a stream would; over one
+/// Parquet or JSON file, DataFusion's listing table itself.
+pub async fn create_table(
+    state: &SessionState,
+    table: &CreateTable,
+    declared: Schema,
+) -> Result<Arc<dyn TableProvider>> {
+    filesystem::check_options(state, table)?;
+    let path = table.option("path").unwrap_or_default();
+    let listing = filesystem::create_table_at(state, table, declared.clone(), path).await?;
+    let csv = table
+        .option("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
+    // CSV goes through FileTable even for one file: its records are checked.
+    if filesystem::names_one_file(path)? && !csv {
+        return Ok(listing);
+    }
+    let header = table.option("csv.header").unwrap_or("true");
+    let csv_by_header = csv && !header.eq_ignore_ascii_case("false");
+    Ok(Arc::new(FileTable::try_new(
+        table,
+        declared,
+        listing,
+        csv_by_header,
+    )?))
+}
+
 /// A bounded table over the visible files of a directory or glob.
 #[derive(Debug, Clone)]
 pub struct FileTable {

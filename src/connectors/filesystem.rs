@@ -20,7 +20,6 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 
-use super::file_table::FileTable;
 use super::options::{OptionValue, Options};
 use crate::error::{Error, Result};
 use crate::sql::create_table::{Column, CreateTable};
@@ -31,39 +30,16 @@ pub const OPTIONS: &[&str] = super::file_sink::OPTIONS;
 /// The file formats and DataFusion's name for each.
 const FORMATS: &[(&str, &str)] = &[("parquet", "PARQUET"), ("csv", "CSV"), ("json", "JSON")];
 
-/// Creates the bounded table over the files of `table`, whose physical
-/// columns are `declared`: over a directory or glob, a [`FileTable`] that
-/// reads the visible files as a stream would.
-pub async fn create_table(
-    state: &SessionState,
-    table: &CreateTable,
-    declared: Schema,
-) -> Result<Arc<dyn TableProvider>> {
-    check_options(state, table)?;
-    let path = Options::new(table, OPTIONS)?.required("path")?.value;
-    let listing = create_table_at(state, table, declared.clone(), path).await?;
+/// True when `path` names one file (not a directory, glob or collection).
+pub fn names_one_file(path: &str) -> Result<bool> {
     let url = ListingTableUrl::parse(table_location(path))?;
-    let csv = table
-        .option("format")
-        .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
-    // CSV goes through FileTable even for one file: its records are checked.
-    if !url.is_collection() && url.get_glob().is_none() && !csv {
-        return Ok(listing);
-    }
-    let header = table.option("csv.header").unwrap_or("true");
-    let csv_by_header = csv && !header.eq_ignore_ascii_case("false");
-    Ok(Arc::new(FileTable::try_new(
-        table,
-        declared,
-        listing,
-        csv_by_header,
-    )?))
+    Ok(!url.is_collection() && url.get_glob().is_none())
 }
 
 /// The table-level checks of `table`'s options, once at CREATE TABLE:
 /// bounded intervals and sizes, no other format's options, a non-empty path
 /// inside the allowed directories.
-fn check_options(state: &SessionState, table: &CreateTable) -> Result<()> {
+pub fn check_options(state: &SessionState, table: &CreateTable) -> Result<()> {
     let options = Options::new(table, OPTIONS)?;
     let format = options.required("format")?.value;
     for key in [

@@ -21,7 +21,7 @@ use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlan, LogicalPla
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 
-use super::{filesystem, tcp};
+use super::{file_table, filesystem, tcp};
 use crate::error::{Error, Location, Result};
 use crate::sql::create_table::{normalize, Column, CreateTable};
 
@@ -55,7 +55,7 @@ impl ConnectorTable {
             ))
         })?;
         let source: Arc<dyn TableProvider> = match connector {
-            "filesystem" => filesystem::create_table(state, &definition, declared).await?,
+            "filesystem" => file_table::create_table(state, &definition, declared).await?,
             "tcp" | "socket" => {
                 tcp::TcpOptions::from_table(&definition)?;
                 if let Some(column) = definition
