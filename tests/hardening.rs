@@ -522,6 +522,61 @@ async fn an_unterminated_csv_quote_is_malformed() {
     }
 }
 
+/// A JSON file with a record nested 100,000 levels deep after the first
+/// 1,500 (past DataFusion's schema sampling) where a number is declared:
+/// Arrow's reader described the value recursively and overflowed the
+/// stack, aborting the process. Now an error naming the file and line, in
+/// a bounded table over the file or its directory and in a stream, on a
+/// test thread's small stack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_json_files_are_errors_not_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "{\"x\": 2, \"ts\": \"2026-01-01 10:00:00\"}\n".repeat(1500);
+    let deep = format!(
+        "{good}{{\"x\": {}{}, \"ts\": \"2026-01-01 10:00:01\"}}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::create_dir(dir.path().join("json")).unwrap();
+    std::fs::write(dir.path().join("json/a.json"), &deep).unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    let at = |path: &str| {
+        format!(
+            "WITH ('connector' = 'filesystem', 'path' = '{}/{path}', 'format' = 'json')",
+            dir.path().display()
+        )
+    };
+    engine
+        .execute(&format!(
+            "CREATE TABLE one (x BIGINT, ts TIMESTAMP(3)) {};
+             CREATE TABLE many (x BIGINT, ts TIMESTAMP(3)) {};
+             CREATE TABLE s (x BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) {}",
+            at("json/a.json"),
+            at("json"),
+            at("json")
+        ))
+        .await
+        .unwrap();
+    for sql in ["SELECT x FROM one", "SELECT x FROM many", "SELECT x FROM s"] {
+        let err = error_of(&engine, sql).await.to_string();
+        assert!(
+            err.contains("a.json' line 1501: the record is nested deeper than 1000 levels"),
+            "{sql}: {err}"
+        );
+    }
+    // Nesting within the limit in a column not declared is read as before.
+    std::fs::write(
+        dir.path().join("json/a.json"),
+        format!(
+            "{good}{{\"x\": 3, \"y\": {}{}}}\n",
+            "[".repeat(999),
+            "]".repeat(999)
+        ),
+    )
+    .unwrap();
+    assert_eq!(run(&engine, "SELECT sum(x) FROM many").await, ["3003"]);
+}
+
 /// CURRENT_WATERMARK(ts) is the watermark before the row's batch (NULL
 /// before the first), and filters late rows as Flink's documentation
 /// writes it.

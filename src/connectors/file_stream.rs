@@ -20,7 +20,7 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use futures::StreamExt;
 
-use super::{csv_records, file_order, filesystem, ConnectorTable};
+use super::{csv_records, file_order, filesystem, json_depth, ConnectorTable};
 use crate::checkpoint::{Position, Progress};
 use crate::error::{Error, Result};
 
@@ -40,6 +40,8 @@ pub struct FileStream {
     partitions: VecDeque<SendableRecordBatchStream>,
     /// The files are CSV: records are checked to be one per line.
     csv: bool,
+    /// The files are JSON: each is checked for depth before it is read.
+    json: bool,
     /// How often to look for new files; `None` ends at the last file.
     monitor_interval: Option<Duration>,
     /// The file being read, and the rows read of it so far.
@@ -75,6 +77,9 @@ impl FileStream {
             csv: definition
                 .option("format")
                 .is_some_and(|f| f.eq_ignore_ascii_case("csv")),
+            json: definition
+                .option("format")
+                .is_some_and(|f| f.eq_ignore_ascii_case("json")),
             monitor_interval,
             current: None,
             skip: 0,
@@ -134,10 +139,13 @@ impl FileStream {
                 }
             };
             self.current = Some((Arc::from(file.as_str()), 0));
+            let task = self.file_task();
+            if self.json {
+                json_depth::check_file(&task, &file).await?;
+            }
             let table = self.table.file_table(&self.state, &file).await?;
             let plan = table.scan(&self.state, None, &[], None).await?;
             let plan = file_order::in_file_order(plan)?;
-            let task = self.file_task();
             let count = plan.properties().partitioning.partition_count();
             let streams = (0..count)
                 .map(|p| plan.execute(p, Arc::clone(&task)))

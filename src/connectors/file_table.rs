@@ -9,7 +9,9 @@
 //! name by DataFusion itself; a CSV file with a header is read by its own
 //! header, each file on its own, so files whose headers order the columns
 //! differently still land every value in its column, as a stream reads them.
-//! CSV records are checked to be one per line ([`super::csv_records`]).
+//! CSV records are checked to be one per line ([`super::csv_records`]),
+//! JSON files to nest no deeper than Arrow reads safely
+//! ([`super::json_depth`]).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -29,13 +31,14 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use super::csv_records::CsvRecordsExec;
 use super::filesystem;
+use super::json_depth::JsonDepthExec;
 use crate::error::{Error, Result};
 use crate::sql::create_table::CreateTable;
 
 /// Creates the bounded table over the files of `table`, whose physical
 /// columns are `declared`: over a directory or glob (and over any CSV), a
 /// [`FileTable`] that reads the visible files as a stream would; over one
-/// Parquet or JSON file, DataFusion's listing table itself.
+/// Parquet file, DataFusion's listing table itself.
 pub async fn create_table(
     state: &SessionState,
     table: &CreateTable,
@@ -44,11 +47,11 @@ pub async fn create_table(
     filesystem::check_options(state, table)?;
     let path = table.option("path").unwrap_or_default();
     let listing = filesystem::create_table_at(state, table, declared.clone(), path).await?;
-    let csv = table
-        .option("format")
-        .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
-    // CSV goes through FileTable even for one file: its records are checked.
-    if filesystem::names_one_file(path)? && !csv {
+    let format = table.option("format").unwrap_or_default();
+    let csv = format.eq_ignore_ascii_case("csv");
+    // CSV and JSON go through FileTable even for one file: CSV records are
+    // checked, JSON files' depth is.
+    if filesystem::names_one_file(path)? && format.eq_ignore_ascii_case("parquet") {
         return Ok(listing);
     }
     let header = table.option("csv.header").unwrap_or("true");
@@ -196,12 +199,10 @@ impl TableProvider for FileTable {
         let scan = ListingTable::try_new(config)?
             .scan(state, projection, filters, limit)
             .await?;
-        let csv = self
-            .definition
-            .option("format")
-            .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
-        Ok(if csv {
+        Ok(if format.eq_ignore_ascii_case("csv") {
             Arc::new(CsvRecordsExec::new(scan, self.path().to_string()))
+        } else if format.eq_ignore_ascii_case("json") {
+            Arc::new(JsonDepthExec::new(scan, files))
         } else {
             scan
         })

@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::{csv, json};
 
+use super::json_depth::{too_deep, MAX_JSON_DEPTH};
 use crate::error::{Error, Result};
 
 /// The record format of a line.
@@ -71,12 +72,6 @@ pub struct Decoded {
     /// fails with it once the rows before it are emitted.
     pub error: Option<Error>,
 }
-
-/// The deepest nesting of arrays and objects a JSON record may have
-/// (Jackson's default, which Flink's JSON format uses): Arrow's decoder
-/// describes a mismatched value recursively, so a record nested tens of
-/// thousands of levels deep would overflow the stack.
-pub const MAX_JSON_DEPTH: usize = 1000;
 
 impl LineDecoder {
     /// A decoder for `source` (a name for messages).
@@ -156,7 +151,7 @@ impl LineDecoder {
         if std::str::from_utf8(&line.bytes).is_err() {
             return Some("the line is not valid UTF-8".to_string());
         }
-        if self.format == LineFormat::Json && json_depth(&line.bytes) > MAX_JSON_DEPTH {
+        if self.format == LineFormat::Json && too_deep(&line.bytes) {
             return Some(format!(
                 "the record is nested deeper than {MAX_JSON_DEPTH} levels"
             ));
@@ -208,33 +203,6 @@ impl LineDecoder {
         }
         Ok(batch)
     }
-}
-
-/// The deepest nesting of `[` and `{` in `bytes` (outside strings).
-fn json_depth(bytes: &[u8]) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 /// The start of a line, printable.

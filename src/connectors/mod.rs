@@ -10,6 +10,7 @@ pub mod file_sink;
 pub mod file_stream;
 pub mod file_table;
 pub mod filesystem;
+pub mod json_depth;
 pub mod line_decoder;
 pub mod nexmark;
 pub mod nexmark_generator;
