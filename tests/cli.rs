@@ -282,10 +282,16 @@ mod shell {
     use std::process::Command;
 
     fn start(history: &std::path::Path) -> PtySession {
+        start_as(history, "dumb")
+    }
+
+    /// The shell in a terminal of type `term` (`dumb` makes the line
+    /// editor read plain lines; `xterm` makes it edit them).
+    fn start_as(history: &std::path::Path, term: &str) -> PtySession {
         let mut command = Command::new(BIN);
         command
             .env("FLOWSQL_HISTORY", history)
-            .env("TERM", "dumb")
+            .env("TERM", term)
             .args(["--format", "csv"]);
         spawn_with_options(
             command,
@@ -332,6 +338,34 @@ mod shell {
         // History is kept between runs.
         let saved = std::fs::read_to_string(&history).unwrap();
         assert!(saved.contains("AS still_here;"), "{saved}");
+    }
+
+    /// In an editing terminal: lines typed ahead in one write, without
+    /// waiting for the prompts (the line editor of flowsql 0.1 dropped
+    /// every line after the first: rustyline's issue 690), and a 1 MB
+    /// line pasted as terminals paste (bracketed).
+    #[test]
+    fn shell_takes_typed_ahead_lines_and_a_large_paste() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shell = start_as(&dir.path().join("history"), "xterm");
+        shell.exp_string("flowsql> ").unwrap();
+        let typed = format!(
+            "SELECT length('{}') AS typed;\nSELECT 7 * 6 AS after;\n",
+            "ab\n".repeat(300)
+        );
+        shell.send(&typed).unwrap();
+        shell.flush().unwrap();
+        shell.exp_string("typed\r\n900").unwrap();
+        shell.exp_string("after\r\n42").unwrap();
+        let pasted = format!(
+            "\x1b[200~SELECT length('{}') AS pasted;\x1b[201~\r",
+            "a".repeat(1_000_000)
+        );
+        shell.send(&pasted).unwrap();
+        shell.flush().unwrap();
+        shell.exp_string("pasted\r\n1000000").unwrap();
+        shell.send_line("\\q").unwrap();
+        shell.exp_eof().unwrap();
     }
 
     #[test]

@@ -62,7 +62,9 @@ pub async fn run(session: &mut Session, quiet: bool) -> Result<(), CliError> {
         }
         buffer.push_str(&line);
         buffer.push('\n');
-        if ends_with_semicolon(&buffer) {
+        // A statement ends only on a line holding a ';': tokenizing the
+        // whole statement at every line would make a long paste quadratic.
+        if line.contains(';') && ends_with_semicolon(&buffer) {
             let text = std::mem::take(&mut buffer);
             let _ = editor.add_history_entry(text.trim_end());
             run_cancellable(session, &text).await?;
