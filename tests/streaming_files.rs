@@ -143,6 +143,42 @@ async fn a_watched_directory_reads_files_once_complete() {
     assert_eq!(metrics.malformed(), 0);
 }
 
+/// A long monitor interval does not hold back files that are complete:
+/// they are read after one short settling look, not after the interval
+/// (with '1h' the stream read nothing for an hour).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_monitor_interval_reads_complete_files_soon() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("clicks");
+    std::fs::create_dir(&dir).unwrap();
+    add_file(&dir, "part-000.csv", 0..30);
+    let engine = Engine::builder()
+        .data_dir(root.path())
+        .build()
+        .await
+        .unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
+                   'source.monitor-interval' = '1h')",
+            dir.display()
+        ))
+        .await
+        .unwrap();
+    let mut results = engine.query("SELECT k FROM clicks").await.unwrap();
+    let mut rows = 0;
+    while rows < 30 {
+        let batch = tokio::time::timeout(Duration::from_secs(120), results.next())
+            .await
+            .expect("the file's rows within two minutes, not an hour")
+            .expect("the stream is still open")
+            .unwrap();
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 30);
+}
+
 #[tokio::test]
 async fn watching_needs_a_watermark() {
     let root = tempfile::tempdir().unwrap();

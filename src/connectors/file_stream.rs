@@ -2,9 +2,9 @@
 //! batch, as one ordered stream (replayable: the same files give the same
 //! stream). With `'source.monitor-interval'` the stream never ends: when the
 //! files run out it lists the path again every interval and reads the files
-//! that appeared, in path order, once they are complete (unchanged over one
-//! interval; writing under a hidden name and renaming into place, as
-//! Flink's file source expects, also works).
+//! that appeared, in path order, once they are complete (unchanged over
+//! [`SETTLE_TIME`], or the interval if shorter; writing under a hidden name
+//! and renaming into place, as Flink's file source expects, also works).
 //!
 //! Files are read in batches of at least [`FILE_BATCH_ROWS`] rows: a batch
 //! is one step of the watermark and one run of the window operators' plans,
@@ -127,7 +127,15 @@ impl FileStream {
                 let Some(interval) = self.monitor_interval else {
                     return Ok(None);
                 };
-                tokio::time::sleep(interval).await;
+                // Files seen once are looked at again soon: a file is taken
+                // once unchanged between two listings, and a long interval
+                // must not hold back a file that is already complete.
+                let wait = if self.settling.is_empty() {
+                    interval
+                } else {
+                    interval.min(SETTLE_TIME)
+                };
+                tokio::time::sleep(wait).await;
                 self.list_new_files().await?;
                 continue;
             };
@@ -186,9 +194,10 @@ impl FileStream {
     }
 
     /// Takes the files that appeared since the last listing, in path order.
-    /// A watched directory's file is taken once two listings an interval
-    /// apart find it with the same size and last change: a file still
-    /// being written is not read half. A file is read once: what is
+    /// A watched directory's file is taken once two listings (one
+    /// [`SETTLE_TIME`] apart, or one interval if that is shorter) find it
+    /// with the same size and last change: a file still being written is
+    /// not read half. A file is read once: what is
     /// appended to it after that is not read.
     async fn list_new_files(&mut self) -> Result<()> {
         let format = self.table.definition().option("format").unwrap_or_default();
@@ -217,6 +226,10 @@ impl FileStream {
         Ok(())
     }
 }
+
+/// How long a watched file must stay unchanged (size and last change)
+/// before it is read, or the monitor interval if that is shorter.
+pub const SETTLE_TIME: Duration = Duration::from_secs(1);
 
 /// The fewest rows a file stream reads per batch (DataFusion's default
 /// batch is 8,192 rows; 65,536 measured 1.4x faster on a tumbling window).
