@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, watch};
 use crate::checkpoint::{CheckpointStore, QueryState};
 use crate::connectors::sink::Sink;
 use crate::error::{catch_panic, Error, Result};
-use crate::plan::metrics::StreamMetrics;
+use crate::metrics::StreamMetrics;
 use crate::results::QueryStream;
 
 /// Where a job is in its life.
@@ -335,7 +335,7 @@ impl Jobs {
 
 /// The rows of `SHOW JOBS`.
 pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
-    let metric = |f: fn(&crate::plan::metrics::StreamMetrics) -> u64| {
+    let metric = |f: fn(&crate::metrics::StreamMetrics) -> u64| {
         UInt64Array::from_iter(jobs.iter().map(|j| j.metrics.as_deref().map(f)))
     };
     let watermark = jobs.iter().map(|j| {

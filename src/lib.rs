@@ -43,11 +43,15 @@
 //! - [`error`]: [`Error`], one enum whose variants say whose fault it is.
 //! - [`config`]: intervals and sizes as users write them, within bounds;
 //!   the paths statements may use (`--allow-path`).
+//! - [`metrics`]: live counters of a streaming query.
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
 //! - [`connectors`]: one connector per file; the table they make.
-//! - [`plan`]: the streaming planner: a query over a stream becomes a
+//! - [`planner`]: the streaming planner: a query over a stream becomes a
 //!   pipeline of operators; window table functions.
-//! - [`operators`]: incremental operators, one per file, one trait.
+//! - [`pipeline`]: runs a planned chain of operators over its sources.
+//! - [`operators`]: incremental operators, one per file, one trait, and
+//!   the sub-plans they run.
+//! - [`window`]: window kinds and row-to-window assignment.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
 //! - [`job`]: continuous jobs started by `INSERT INTO` a sink.
 //! - [`ml`]: models trained and applied in SQL, and their registry.
@@ -61,11 +65,14 @@ pub mod connectors;
 pub mod engine;
 pub mod error;
 pub mod job;
+pub mod metrics;
 pub mod ml;
 pub mod operators;
-pub mod plan;
+pub mod pipeline;
+pub mod planner;
 pub mod results;
 pub mod sql;
+pub mod window;
 
 pub use datafusion;
 pub use datafusion::arrow;

@@ -14,7 +14,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use futures::Stream;
 
 use crate::error::{Error, Result};
-use crate::plan::metrics::StreamMetrics;
+use crate::metrics::StreamMetrics;
 
 /// The results of one statement. Poll it with `futures::StreamExt::next`.
 ///

@@ -136,7 +136,7 @@ impl CheckpointStore {
     }
 
     /// The newest complete, intact checkpoint of `query` for a pipeline of
-    /// `shape` (see [`crate::plan::pipeline::Pipeline::shape`]), if any.
+    /// `shape` (see [`crate::pipeline::Pipeline::shape`]), if any.
     pub async fn latest(&self, query: &str, shape: &[usize]) -> Result<Option<Restored>> {
         let mut warnings = Vec::new();
         for id in self.committed().await?.into_iter().rev() {

@@ -21,7 +21,7 @@ use super::tcp::{TcpOptions, TcpSource};
 use super::ConnectorTable;
 use crate::checkpoint::{Position, Progress};
 use crate::error::Result;
-use crate::plan::metrics::StreamMetrics;
+use crate::metrics::StreamMetrics;
 
 /// A table that is a stream.
 pub enum StreamTable<'a> {

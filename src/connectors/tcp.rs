@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, Semaphore};
 use super::line_decoder::{Line, LineDecoder, LineFormat};
 use super::options::Options;
 use crate::error::{Error, Result};
-use crate::plan::metrics::StreamMetrics;
+use crate::metrics::StreamMetrics;
 use crate::sql::create_table::CreateTable;
 
 /// Options the tcp connector understands, besides `connector`.

@@ -8,8 +8,13 @@
 //! ```text
 //! source -> watermark -> window / session / per-batch plan [-> distinct] -> results
 //! ```
+//!
+//! Operators run parts of the query's own plan over the rows they emit:
+//! [`emission`] is that plan, [`emission_source`] the table that feeds it.
 
 pub mod distinct;
+pub mod emission;
+pub mod emission_source;
 pub mod per_batch;
 pub mod session_window;
 pub mod sliced_window;

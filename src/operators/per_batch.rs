@@ -8,7 +8,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Operator, Output};
 use crate::error::Result;
-use crate::plan::emission::EmissionPlan;
+use crate::operators::emission::EmissionPlan;
 
 /// Runs the query's plan over every batch.
 pub struct PerBatchOperator {

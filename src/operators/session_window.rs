@@ -23,15 +23,13 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::TableProvider;
 
 use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
-use crate::plan::emission::EmissionPlan;
-use crate::plan::metrics::StreamMetrics;
-use crate::plan::window::{event_times, session_keys, Assigned, WindowKind};
-use crate::plan::window_table::WindowTable;
+use crate::metrics::StreamMetrics;
+use crate::operators::emission::EmissionPlan;
+use crate::window::{event_times, session_keys, Assigned, WindowKind, WindowSpec};
 
 /// An input batch some open session still has rows of.
 struct HeldBatch {
@@ -51,7 +49,7 @@ struct OpenSession {
 
 /// Sessionizes rows per key and holds the rows of open sessions.
 pub struct SessionWindowOperator {
-    window: Arc<WindowTable>,
+    window: Arc<WindowSpec>,
     plan: EmissionPlan,
     gap: i64,
     batches: HashMap<u32, HeldBatch>,
@@ -65,7 +63,7 @@ pub struct SessionWindowOperator {
 
 impl SessionWindowOperator {
     /// An operator sessionizing rows of `window`'s input.
-    pub fn new(window: Arc<WindowTable>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
+    pub fn new(window: Arc<WindowSpec>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
         let gap = match window.kind {
             WindowKind::Session { gap } => gap,
             _ => 0,
@@ -166,7 +164,7 @@ impl SessionWindowOperator {
         if per_batch.is_empty() {
             return Ok(vec![]);
         }
-        let schema = self.window.schema();
+        let schema = Arc::clone(&self.window.schema);
         let mut parts = Vec::with_capacity(per_batch.len());
         for (id, assigned) in per_batch {
             let held = self

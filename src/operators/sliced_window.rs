@@ -38,11 +38,10 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
-use crate::plan::emission::{run_over, EmissionPlan};
-use crate::plan::emission_source::{with_slot, Slot};
-use crate::plan::metrics::StreamMetrics;
-use crate::plan::window::{assign_fixed, event_times, ms, WindowKind};
-use crate::plan::window_table::WindowTable;
+use crate::metrics::StreamMetrics;
+use crate::operators::emission::{run_over, EmissionPlan};
+use crate::operators::emission_source::{with_slot, Slot};
+use crate::window::{assign_fixed, event_times, ms, WindowKind, WindowSpec};
 
 /// The physical pieces of a windowed aggregation, split for slicing.
 pub struct SlicedAggregate {
@@ -74,7 +73,7 @@ struct Slice {
 
 /// Slices rows, aggregates them partially, and emits windows as they close.
 pub struct SlicedWindowOperator {
-    window: Arc<WindowTable>,
+    window: Arc<WindowSpec>,
     slice_kind: WindowKind,
     aggregate: SlicedAggregate,
     slices: BTreeMap<i64, Slice>,
@@ -96,7 +95,7 @@ const WORKERS: usize = 2;
 impl SlicedWindowOperator {
     /// An operator for `window` (TUMBLE, HOP or CUMULATE).
     pub fn new(
-        window: Arc<WindowTable>,
+        window: Arc<WindowSpec>,
         aggregate: SlicedAggregate,
         metrics: Arc<StreamMetrics>,
     ) -> Result<Self> {
@@ -304,7 +303,7 @@ impl Operator for SlicedWindowOperator {
         let earliest = self.watermark.map(|w| self.window.kind.earliest_on_time(w));
         let slice_kind = self.slice_kind.clone();
         let time_index = self.window.time_index;
-        let schema: SchemaRef = datafusion::catalog::TableProvider::schema(self.window.as_ref());
+        let schema: SchemaRef = Arc::clone(&self.window.schema);
         let metrics = Arc::clone(&self.metrics);
         let (plan, slot) = self.workers[self.next_worker].clone();
         self.next_worker = (self.next_worker + 1) % WORKERS;

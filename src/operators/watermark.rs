@@ -22,8 +22,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::Result;
-use crate::plan::metrics::StreamMetrics;
-use crate::plan::window::event_times;
+use crate::metrics::StreamMetrics;
+use crate::window::event_times;
 
 /// Computes watermarks from each batch; passes the batch on unchanged.
 pub struct WatermarkOperator {

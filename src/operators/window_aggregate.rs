@@ -26,14 +26,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::Result;
-use crate::plan::emission::EmissionPlan;
-use crate::plan::metrics::StreamMetrics;
-use crate::plan::window::event_times;
-use crate::plan::window_table::WindowTable;
+use crate::metrics::StreamMetrics;
+use crate::operators::emission::EmissionPlan;
+use crate::window::{event_times, WindowSpec};
 
 /// Holds open windows and emits each once.
 pub struct WindowAggregateOperator {
-    window: Arc<WindowTable>,
+    window: Arc<WindowSpec>,
     plan: EmissionPlan,
     /// Rows of each open window, by window end (ms).
     open: BTreeMap<i64, Vec<RecordBatch>>,
@@ -43,7 +42,7 @@ pub struct WindowAggregateOperator {
 
 impl WindowAggregateOperator {
     /// An operator assigning rows to `window` and running `plan` per emission.
-    pub fn new(window: Arc<WindowTable>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
+    pub fn new(window: Arc<WindowSpec>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
         WindowAggregateOperator {
             window,
             plan,

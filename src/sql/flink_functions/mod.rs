@@ -15,7 +15,7 @@
 //! | `JSON_VALUE(json, path)` | [`json`] |
 //! | `IF(condition, then, else)` | [`conditional`] |
 //! | `LISTAGG(expr [, separator])` | DataFusion's `string_agg`, registered as `listagg`; the default separator by [`rewrite()`] |
-//! | `CURRENT_WATERMARK(ts)` | `plan::current_watermark` (it reads the running pipeline) |
+//! | `CURRENT_WATERMARK(ts)` | `planner::current_watermark` (it reads the running pipeline) |
 //!
 //! flowsql's TIMESTAMP has no time zone and is read as UTC: Flink's
 //! `TIMESTAMP_LTZ` results are plain TIMESTAMPs in UTC, and functions that

@@ -22,8 +22,8 @@ use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 
-use super::emission_source::{EmissionTable, Slot};
 use crate::error::{Error, Result};
+use crate::operators::emission_source::{EmissionTable, Slot};
 
 /// The query's physical plan, fed from one slot per stream it reads.
 pub struct EmissionPlan {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -22,63 +21,36 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use futures::FutureExt;
 
-use super::window::{assign_fixed, assign_sessions, windowed_schema, WindowKind};
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
+use crate::window::{windowed_schema, WindowKind, WindowSpec};
 
 /// A table function's result: `source` with rows assigned to windows.
 #[derive(Debug)]
 pub struct WindowTable {
-    /// The input table's name, as written.
-    pub source_name: String,
     /// The input table.
     pub source: Arc<dyn TableProvider>,
-    /// The event-time column's index in the input.
-    pub time_index: usize,
-    /// SESSION's PARTITION BY columns' indices in the input.
-    pub key_indices: Vec<usize>,
-    /// The window kind and sizes.
-    pub kind: WindowKind,
-    schema: SchemaRef,
+    /// The window over it.
+    pub spec: Arc<WindowSpec>,
 }
 
 impl WindowTable {
     /// True when `other` is the same window over the same table.
     pub fn same_window(&self, other: &WindowTable) -> bool {
-        super::emission::same_table(&self.source, &other.source)
-            && self.kind == other.kind
-            && self.time_index == other.time_index
-            && self.key_indices == other.key_indices
+        crate::operators::emission::same_table(&self.source, &other.source)
+            && self.spec.same_window(&other.spec)
     }
 
     /// The stream this window runs over, if its input is a stream.
     pub fn stream_source(&self) -> Option<StreamTable<'_>> {
         StreamTable::of(self.source.as_ref())
     }
-
-    /// Assigns the rows of `batch` (in the input's schema) to windows,
-    /// dropping late rows, those before `earliest` (fixed windows), or
-    /// sessionizing all of `batch` (SESSION). Returns the windowed rows and
-    /// how many were late.
-    pub fn assign(
-        &self,
-        batch: &RecordBatch,
-        earliest: Option<i64>,
-    ) -> Result<(RecordBatch, usize)> {
-        match self.kind {
-            WindowKind::Session { gap } => Ok((
-                assign_sessions(gap, batch, self.time_index, &self.key_indices, &self.schema)?,
-                0,
-            )),
-            _ => assign_fixed(&self.kind, batch, self.time_index, &self.schema, earliest),
-        }
-    }
 }
 
 #[async_trait::async_trait]
 impl TableProvider for WindowTable {
     fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
+        Arc::clone(&self.spec.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -95,16 +67,16 @@ impl TableProvider for WindowTable {
         if self.stream_source().is_some() {
             return Err(DataFusionError::Internal(format!(
                 "the window over stream '{}' must be run by the streaming planner",
-                self.source_name
+                self.spec.source_name
             )));
         }
         let input = self.source.scan(state, None, &[], None).await?;
         let batches = collect(input, state.task_ctx()).await?;
         let batch = concat_batches(&self.source.schema(), &batches)?;
-        let (windowed, _) = self.assign(&batch, None)?;
+        let (windowed, _) = self.spec.assign(&batch, None)?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![windowed]],
-            Arc::clone(&self.schema),
+            Arc::clone(&self.spec.schema),
             projection.cloned(),
         )?)
     }
@@ -195,12 +167,14 @@ impl WindowFunction {
         }
         let key_indices = keys.iter().map(|k| column(k)).collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(WindowTable {
-            schema: windowed_schema(&source_schema, &time_type),
-            source_name,
             source,
-            time_index,
-            key_indices,
-            kind,
+            spec: Arc::new(WindowSpec {
+                schema: windowed_schema(&source_schema, &time_type),
+                source_name,
+                time_index,
+                key_indices,
+                kind,
+            }),
         }))
     }
 

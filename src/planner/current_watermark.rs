@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::metrics::StreamMetrics;
+use crate::metrics::StreamMetrics;
 
 /// The function's name, as SQL calls it.
 pub const NAME: &str = "current_watermark";

@@ -24,10 +24,10 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use tokio::sync::mpsc;
 
-use super::metrics::StreamMetrics;
 use crate::checkpoint::{Position, Progress, QueryState};
 use crate::connectors::StreamSource;
 use crate::error::{catch_panic, Error, Result};
+use crate::metrics::StreamMetrics;
 use crate::operators::{Operator, Output};
 use crate::results::QueryStream;
 

@@ -33,21 +33,21 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use super::current_watermark::{self, CurrentWatermarkUdf};
-use super::emission::{replace_scans, same_table, EmissionPlan};
-use super::emission_source::{EmissionSourceExec, EmissionTable, Slot};
-use super::metrics::StreamMetrics;
-use super::pipeline::{Chain, Pipeline};
-use super::window::{WindowKind, WINDOW_COLUMNS};
 use super::window_table::WindowTable;
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
+use crate::metrics::StreamMetrics;
 use crate::operators::distinct::{DistinctOperator, SeenRows};
+use crate::operators::emission::{replace_scans, same_table, EmissionPlan};
+use crate::operators::emission_source::{EmissionSourceExec, EmissionTable, Slot};
 use crate::operators::per_batch::PerBatchOperator;
 use crate::operators::session_window::SessionWindowOperator;
 use crate::operators::sliced_window::{SlicedAggregate, SlicedWindowOperator};
 use crate::operators::watermark::WatermarkOperator;
 use crate::operators::window_aggregate::WindowAggregateOperator;
 use crate::operators::Operator;
+use crate::pipeline::{Chain, Pipeline};
+use crate::window::{WindowKind, WINDOW_COLUMNS};
 
 /// How a plan reads its stream.
 enum StreamScan {
@@ -118,23 +118,23 @@ pub async fn plan_stream(
     let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
-            let sliced = match window.kind {
+            let sliced = match window.spec.kind {
                 WindowKind::Session { .. } => None,
                 _ => sliced_aggregate(ctx, plan, provider).await?,
             };
-            let operator: Box<dyn Operator> = match (sliced, &window.kind) {
+            let operator: Box<dyn Operator> = match (sliced, &window.spec.kind) {
                 (Some(aggregate), _) => Box::new(SlicedWindowOperator::new(
-                    Arc::clone(window),
+                    Arc::clone(&window.spec),
                     aggregate,
                     Arc::clone(&metrics),
                 )?),
                 (None, WindowKind::Session { .. }) => Box::new(SessionWindowOperator::new(
-                    Arc::clone(window),
+                    Arc::clone(&window.spec),
                     EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
                     Arc::clone(&metrics),
                 )),
                 (None, _) => Box::new(WindowAggregateOperator::new(
-                    Arc::clone(window),
+                    Arc::clone(&window.spec),
                     EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
                     Arc::clone(&metrics),
                 )),

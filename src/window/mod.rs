@@ -8,7 +8,8 @@
 //!
 //! Assignment turns a batch into a batch with one row per (row, window) and
 //! three more columns: `window_start`, `window_end` and `window_time`
-//! (= `window_end` − 1 ms).
+//! (= `window_end` − 1 ms). [`WindowSpec`] is one window function's call:
+//! what operators hold.
 
 use std::sync::Arc;
 
@@ -23,6 +24,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 
 use crate::error::{Error, Result};
+
+mod spec;
+pub use spec::WindowSpec;
 
 /// The names of the columns a window table function adds.
 pub const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
