@@ -251,6 +251,9 @@ impl Pipeline {
                 let taken_in = next.is_some();
                 let results = match next {
                     Some((batch, position)) => {
+                        // Rows read are counted here, at the source's edge,
+                        // for every query (with or without a watermark).
+                        self.metrics.add_rows_in(batch.num_rows());
                         still_active.push(chain);
                         self.progress[chain].advance(position);
                         self.push(chain, Output::batches(vec![batch])).await?

@@ -62,7 +62,6 @@ impl Operator for WatermarkOperator {
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
         self.metrics.begin_batch();
-        self.metrics.add_rows_in(batch.num_rows());
         let batch = match batch.column(self.time_index).logical_nulls() {
             Some(nulls) if nulls.null_count() > 0 => {
                 self.metrics.add_malformed(nulls.null_count());
