@@ -26,7 +26,7 @@ use futures::{Stream, StreamExt};
 use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
 use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::config::AllowedPaths;
-use crate::connectors::sink::open_sink;
+use crate::connectors::sinks::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{catch_panic, statement_excerpt, Error, Result};
 use crate::job::{jobs_batch, Checkpointing, Jobs};

@@ -4,6 +4,7 @@
 //! `CREATE TABLE` into a DataFusion table; [`ConnectorTable`] wraps it with the
 //! declaration (computed columns, watermark) and is what gets registered.
 
+pub mod blackhole_sink;
 pub mod csv_records;
 pub mod file_order;
 pub mod file_sink;
@@ -16,8 +17,10 @@ pub mod nexmark;
 pub mod nexmark_generator;
 pub mod object_stores;
 pub mod options;
+pub mod print_sink;
 pub mod registered_stream;
 pub mod sink;
+pub mod sinks;
 pub mod stream_table;
 pub mod table;
 pub mod tcp;

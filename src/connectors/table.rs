@@ -79,7 +79,7 @@ impl ConnectorTable {
             }
             "print" | "blackhole" => {
                 // Write-only: reading one gives no rows.
-                super::options::Options::new(&definition, super::sink::NO_OPTIONS)?;
+                super::options::Options::new(&definition, super::sinks::NO_OPTIONS)?;
                 Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
             }
             known if CONNECTORS.contains(&known) => {

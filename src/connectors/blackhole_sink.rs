@@ -1,0 +1,20 @@
+//! The `blackhole` sink: discards rows (for benchmarks).
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::sink::Sink;
+use crate::error::Result;
+
+/// `'connector' = 'blackhole'`: discards rows (for benchmarks).
+pub struct BlackholeSink;
+
+#[async_trait::async_trait]
+impl Sink for BlackholeSink {
+    async fn write(&mut self, _batch: &RecordBatch) -> Result<()> {
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

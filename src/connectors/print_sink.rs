@@ -1,0 +1,40 @@
+//! The `print` sink: rows to standard output, as Flink prints them.
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::sink::Sink;
+use crate::error::Result;
+
+/// `'connector' = 'print'`: rows to standard output, one per line, as
+/// Flink prints them (`+I[v1, v2]`).
+pub struct PrintSink;
+
+#[async_trait::async_trait]
+impl Sink for PrintSink {
+    async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+        use std::io::Write;
+        let options = FormatOptions::default().with_null("NULL");
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut text = String::new();
+        for row in 0..batch.num_rows() {
+            let values: Vec<String> = formatters
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            text.push_str(&format!("+I[{}]\n", values.join(", ")));
+        }
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
