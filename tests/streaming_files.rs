@@ -19,6 +19,22 @@ fn add_file(dir: &std::path::Path, name: &str, seconds: std::ops::Range<u32>) {
     std::fs::rename(&staging, dir.join(name)).unwrap();
 }
 
+/// An engine over `root` with `clicks (k, ts)`, a CSV stream watching
+/// `dir` every `interval`.
+async fn watched_clicks(root: &std::path::Path, dir: &std::path::Path, interval: &str) -> Engine {
+    let engine = Engine::builder().data_dir(root).build().await.unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
+                   'source.monitor-interval' = '{interval}')",
+            dir.display()
+        ))
+        .await
+        .unwrap();
+    engine
+}
+
 /// Reads emissions until `n` more windows have arrived; returns them as
 /// (window_start, count) in start order.
 async fn windows(stream: &mut flowsql::QueryStream, n: usize) -> Vec<(String, i64)> {
@@ -50,20 +66,7 @@ async fn a_watched_directory_emits_windows_as_files_arrive() {
     std::fs::create_dir(&dir).unwrap();
     add_file(&dir, "part-001.csv", 0..10);
 
-    let engine = Engine::builder()
-        .data_dir(root.path())
-        .build()
-        .await
-        .unwrap();
-    engine
-        .execute(&format!(
-            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
-             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
-                   'source.monitor-interval' = '50ms')",
-            dir.display()
-        ))
-        .await
-        .unwrap();
+    let engine = watched_clicks(root.path(), &dir, "50ms").await;
     let mut results = engine
         .query(
             "SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(ts), INTERVAL '10' SECOND))
@@ -99,20 +102,7 @@ async fn a_watched_directory_reads_files_once_complete() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("clicks");
     std::fs::create_dir(&dir).unwrap();
-    let engine = Engine::builder()
-        .data_dir(root.path())
-        .build()
-        .await
-        .unwrap();
-    engine
-        .execute(&format!(
-            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
-             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
-                   'source.monitor-interval' = '500ms')",
-            dir.display()
-        ))
-        .await
-        .unwrap();
+    let engine = watched_clicks(root.path(), &dir, "500ms").await;
     let mut results = engine.query("SELECT k FROM clicks").await.unwrap();
     let metrics = results.metrics().unwrap();
     std::fs::write(dir.join("part-000.csv"), "").unwrap();
@@ -152,20 +142,7 @@ async fn a_long_monitor_interval_reads_complete_files_soon() {
     let dir = root.path().join("clicks");
     std::fs::create_dir(&dir).unwrap();
     add_file(&dir, "part-000.csv", 0..30);
-    let engine = Engine::builder()
-        .data_dir(root.path())
-        .build()
-        .await
-        .unwrap();
-    engine
-        .execute(&format!(
-            "CREATE TABLE clicks (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
-             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
-                   'source.monitor-interval' = '1h')",
-            dir.display()
-        ))
-        .await
-        .unwrap();
+    let engine = watched_clicks(root.path(), &dir, "1h").await;
     let mut results = engine.query("SELECT k FROM clicks").await.unwrap();
     let mut rows = 0;
     while rows < 30 {
