@@ -29,7 +29,7 @@ use crate::config::AllowedPaths;
 use crate::connectors::sinks::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{catch_panic, statement_excerpt, Error, Result};
-use crate::job::{jobs_batch, Checkpointing, Jobs};
+use crate::jobs::{jobs_batch, Checkpointing, Jobs};
 use crate::ml;
 use crate::ml::predict::PredictUdf;
 use crate::ml::registry::Registry;

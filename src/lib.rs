@@ -53,7 +53,7 @@
 //!   the sub-plans they run.
 //! - [`window`]: window kinds and row-to-window assignment.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
-//! - [`job`]: continuous jobs started by `INSERT INTO` a sink.
+//! - [`jobs`]: continuous jobs started by `INSERT INTO` a sink.
 //! - [`ml`]: models trained and applied in SQL, and their registry.
 //! - `cli` (the `flowsql` binary only): shell, scripts, printing.
 
@@ -64,7 +64,7 @@ pub mod config;
 pub mod connectors;
 pub mod engine;
 pub mod error;
-pub mod job;
+pub mod jobs;
 pub mod metrics;
 pub mod ml;
 pub mod operators;

@@ -1,0 +1,151 @@
+//! What cannot run on a stream, refused before anything runs, each with a
+//! message saying what to write instead.
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+
+use super::scans::{stream_scans, StreamScan};
+use crate::error::{Error, Result};
+use crate::window::WINDOW_COLUMNS;
+
+/// Refuses subqueries (IN, EXISTS, scalar) that read a stream: the planner
+/// runs a query's own scans of its stream, and a subquery's would be left
+/// to DataFusion, which cannot read a stream.
+pub(super) fn check_no_stream_subqueries(plan: &LogicalPlan) -> Result<()> {
+    let mut found = false;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::Subquery(subquery) = node {
+            if !stream_scans(&subquery.subquery)?.is_empty() {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    if found {
+        return Err(Error::query(
+            "subqueries over a stream (IN, EXISTS, scalar subqueries) are not supported \
+             yet; join within the window instead: JOIN ... ON a.window_start = b.window_start \
+             AND a.window_end = b.window_end",
+        ));
+    }
+    Ok(())
+}
+
+/// Functions DataFusion evaluates once, when a query is planned.
+const QUERY_TIME_FUNCTIONS: &[&str] = &[
+    "now",
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtimestamp",
+];
+
+/// Refuses `now()` and its kin over a stream: DataFusion folds them into a
+/// constant when the query is planned, so in a query that runs for hours
+/// they would silently keep the start time.
+pub(super) fn check_no_query_time(plan: &LogicalPlan) -> Result<()> {
+    let mut found: Option<String> = None;
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::ScalarFunction(f) = e {
+                    if QUERY_TIME_FUNCTIONS.contains(&f.name()) {
+                        found = Some(f.name().to_string());
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    match found {
+        Some(name) => Err(Error::query(format!(
+            "{name}() in a query over a stream would be fixed at the moment the query \
+             starts, not the time each row is processed; use the rows' event time (or \
+             window_start / window_end) instead"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses what cannot run on a stream, saying what to do instead.
+pub(super) fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<()> {
+    let starts = names_of(plan, WINDOW_COLUMNS[0])?;
+    let ends = names_of(plan, WINDOW_COLUMNS[1])?;
+    let mut problem: Option<Error> = None;
+    plan.apply(|node| {
+        let found = match (node, scan) {
+            (LogicalPlan::Join(_), StreamScan::Direct(_)) => Some(
+                "joins with an unbounded stream are not supported yet; join within a \
+                 window instead: both sides over TABLE(TUMBLE(...)) (or HOP, CUMULATE, \
+                 SESSION), joined on window_start and window_end",
+            ),
+            (LogicalPlan::Distinct(_), StreamScan::Direct(_)) => Some(
+                "SELECT DISTINCT and UNION over a stream are supported as the query's \
+                 outermost operation (DISTINCT ON not yet); move them out of the subquery",
+            ),
+            (LogicalPlan::Window(_), _) => Some(
+                "OVER (...) window functions are not supported on streams yet; \
+                 use a window table function such as TUMBLE(...) with GROUP BY",
+            ),
+            (LogicalPlan::Aggregate(_), StreamScan::Direct(_)) => Some(
+                "an unbounded GROUP BY needs a window: group by window_start, window_end of \
+                 TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) (or HOP, CUMULATE, SESSION)",
+            ),
+            (LogicalPlan::Sort(_) | LogicalPlan::Limit(_), StreamScan::Direct(_)) => Some(
+                "ORDER BY and LIMIT on an unbounded stream never finish; \
+                 use them over a window function, where they apply to each emission",
+            ),
+            (LogicalPlan::Aggregate(aggregate), StreamScan::Windowed(..)) => {
+                let grouped = |names: &[String]| {
+                    aggregate
+                        .group_expr
+                        .iter()
+                        .any(|e| matches!(e, Expr::Column(c) if names.contains(&c.name)))
+                };
+                if grouped(&starts) && grouped(&ends) {
+                    None
+                } else {
+                    Some(
+                        "a GROUP BY over a window function must include window_start and \
+                         window_end, so that each window is computed once when it closes",
+                    )
+                }
+            }
+            _ => None,
+        };
+        if let Some(message) = found {
+            problem = Some(Error::query(message));
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    problem.map_or(Ok(()), Err)
+}
+
+/// `column` and the names it is renamed to anywhere in `plan`
+/// (`window_start AS starttime`).
+fn names_of(plan: &LogicalPlan, column: &str) -> Result<Vec<String>> {
+    let mut names = vec![column.to_string()];
+    loop {
+        let before = names.len();
+        plan.apply(|node| {
+            if let LogicalPlan::Projection(projection) = node {
+                for expr in &projection.expr {
+                    if let Expr::Alias(alias) = expr {
+                        if matches!(alias.expr.as_ref(), Expr::Column(c) if names.contains(&c.name))
+                            && !names.contains(&alias.name)
+                        {
+                            names.push(alias.name.clone());
+                        }
+                    }
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if names.len() == before {
+            return Ok(names);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Where a query's plan reads streams: each scan of a stream table, direct
+//! or through a window function, and the merging of several reads of one
+//! window into one.
+
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
+
+use super::window_table::WindowTable;
+use crate::connectors::StreamTable;
+use crate::error::{Error, Result};
+use crate::operators::emission::replace_scans;
+
+/// How a plan reads its stream.
+pub(super) enum StreamScan {
+    /// The stream table itself.
+    Direct(Arc<dyn TableProvider>),
+    /// A window function over the stream table.
+    Windowed(Arc<WindowTable>, Arc<dyn TableProvider>),
+}
+
+/// True when `plan` reads a stream (without opening it).
+pub fn reads_stream(plan: &LogicalPlan) -> Result<bool> {
+    Ok(!stream_scans(plan)?.is_empty())
+}
+
+/// Every scan of a stream in `plan`.
+pub(super) fn stream_scans(plan: &LogicalPlan) -> Result<Vec<StreamScan>> {
+    let mut scans = Vec::new();
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if let Ok(provider) = source_as_provider(&scan.source) {
+                let any: &dyn std::any::Any = provider.as_ref();
+                if let Some(window) = any.downcast_ref::<WindowTable>() {
+                    if window.stream_source().is_some() {
+                        let window = window_arc(&provider);
+                        scans.push(StreamScan::Windowed(window, provider));
+                    }
+                } else if StreamTable::of(provider.as_ref()).is_some() {
+                    scans.push(StreamScan::Direct(provider));
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(scans)
+}
+
+/// `plan` with every window function scan reading the first one's table,
+/// when they all are the same window over the same stream; an error
+/// otherwise.
+pub(super) fn one_window_scan(plan: &LogicalPlan, scans: &[StreamScan]) -> Result<LogicalPlan> {
+    let StreamScan::Windowed(first, first_provider) = &scans[0] else {
+        return Err(several_streams());
+    };
+    for scan in &scans[1..] {
+        match scan {
+            StreamScan::Windowed(window, _) if window.same_window(first) => {}
+            _ => return Err(several_streams()),
+        }
+    }
+    replace_scans(plan.clone(), |provider| {
+        let any: &dyn std::any::Any = provider.as_ref();
+        any.downcast_ref::<WindowTable>()
+            .filter(|w| w.same_window(first))
+            .map(|_| Arc::clone(first_provider))
+    })
+}
+
+fn several_streams() -> Error {
+    Error::query(
+        "a query may window one stream, with one window (it may read that window \
+         several times); to window several streams or with several windows, window \
+         each in its own query",
+    )
+}
+
+/// The `Arc<WindowTable>` behind a provider known to be one.
+fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
+    let any: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(provider) as _;
+    any.downcast::<WindowTable>().expect("a WindowTable")
+}
