@@ -4,27 +4,19 @@
 //! `CREATE TABLE` into a DataFusion table; [`ConnectorTable`] wraps it with the
 //! declaration (computed columns, watermark) and is what gets registered.
 
-pub mod blackhole_sink;
-pub mod csv_records;
-pub mod file_order;
-pub mod file_sink;
-pub mod file_stream;
-pub mod file_table;
+pub mod blackhole;
 pub mod filesystem;
 pub mod json_depth;
-pub mod line_decoder;
 pub mod nexmark;
-pub mod nexmark_generator;
 pub mod object_stores;
 pub mod options;
-pub mod print_sink;
+pub mod print;
 pub mod registered_stream;
 pub mod sink;
 pub mod sinks;
 pub mod stream_table;
 pub mod table;
 pub mod tcp;
-pub mod tcp_sink;
 
 pub use object_stores::LazyObjectStoreRegistry;
 pub use registered_stream::RegisteredStream;

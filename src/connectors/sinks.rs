@@ -1,13 +1,13 @@
 //! The connectors that can be written to, and [`open_sink`], which makes
 //! the writer for a sink table.
 
-use super::blackhole_sink::BlackholeSink;
-use super::file_sink::FileSink;
+use super::blackhole::BlackholeSink;
+use super::filesystem::sink::FileSink;
 use super::options::Options;
-use super::print_sink::PrintSink;
+use super::print::PrintSink;
 use super::sink::Sink;
-use super::tcp::TcpOptions;
-use super::tcp_sink::TcpSink;
+use super::tcp::sink::TcpSink;
+use super::tcp::source::TcpOptions;
 use super::ConnectorTable;
 use crate::error::{Error, Result};
 

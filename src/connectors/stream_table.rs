@@ -14,10 +14,10 @@ use datafusion::sql::sqlparser::ast::ExprWithAlias;
 
 use std::sync::Arc;
 
-use super::file_stream::FileStream;
-use super::nexmark::{NexmarkOptions, NexmarkSource};
+use super::filesystem::stream::FileStream;
+use super::nexmark::source::{NexmarkOptions, NexmarkSource};
 use super::registered_stream::{RegisteredSource, RegisteredStream};
-use super::tcp::{TcpOptions, TcpSource};
+use super::tcp::source::{TcpOptions, TcpSource};
 use super::ConnectorTable;
 use crate::checkpoint::{Position, Progress};
 use crate::error::Result;

@@ -21,7 +21,8 @@ use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlan, LogicalPla
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 
-use super::{file_table, filesystem, tcp};
+use super::filesystem::{listing as filesystem, table as file_table};
+use super::tcp::source as tcp;
 use crate::error::{Error, Location, Result};
 use crate::sql::create_table::{normalize, Column, CreateTable};
 
@@ -73,7 +74,7 @@ impl ConnectorTable {
                 Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
             }
             "nexmark" => {
-                super::nexmark::check_columns(&definition, &declared)?;
+                super::nexmark::source::check_columns(&definition, &declared)?;
                 // Rows only ever come from the generator, while a query runs.
                 Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
             }

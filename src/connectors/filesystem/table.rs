@@ -11,7 +11,7 @@
 //! differently still land every value in its column, as a stream reads them.
 //! CSV records are checked to be one per line ([`super::csv_records`]),
 //! JSON files to nest no deeper than Arrow reads safely
-//! ([`super::json_depth`]).
+//! ([`crate::connectors::json_depth`]).
 
 use std::any::Any;
 use std::sync::Arc;
@@ -30,8 +30,8 @@ use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::csv_records::CsvRecordsExec;
-use super::filesystem;
-use super::json_depth::JsonDepthExec;
+use super::listing as filesystem;
+use crate::connectors::json_depth::JsonDepthExec;
 use crate::error::{Error, Result};
 use crate::sql::create_table::CreateTable;
 

@@ -30,9 +30,9 @@ use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
-use super::options::Options;
-use super::sink::Sink;
 use crate::checkpoint::Snapshot;
+use crate::connectors::options::Options;
+use crate::connectors::sink::Sink;
 use crate::error::{Error, Result};
 use crate::sql::create_table::CreateTable;
 

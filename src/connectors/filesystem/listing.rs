@@ -20,12 +20,12 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::CreateExternalTable;
 
-use super::options::{OptionValue, Options};
+use crate::connectors::options::{OptionValue, Options};
 use crate::error::{Error, Result};
 use crate::sql::create_table::{Column, CreateTable};
 
 /// Options the filesystem connector understands, besides `connector`.
-pub const OPTIONS: &[&str] = super::file_sink::OPTIONS;
+pub const OPTIONS: &[&str] = super::sink::OPTIONS;
 
 /// The file formats and DataFusion's name for each.
 const FORMATS: &[(&str, &str)] = &[("parquet", "PARQUET"), ("csv", "CSV"), ("json", "JSON")];

@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::line_decoder::{Line, LineDecoder, LineFormat};
-use super::options::Options;
+use crate::connectors::options::Options;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::sql::create_table::CreateTable;

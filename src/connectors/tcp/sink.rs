@@ -30,8 +30,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Mutex};
 
 use super::line_decoder::LineFormat;
-use super::sink::Sink;
-use super::tcp::TcpOptions;
+use super::source::TcpOptions;
+use crate::connectors::sink::Sink;
 use crate::error::{Error, Result};
 
 /// How far a server-mode reader may fall behind before it is dropped.

@@ -20,8 +20,9 @@ use datafusion::execution::context::SessionState;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use futures::StreamExt;
 
-use super::{csv_records, file_order, filesystem, json_depth, ConnectorTable};
+use super::{csv_records, file_order, listing as filesystem};
 use crate::checkpoint::{Position, Progress};
+use crate::connectors::{json_depth, ConnectorTable};
 use crate::error::{Error, Result};
 
 /// The batches of a stream table's files, in order.

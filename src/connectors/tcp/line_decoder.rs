@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::{csv, json};
 
-use super::json_depth::{too_deep, MAX_JSON_DEPTH};
+use crate::connectors::json_depth::{too_deep, MAX_JSON_DEPTH};
 use crate::error::{Error, Result};
 
 /// The record format of a line.

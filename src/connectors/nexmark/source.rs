@@ -27,9 +27,9 @@ use datafusion::arrow::compute::{can_cast_types, cast};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::nexmark_generator::{NexmarkGenerator, NexmarkTable};
-use super::options::Options;
+use super::generator::{NexmarkGenerator, NexmarkTable};
 use crate::checkpoint::{Position, Progress};
+use crate::connectors::options::Options;
 use crate::error::{Error, Result};
 use crate::sql::create_table::{Column, CreateTable};
 
