@@ -26,7 +26,6 @@ use futures::{Stream, StreamExt};
 use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
 use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::config::AllowedPaths;
-use crate::connectors::sinks::open_sink;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{catch_panic, statement_excerpt, Error, Result};
 use crate::jobs::{jobs_batch, Checkpointing, Jobs};
@@ -366,7 +365,9 @@ impl Engine {
                             (rows, None, None)
                         }
                     };
-                let mut sink = open_sink(sink_table, &job_name, checkpointing.is_some()).await?;
+                let mut sink = sink_table
+                    .open_sink(&job_name, checkpointing.is_some())
+                    .await?;
                 if checkpointing.is_some() {
                     // Also without a checkpoint: a run killed before its first
                     // one leaves hidden files to clear.

@@ -45,7 +45,8 @@
 //!   the paths statements may use (`--allow-path`).
 //! - [`metrics`]: live counters of a streaming query.
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
-//! - [`connectors`]: one connector per file; the table they make.
+//! - [`connectors`]: one connector per folder or file, of one shape, in one
+//!   registry; the table they make; stream sources and sinks.
 //! - [`planner`]: the streaming planner: a query over a stream becomes a
 //!   pipeline of operators; window table functions.
 //! - [`pipeline`]: runs a planned chain of operators over its sources.
@@ -54,6 +55,7 @@
 //! - [`window`]: window kinds and row-to-window assignment.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
 //! - [`jobs`]: continuous jobs started by `INSERT INTO` a sink.
+//! - [`checkpoint`]: operator and source snapshots, the checkpoint store.
 //! - [`ml`]: models trained and applied in SQL, and their registry.
 //! - `cli` (the `flowsql` binary only): shell, scripts, printing.
 

@@ -24,8 +24,8 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use tokio::sync::mpsc;
 
-use crate::checkpoint::{Position, Progress, QueryState};
-use crate::connectors::StreamSource;
+use crate::checkpoint::{QueryState, Snapshot};
+use crate::connectors::source::{Source, SourcePosition};
 use crate::error::{catch_panic, Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::operators::{Operator, Output};
@@ -39,7 +39,7 @@ pub struct Chain {
     /// redefined table does not resume another definition's checkpoint.
     pub definition: String,
     /// Where batches come from (`None` when the pipeline is only described).
-    pub source: Option<StreamSource>,
+    pub source: Option<Box<dyn Source>>,
     /// The operators, in order.
     pub operators: Vec<Box<dyn Operator>>,
 }
@@ -51,8 +51,9 @@ pub struct Pipeline {
     /// The operators' state, counted against DataFusion's memory pool
     /// (`datafusion.runtime.memory_limit`).
     memory: MemoryReservation,
-    /// Per chain, what it has taken in of its source.
-    progress: Vec<Progress>,
+    /// Per chain, where its source stood after the last batch taken in
+    /// (`None` for a source that cannot be replayed, or before any).
+    positions: Vec<Option<Box<dyn SourcePosition>>>,
     /// Result batches sent so far.
     results_sent: u64,
     checkpoints: Option<Checkpoints>,
@@ -73,12 +74,12 @@ impl Pipeline {
         metrics: Arc<StreamMetrics>,
         pool: &Arc<dyn MemoryPool>,
     ) -> Self {
-        let progress = vec![Progress::default(); chains.len()];
+        let positions = chains.iter().map(|_| None).collect();
         Pipeline {
             chains,
             metrics,
             memory: MemoryConsumer::new("flowsql streaming state").register(pool),
-            progress,
+            positions,
             results_sent: 0,
             checkpoints: None,
         }
@@ -121,11 +122,11 @@ impl Pipeline {
             )));
         }
         let sources = state.sources.into_iter();
-        let chains = self.chains.iter_mut().zip(&mut self.progress);
-        for ((chain, progress), (source, operators)) in chains.zip(sources.zip(state.operators)) {
-            *progress = Progress::restore(source)?;
+        let chains = self.chains.iter_mut().zip(&mut self.positions);
+        for ((chain, position), (source, operators)) in chains.zip(sources.zip(state.operators)) {
             if let Some(reader) = &mut chain.source {
-                reader.resume(progress);
+                reader.resume(source)?;
+                *position = reader.position();
             }
             if operators.len() != chain.operators.len() {
                 return Err(Error::query(
@@ -147,8 +148,11 @@ impl Pipeline {
             metrics: self.metrics.snapshot(),
             ..QueryState::default()
         };
-        for (chain, progress) in self.chains.iter_mut().zip(&self.progress) {
-            state.sources.push(progress.snapshot()?);
+        for (chain, position) in self.chains.iter_mut().zip(&self.positions) {
+            state.sources.push(match position {
+                Some(position) => position.snapshot()?,
+                None => Snapshot::default(),
+            });
             let mut operators = Vec::with_capacity(chain.operators.len());
             for operator in &mut chain.operators {
                 operators.push(operator.snapshot().await?);
@@ -255,7 +259,7 @@ impl Pipeline {
                         // for every query (with or without a watermark).
                         self.metrics.add_rows_in(batch.num_rows());
                         still_active.push(chain);
-                        self.progress[chain].advance(position);
+                        self.positions[chain] = position;
                         self.push(chain, Output::batches(vec![batch])).await?
                     }
                     None => self.finish(chain).await?,
@@ -350,9 +354,9 @@ impl Pipeline {
 /// receiver is dropped.
 #[allow(clippy::type_complexity)]
 fn read_ahead(
-    mut source: StreamSource,
+    mut source: Box<dyn Source>,
 ) -> (
-    mpsc::Receiver<Result<(RecordBatch, Position)>>,
+    mpsc::Receiver<Result<(RecordBatch, Option<Box<dyn SourcePosition>>)>>,
     SpawnedTask<()>,
 ) {
     let (sender, receiver) = mpsc::channel(READ_AHEAD);

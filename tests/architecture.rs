@@ -2,14 +2,14 @@
 //! file names a higher one (in code, not comments).
 //!
 //! - operators, windows, connectors and the leaves (error, metrics,
-//!   config, checkpoint snapshots and positions) never use the planner,
+//!   config, checkpoint snapshots and states) never use the planner,
 //!   the pipeline, jobs, the engine or the CLI;
 //! - connectors never use operators.
 
 use std::path::{Path, PathBuf};
 
 /// Modules of the layers above the runtime.
-const UPPER: [&str; 5] = ["planner", "pipeline", "job", "engine", "cli"];
+const UPPER: [&str; 5] = ["planner", "pipeline", "jobs", "engine", "cli"];
 
 /// Files (under `src/`) that are leaves of the module tree.
 const LEAVES: [&str; 5] = [
@@ -17,7 +17,7 @@ const LEAVES: [&str; 5] = [
     "metrics.rs",
     "config.rs",
     "checkpoint/snapshot.rs",
-    "checkpoint/position.rs",
+    "checkpoint/state.rs",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

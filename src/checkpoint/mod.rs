@@ -6,13 +6,11 @@
 //! Flink's aligned barriers achieve across tasks): each operator's
 //! [`Snapshot`] then reflects exactly the input read so far.
 
-pub mod position;
 pub mod settings;
 pub mod snapshot;
 pub mod state;
 pub mod store;
 
-pub use position::{Position, Progress};
 pub use snapshot::Snapshot;
 pub use state::QueryState;
 pub use store::{CheckpointStore, Restored};

@@ -1,10 +1,20 @@
-//! Connectors: where a table's rows come from.
+//! Connectors: where a table's rows come from and where a job's go.
 //!
-//! One connector per file. A connector turns the `WITH (...)` options of a
-//! `CREATE TABLE` into a DataFusion table; [`ConnectorTable`] wraps it with the
-//! declaration (computed columns, watermark) and is what gets registered.
+//! Every connector has one shape ([`connector::Connector`]): its names, the
+//! options it understands, whether it reads and/or writes, and `configure`,
+//! which parses a table's options once into the connector's own
+//! configuration. That configuration opens a stream's [`Source`] and a
+//! job's [`sink::Sink`]. Each connector is a folder or a file:
+//! `filesystem/`, `tcp/`, `nexmark/`, `print.rs`, `blackhole.rs`; they are
+//! listed once, in [`registry::CONNECTORS`].
+//!
+//! [`ConnectorTable`] is the table `CREATE TABLE ... WITH ('connector' =
+//! ...)` registers: the connector's table with the declaration (computed
+//! columns, watermark). [`StreamTable`] is how the planner sees any stream:
+//! a connector table or a program's [`RegisteredStream`].
 
 pub mod blackhole;
+pub mod connector;
 pub mod filesystem;
 pub mod json_depth;
 pub mod nexmark;
@@ -12,13 +22,15 @@ pub mod object_stores;
 pub mod options;
 pub mod print;
 pub mod registered_stream;
+pub mod registry;
 pub mod sink;
-pub mod sinks;
+pub mod source;
 pub mod stream_table;
 pub mod table;
 pub mod tcp;
 
 pub use object_stores::LazyObjectStoreRegistry;
 pub use registered_stream::RegisteredStream;
-pub use stream_table::{StreamSource, StreamTable};
+pub use source::Source;
+pub use stream_table::StreamTable;
 pub use table::ConnectorTable;

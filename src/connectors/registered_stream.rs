@@ -17,6 +17,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
+use super::source::Source;
 use crate::error::{Error, Result};
 
 /// The batches a program hands to flowsql.
@@ -102,9 +103,11 @@ pub struct RegisteredSource {
     stream: BatchStream,
 }
 
-impl RegisteredSource {
+/// A program's stream cannot be replayed: it has no position.
+#[async_trait::async_trait]
+impl Source for RegisteredSource {
     /// The next batch, or `None` when the program's stream ends.
-    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         self.stream.next().await.transpose()
     }
 }

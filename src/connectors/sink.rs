@@ -2,7 +2,7 @@
 //!
 //! One sink per file, all of one shape: a [`Sink`] takes batches and is
 //! finished once, which flushes and publishes what it wrote. A sink table
-//! is declared like any connector table; [`super::sinks::open_sink`] makes
+//! is declared like any connector table; [`super::ConnectorTable::open_sink`] makes
 //! the writer for it.
 
 use datafusion::arrow::record_batch::RecordBatch;

@@ -5,7 +5,6 @@
 
 use std::any::Any;
 
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::context::SessionState;
@@ -14,12 +13,9 @@ use datafusion::sql::sqlparser::ast::ExprWithAlias;
 
 use std::sync::Arc;
 
-use super::filesystem::stream::FileStream;
-use super::nexmark::source::{NexmarkOptions, NexmarkSource};
-use super::registered_stream::{RegisteredSource, RegisteredStream};
-use super::tcp::source::{TcpOptions, TcpSource};
+use super::registered_stream::RegisteredStream;
+use super::source::Source;
 use super::ConnectorTable;
-use crate::checkpoint::{Position, Progress};
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
 
@@ -39,50 +35,6 @@ pub struct Watermark {
     pub text: String,
     /// The event-time column it is computed from.
     pub column: String,
-}
-
-/// Where a running query reads its stream's batches from.
-pub enum StreamSource {
-    /// Files, in path order.
-    Files(Box<FileStream>),
-    /// Lines from TCP sockets.
-    Tcp(Box<TcpSource>),
-    /// Generated Nexmark events.
-    Nexmark(Box<NexmarkSource>),
-    /// A program's stream.
-    Registered(RegisteredSource),
-}
-
-impl StreamSource {
-    /// The next batch, or `None` at the end of the stream.
-    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        match self {
-            StreamSource::Files(files) => files.next_batch().await,
-            StreamSource::Tcp(tcp) => tcp.next_batch().await,
-            StreamSource::Nexmark(generator) => generator.next_batch().await,
-            StreamSource::Registered(source) => source.next_batch().await,
-        }
-    }
-
-    /// Where the source stands after the last batch it gave.
-    pub fn position(&self) -> Position {
-        match self {
-            StreamSource::Files(files) => files.position(),
-            StreamSource::Nexmark(generator) => generator.position(),
-            StreamSource::Tcp(_) | StreamSource::Registered(_) => Position::Unreplayable,
-        }
-    }
-
-    /// Goes on from `progress`, taken from the same source before a restart.
-    /// A TCP socket or a program's stream cannot be replayed: it goes on
-    /// with what arrives next.
-    pub fn resume(&mut self, progress: &Progress) {
-        match self {
-            StreamSource::Files(files) => files.resume(progress),
-            StreamSource::Nexmark(generator) => generator.resume(progress),
-            StreamSource::Tcp(_) | StreamSource::Registered(_) => {}
-        }
-    }
 }
 
 impl<'a> StreamTable<'a> {
@@ -109,16 +61,14 @@ impl<'a> StreamTable<'a> {
         match self {
             StreamTable::Connector(table) => {
                 let Some(watermark) = table.definition().watermark.as_ref() else {
-                    // Nexmark events are in time order: date_time is the watermark.
-                    let time = "date_time";
-                    if table.is_nexmark() && schema.has_column_with_unqualified_name(time) {
-                        return Ok(Some(Watermark {
+                    return Ok(table
+                        .implied_watermark()
+                        .filter(|time| schema.has_column_with_unqualified_name(time))
+                        .map(|time| Watermark {
                             expr: col(time),
                             text: format!("FOR {time} AS {time}"),
                             column: time.to_string(),
                         }));
-                    }
-                    return Ok(None);
                 };
                 let expr = state.create_logical_expr_from_sql_expr(
                     ExprWithAlias {
@@ -151,24 +101,11 @@ impl<'a> StreamTable<'a> {
         &self,
         state: SessionState,
         metrics: &Arc<StreamMetrics>,
-    ) -> Result<StreamSource> {
-        Ok(match self {
-            StreamTable::Connector(table) if table.is_tcp() => {
-                let options = TcpOptions::from_table(table.definition())?;
-                StreamSource::Tcp(Box::new(
-                    TcpSource::open(&self.name(), &options, table.schema(), Arc::clone(metrics))
-                        .await?,
-                ))
-            }
-            StreamTable::Connector(table) if table.is_nexmark() => {
-                let options = NexmarkOptions::from_table(table.definition())?;
-                StreamSource::Nexmark(Box::new(NexmarkSource::open(&options, table.schema())?))
-            }
-            StreamTable::Connector(table) => {
-                StreamSource::Files(Box::new(FileStream::open(state, table).await?))
-            }
-            StreamTable::Registered(stream) => StreamSource::Registered(stream.take()?),
-        })
+    ) -> Result<Box<dyn Source>> {
+        match self {
+            StreamTable::Connector(table) => table.open_source(state, metrics).await,
+            StreamTable::Registered(stream) => Ok(Box::new(stream.take()?)),
+        }
     }
 
     /// The table's definition, whitespace-normalized: its `CREATE TABLE`
@@ -186,22 +123,7 @@ impl<'a> StreamTable<'a> {
     /// One line for EXPLAIN.
     pub fn describe(&self) -> String {
         match self {
-            StreamTable::Connector(table) if table.is_tcp() => {
-                match TcpOptions::from_table(table.definition()) {
-                    Ok(options) => options.describe(&self.name()),
-                    Err(_) => format!("source: tcp stream '{}'", self.name()),
-                }
-            }
-            StreamTable::Connector(table) if table.is_nexmark() => {
-                match NexmarkOptions::from_table(table.definition()) {
-                    Ok(options) => options.describe(&self.name()),
-                    Err(_) => format!("source: nexmark generator '{}'", self.name()),
-                }
-            }
-            StreamTable::Connector(table) => format!(
-                "source: files of stream '{}', in path order",
-                table.definition().table_name()
-            ),
+            StreamTable::Connector(table) => table.describe(),
             StreamTable::Registered(stream) => {
                 format!("source: registered stream '{}'", stream.name())
             }

@@ -15,96 +15,52 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, DataFusionError};
-use datafusion::datasource::{provider_as_source, MemTable, TableType, ViewTable};
+use datafusion::datasource::{provider_as_source, TableType, ViewTable};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 
-use super::filesystem::{listing as filesystem, table as file_table};
-use super::tcp::source as tcp;
+use super::connector::{Connector, ConnectorConfig};
+use super::registry;
+use super::sink::Sink;
+use super::source::Source;
 use crate::error::{Error, Location, Result};
+use crate::metrics::StreamMetrics;
 use crate::sql::create_table::{normalize, Column, CreateTable};
 
 /// A table declared with Flink-style DDL, backed by a connector.
 #[derive(Debug, Clone)]
 pub struct ConnectorTable {
     definition: CreateTable,
+    connector: &'static dyn Connector,
+    /// The connector's options, parsed once.
+    config: Arc<dyn ConnectorConfig>,
     /// The connector's table, with computed columns added as a view.
     inner: Arc<dyn TableProvider>,
 }
-
-/// Connectors flowsql knows of, whether or not this version can run them.
-const CONNECTORS: &[&str] = &[
-    "filesystem",
-    "tcp",
-    "socket",
-    "print",
-    "blackhole",
-    "nexmark",
-];
 
 impl ConnectorTable {
     /// Builds the table `definition` declares: checks its columns, connector
     /// and options, plans its computed columns and checks its watermark.
     pub async fn try_new(state: &SessionState, definition: CreateTable) -> Result<Self> {
         let declared = declared_schema(state, &definition)?;
-        let connector = definition.option("connector").ok_or_else(|| {
+        let name = definition.option("connector").ok_or_else(|| {
             Error::query(format!(
                 "table '{}' needs a connector: add 'connector' = 'filesystem' to its WITH (...) clause",
                 definition.table_name()
             ))
         })?;
-        let source: Arc<dyn TableProvider> = match connector {
-            "filesystem" => file_table::create_table(state, &definition, declared).await?,
-            "tcp" | "socket" => {
-                tcp::TcpOptions::from_table(&definition)?;
-                if let Some(column) = definition
-                    .columns
-                    .iter()
-                    .find(|c| matches!(c, Column::Computed { .. }))
-                {
-                    return Err(Error::query_at(
-                        "computed columns are not supported on tcp tables yet; \
-                         compute the value in the query instead",
-                        Some(column.location()),
-                    ));
-                }
-                // Rows only ever come from the socket, while a query runs.
-                Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
-            }
-            "nexmark" => {
-                super::nexmark::source::check_columns(&definition, &declared)?;
-                // Rows only ever come from the generator, while a query runs.
-                Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
-            }
-            "print" | "blackhole" => {
-                // Write-only: reading one gives no rows.
-                super::options::Options::new(&definition, super::sinks::NO_OPTIONS)?;
-                Arc::new(MemTable::try_new(Arc::new(declared), vec![vec![]])?)
-            }
-            known if CONNECTORS.contains(&known) => {
-                return Err(Error::query(format!(
-                    "the '{known}' connector is not available in this version of flowsql yet; \
-                     use 'filesystem'"
-                )))
-            }
-            unknown => {
-                return Err(Error::query(format!(
-                    "unknown connector '{unknown}'; flowsql has: filesystem, tcp (alias socket), nexmark, print, blackhole"
-                )))
-            }
-        };
-        if definition.option("source.monitor-interval").is_some() && definition.watermark.is_none()
-        {
-            return Err(Error::query(
-                "'source.monitor-interval' makes the table an unbounded stream, which needs \
-                 event time: add WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND",
-            ));
-        }
-        let inner = with_computed_columns(state, &definition, source)?;
+        let connector = registry::find(name)?;
+        let config = connector.configure(state, &definition, declared).await?;
+        let inner = with_computed_columns(state, &definition, config.table())?;
         check_watermark(state, &definition, &inner.schema())?;
-        Ok(ConnectorTable { definition, inner })
+        Ok(ConnectorTable {
+            definition,
+            connector,
+            config,
+            inner,
+        })
     }
 
     /// The declaration this table was made from.
@@ -115,29 +71,49 @@ impl ConnectorTable {
     /// True when the table is a stream: it declares a watermark, or its
     /// connector only makes rows while a query runs (tcp, nexmark).
     pub fn is_stream(&self) -> bool {
-        self.definition.watermark.is_some() || self.is_tcp() || self.is_nexmark()
+        self.definition.watermark.is_some() || self.config.is_unbounded()
     }
 
-    /// True for the `nexmark` generator.
-    pub fn is_nexmark(&self) -> bool {
-        self.definition.option("connector") == Some("nexmark")
+    /// The column whose values are the watermark when the table declares
+    /// none (nexmark's `date_time`).
+    pub fn implied_watermark(&self) -> Option<&'static str> {
+        self.config.implied_watermark()
     }
 
-    /// True for the `tcp` connector (alias `socket`).
-    pub fn is_tcp(&self) -> bool {
-        matches!(self.definition.option("connector"), Some("tcp" | "socket"))
-    }
-
-    /// The table of one file of a filesystem stream, with the declared and
-    /// computed columns: what the stream reads, file by file.
-    pub async fn file_table(
+    /// Starts reading the table as a stream.
+    pub async fn open_source(
         &self,
-        state: &SessionState,
-        file: &str,
-    ) -> Result<Arc<dyn TableProvider>> {
-        let declared = declared_schema(state, &self.definition)?;
-        let source = filesystem::create_table_at(state, &self.definition, declared, file).await?;
-        with_computed_columns(state, &self.definition, source)
+        state: SessionState,
+        metrics: &Arc<StreamMetrics>,
+    ) -> Result<Box<dyn Source>> {
+        if !self.connector.roles().source {
+            return Err(Error::query(format!(
+                "table '{}' (connector '{}') cannot be read; it is a sink",
+                self.definition.table_name(),
+                self.connector.names()[0]
+            )));
+        }
+        self.config.open_source(self, state, metrics).await
+    }
+
+    /// The writer for this sink table, for the job named `job` (file sinks
+    /// name their files after it); `exactly_once` when the job takes
+    /// checkpoints (file sinks then publish output only with a checkpoint).
+    pub async fn open_sink(&self, job: &str, exactly_once: bool) -> Result<Box<dyn Sink>> {
+        let name = self.definition.table_name();
+        if !self.connector.roles().sink {
+            return Err(Error::query(format!(
+                "table '{name}' (connector '{}') cannot be written to; sinks are: {}",
+                self.connector.names()[0],
+                registry::sinks().join(", ")
+            )));
+        }
+        self.config.open_sink(&name, job, exactly_once).await
+    }
+
+    /// One line for EXPLAIN: where a stream over this table reads.
+    pub fn describe(&self) -> String {
+        self.config.describe(&self.definition.table_name())
     }
 
     fn not_streaming_yet(&self) -> DataFusionError {
@@ -196,7 +172,7 @@ impl TableProvider for ConnectorTable {
 
 /// The Arrow schema of the declared physical columns, typed exactly as
 /// DataFusion types the same SQL types (by planning `CAST(NULL AS type)`).
-fn declared_schema(state: &SessionState, definition: &CreateTable) -> Result<Schema> {
+pub(super) fn declared_schema(state: &SessionState, definition: &CreateTable) -> Result<Schema> {
     let empty = DFSchema::empty();
     let mut fields: Vec<Field> = Vec::new();
     for column in &definition.columns {
@@ -225,7 +201,7 @@ fn declared_schema(state: &SessionState, definition: &CreateTable) -> Result<Sch
 /// Wraps `source` in a view that yields exactly the declared columns, in
 /// declaration order, computed ones included; returns `source` itself when it
 /// already does.
-fn with_computed_columns(
+pub(super) fn with_computed_columns(
     state: &SessionState,
     definition: &CreateTable,
     source: Arc<dyn TableProvider>,

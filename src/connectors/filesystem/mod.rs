@@ -13,3 +13,107 @@ pub mod listing;
 pub mod sink;
 pub mod stream;
 pub mod table;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::catalog::TableProvider;
+use datafusion::execution::context::SessionState;
+
+use super::connector::{Connector, ConnectorConfig, Roles};
+use super::sink::Sink;
+use super::source::Source;
+use super::ConnectorTable;
+use crate::error::{Error, Result};
+use crate::metrics::StreamMetrics;
+use crate::sql::create_table::CreateTable;
+use sink::{FileSink, FileSinkOptions};
+use stream::{FileStream, FileStreamOptions};
+
+/// `'connector' = 'filesystem'`.
+#[derive(Debug)]
+pub struct Filesystem;
+
+#[async_trait::async_trait]
+impl Connector for Filesystem {
+    fn names(&self) -> &'static [&'static str] {
+        &["filesystem"]
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        listing::OPTIONS
+    }
+
+    fn roles(&self) -> Roles {
+        Roles {
+            source: true,
+            sink: true,
+        }
+    }
+
+    async fn configure(
+        &self,
+        state: &SessionState,
+        definition: &CreateTable,
+        declared: Schema,
+    ) -> Result<Arc<dyn ConnectorConfig>> {
+        let table = table::create_table(state, definition, declared).await?;
+        let monitor_interval = match definition.option("source.monitor-interval") {
+            Some(_) if definition.watermark.is_none() => {
+                return Err(Error::query(
+                    "'source.monitor-interval' makes the table an unbounded stream, which \
+                     needs event time: add WATERMARK FOR <timestamp column> AS <column> - \
+                     INTERVAL '5' SECOND",
+                ))
+            }
+            Some(text) => Some(crate::config::parse_interval(text).map_err(|problem| {
+                Error::query(format!("option 'source.monitor-interval': {problem}"))
+            })?),
+            None => None,
+        };
+        Ok(Arc::new(FilesystemConfig {
+            stream: FileStreamOptions {
+                path: definition.option("path").unwrap_or_default().to_string(),
+                format: definition.option("format").unwrap_or_default().to_string(),
+                monitor_interval,
+            },
+            sink: FileSinkOptions::from_table(definition)?,
+            table,
+        }))
+    }
+}
+
+/// A filesystem table: what a stream over it reads and how a job writes
+/// it, and its bounded table.
+#[derive(Debug)]
+struct FilesystemConfig {
+    stream: FileStreamOptions,
+    sink: FileSinkOptions,
+    table: Arc<dyn TableProvider>,
+}
+
+#[async_trait::async_trait]
+impl ConnectorConfig for FilesystemConfig {
+    fn table(&self) -> Arc<dyn TableProvider> {
+        Arc::clone(&self.table)
+    }
+
+    async fn open_source(
+        &self,
+        table: &ConnectorTable,
+        state: SessionState,
+        _metrics: &Arc<StreamMetrics>,
+    ) -> Result<Box<dyn Source>> {
+        Ok(Box::new(
+            FileStream::open(state, table, &self.stream).await?,
+        ))
+    }
+
+    async fn open_sink(&self, _name: &str, job: &str, exactly_once: bool) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(FileSink::open(&self.sink, job, exactly_once)?))
+    }
+
+    fn describe(&self, name: &str) -> String {
+        format!("source: files of stream '{name}', in path order")
+    }
+}

@@ -33,7 +33,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use crate::checkpoint::Snapshot;
 use crate::connectors::options::Options;
 use crate::connectors::sink::Sink;
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::sql::create_table::CreateTable;
 
 /// Options of the filesystem sink.
@@ -77,18 +77,28 @@ pub struct FileSink {
     pending: Vec<(PathBuf, PathBuf)>,
 }
 
-impl FileSink {
-    /// A sink for `table`'s directory (created if missing), naming its
-    /// files after job `job`; see the module docs for `exactly_once`.
-    pub fn open(table: &CreateTable, job: &str, exactly_once: bool) -> Result<Self> {
+/// The filesystem sink's options, read and checked once, when the table
+/// is created.
+#[derive(Debug, Clone)]
+pub struct FileSinkOptions {
+    /// The directory, as written.
+    path: String,
+    /// Where the path option is written.
+    path_at: Location,
+    /// `parquet`, `csv` or `json`.
+    format: String,
+    /// Bytes after which a file is rolled.
+    max_bytes: usize,
+    /// Time after which a file is rolled.
+    max_age: Duration,
+}
+
+impl FileSinkOptions {
+    /// Reads and checks the sink options of `table`.
+    pub fn from_table(table: &CreateTable) -> Result<Self> {
         let options = Options::new(table, OPTIONS)?;
         let path = options.required("path")?;
-        let local = path.value.strip_prefix("file://").unwrap_or(path.value);
-        if local.contains("://") {
-            return Err(
-                path.error("the filesystem sink writes local directories only for now".into())
-            );
-        }
+        let (path_at, path) = (path.location, path.value.to_string());
         let format = options.required("format")?;
         let format_name = format.value.to_ascii_lowercase();
         if !["parquet", "csv", "json"].contains(&format_name.as_str()) {
@@ -106,6 +116,30 @@ impl FileSink {
                 crate::config::parse_interval(o.value).map_err(|problem| o.error(problem))?
             }
         };
+        Ok(FileSinkOptions {
+            path,
+            path_at,
+            format: format_name,
+            max_bytes,
+            max_age,
+        })
+    }
+}
+
+impl FileSink {
+    /// A sink for the table's directory (created if missing), naming its
+    /// files after job `job`; see the module docs for `exactly_once`.
+    pub fn open(options: &FileSinkOptions, job: &str, exactly_once: bool) -> Result<Self> {
+        let local = options
+            .path
+            .strip_prefix("file://")
+            .unwrap_or(&options.path);
+        if local.contains("://") {
+            return Err(Error::query_at(
+                "option 'path': the filesystem sink writes local directories only for now",
+                Some(options.path_at),
+            ));
+        }
         let directory = PathBuf::from(local);
         std::fs::create_dir_all(&directory).map_err(|e| {
             Error::External(format!(
@@ -115,11 +149,11 @@ impl FileSink {
         })?;
         let mut sink = FileSink {
             directory,
-            format: format_name,
+            format: options.format.clone(),
             job: job.to_string(),
             next_part: 0,
-            max_bytes,
-            max_age,
+            max_bytes: options.max_bytes,
+            max_age: options.max_age,
             current: None,
             exactly_once,
             pending: Vec::new(),

@@ -1,8 +1,117 @@
-//! The `nexmark` connector: the Nexmark benchmark's events, generated
-//! while a query runs.
+//! The `nexmark` connector, a source only: Nexmark's persons, auctions or bids,
+//! generated as Arrow batches while a query runs.
 //!
-//! - `source.rs`: its options and the generating source;
+//! ```sql
+//! CREATE TABLE bid (
+//!   auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, url VARCHAR,
+//!   date_time TIMESTAMP(3), extra VARCHAR,
+//!   WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND
+//! ) WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '10000000');
+//! ```
+//!
+//! Options: `table` (`bid`, `auction` or `person`), `events` (how many
+//! events of all three kinds make up the stream, after which it ends;
+//! unbounded when absent), `events-per-second` (paces generation against
+//! the wall clock and spaces event times by `1/rate`; `0`, the default,
+//! generates as fast as possible with event times 100 µs apart, the
+//! reference's 10,000 events/s), `seed`. The declared columns are any of
+//! the table's (see [`generator::NexmarkTable::schema`]), by name, cast to the declared
+//! types; columns left out are not generated. The stream's event time is
+//! `date_time`; without a WATERMARK clause the watermark is `date_time`
+//! itself (the events are in time order).
+//!
+//! - `options.rs`: its options and columns, checked once;
+//! - `source.rs`: the generating source;
 //! - `generator.rs`: the event model, straight into Arrow arrays.
 
 pub mod generator;
+pub mod options;
 pub mod source;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::catalog::TableProvider;
+use datafusion::execution::context::SessionState;
+
+use super::connector::{no_rows, Connector, ConnectorConfig, Roles};
+use super::source::Source;
+use super::ConnectorTable;
+use crate::error::Result;
+use crate::metrics::StreamMetrics;
+use crate::sql::create_table::CreateTable;
+use options::NexmarkOptions;
+
+/// `'connector' = 'nexmark'`.
+#[derive(Debug)]
+pub struct Nexmark;
+
+#[async_trait::async_trait]
+impl Connector for Nexmark {
+    fn names(&self) -> &'static [&'static str] {
+        &["nexmark"]
+    }
+
+    fn options(&self) -> &'static [&'static str] {
+        options::OPTIONS
+    }
+
+    fn roles(&self) -> Roles {
+        Roles {
+            source: true,
+            sink: false,
+        }
+    }
+
+    async fn configure(
+        &self,
+        _state: &SessionState,
+        definition: &CreateTable,
+        declared: Schema,
+    ) -> Result<Arc<dyn ConnectorConfig>> {
+        let options = NexmarkOptions::from_table(definition)?;
+        options::check_columns(&options, definition, &declared)?;
+        Ok(Arc::new(NexmarkConfig {
+            options,
+            // Rows only ever come from the generator, while a query runs.
+            table: no_rows(declared)?,
+        }))
+    }
+}
+
+/// A nexmark table: its options and its (always empty) bounded table.
+#[derive(Debug)]
+struct NexmarkConfig {
+    options: NexmarkOptions,
+    table: Arc<dyn TableProvider>,
+}
+
+#[async_trait::async_trait]
+impl ConnectorConfig for NexmarkConfig {
+    fn table(&self) -> Arc<dyn TableProvider> {
+        Arc::clone(&self.table)
+    }
+
+    fn is_unbounded(&self) -> bool {
+        true
+    }
+
+    /// The events are in time order: `date_time` is the watermark.
+    fn implied_watermark(&self) -> Option<&'static str> {
+        Some("date_time")
+    }
+
+    async fn open_source(
+        &self,
+        table: &ConnectorTable,
+        _state: SessionState,
+        _metrics: &Arc<StreamMetrics>,
+    ) -> Result<Box<dyn Source>> {
+        let source = source::NexmarkSource::open(&self.options, table.schema())?;
+        Ok(Box::new(source))
+    }
+
+    fn describe(&self, name: &str) -> String {
+        self.options.describe(name)
+    }
+}

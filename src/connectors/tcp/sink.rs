@@ -30,7 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Mutex};
 
 use super::line_decoder::LineFormat;
-use super::source::TcpOptions;
+use super::options::TcpOptions;
 use crate::connectors::sink::Sink;
 use crate::error::{Error, Result};
 
