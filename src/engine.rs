@@ -544,7 +544,7 @@ async fn resume(
     query: String,
     every: Duration,
 ) -> Result<(Checkpointing, Option<Snapshot>)> {
-    let (next_id, warnings, sink_state) = match store.latest(&query, &pipeline.shape()).await? {
+    let (next_id, warnings, sink_state) = match store.latest(&query).await? {
         Some(restored) => {
             let sink = restored.state.sink.clone();
             pipeline.restore(restored.state)?;

@@ -24,7 +24,7 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use tokio::sync::mpsc;
 
-use crate::checkpoint::{QueryState, Snapshot};
+use crate::checkpoint::QueryState;
 use crate::connectors::source::{Source, SourcePosition};
 use crate::error::{catch_panic, Error, Result};
 use crate::metrics::StreamMetrics;
@@ -42,6 +42,11 @@ pub struct Chain {
     pub source: Option<Box<dyn Source>>,
     /// The operators, in order.
     pub operators: Vec<Box<dyn Operator>>,
+    /// The id the source's position is checkpointed under (chosen by the
+    /// planner: stable across runs of the same query).
+    pub source_id: String,
+    /// Per operator, the id its state is checkpointed under.
+    pub operator_ids: Vec<String>,
 }
 
 /// One chain per stream the query reads (several for a UNION ALL of streams).
@@ -104,38 +109,25 @@ impl Pipeline {
         lines.join("\n")
     }
 
-    /// Per chain, how many operators it has: what a checkpoint of this
-    /// query holds.
-    pub fn shape(&self) -> Vec<usize> {
-        self.chains.iter().map(|c| c.operators.len()).collect()
-    }
-
     /// Goes on from `state`, a checkpoint of the same query: sources read on
     /// from where it was taken and operators hold what they held then.
-    pub fn restore(&mut self, state: QueryState) -> Result<()> {
-        if state.operators.len() != self.chains.len() {
-            return Err(Error::query(format!(
-                "the checkpoint was taken of a query reading {} stream(s), this one reads {}; \
-                 it was taken by a different query",
-                state.operators.len(),
-                self.chains.len()
-            )));
-        }
-        let sources = state.sources.into_iter();
-        let chains = self.chains.iter_mut().zip(&mut self.positions);
-        for ((chain, position), (source, operators)) in chains.zip(sources.zip(state.operators)) {
+    pub fn restore(&mut self, mut state: QueryState) -> Result<()> {
+        for (chain, position) in self.chains.iter_mut().zip(&mut self.positions) {
+            let source = state.sources.remove(&chain.source_id).unwrap_or_default();
             if let Some(reader) = &mut chain.source {
                 reader.resume(source)?;
                 *position = reader.position();
             }
-            if operators.len() != chain.operators.len() {
-                return Err(Error::query(
-                    "the checkpoint's operators are not this query's; it was taken by a different query",
-                ));
+            for (operator, id) in chain.operators.iter_mut().zip(&chain.operator_ids) {
+                operator.restore(state.operators.remove(id).unwrap_or_default())?;
             }
-            for (operator, snapshot) in chain.operators.iter_mut().zip(operators) {
-                operator.restore(snapshot)?;
-            }
+        }
+        let left = state.sources.keys().chain(state.operators.keys());
+        if let Some(id) = left.into_iter().next() {
+            return Err(Error::query(format!(
+                "the checkpoint holds state for '{id}', which this query does not have; \
+                 it was taken by a different query"
+            )));
         }
         self.metrics.restore(state.metrics);
         Ok(())
@@ -149,15 +141,18 @@ impl Pipeline {
             ..QueryState::default()
         };
         for (chain, position) in self.chains.iter_mut().zip(&self.positions) {
-            state.sources.push(match position {
-                Some(position) => position.snapshot()?,
-                None => Snapshot::default(),
-            });
-            let mut operators = Vec::with_capacity(chain.operators.len());
-            for operator in &mut chain.operators {
-                operators.push(operator.snapshot().await?);
+            if let Some(position) = position {
+                let snapshot = position.snapshot()?;
+                if !snapshot.is_empty() {
+                    state.sources.insert(chain.source_id.clone(), snapshot);
+                }
             }
-            state.operators.push(operators);
+            for (operator, id) in chain.operators.iter_mut().zip(&chain.operator_ids) {
+                let snapshot = operator.snapshot().await?;
+                if !snapshot.is_empty() {
+                    state.operators.insert(id.clone(), snapshot);
+                }
+            }
         }
         Ok(state)
     }

@@ -207,3 +207,98 @@ fn a_script_waits_for_its_jobs_and_prints_to_a_print_sink() {
         ]
     );
 }
+
+/// A HOP sliding by 1 s over an hour holds hundreds of slices open; its
+/// checkpoint is still one file per operator (the slices are keys in one
+/// table), not one per slice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_holds_one_file_per_operator_however_many_windows_are_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine
+        .execute(
+            "SET 'execution.checkpointing.interval' = '100ms';
+             SET 'pipeline.name' = 'hop';
+             CREATE TABLE live (auction BIGINT, price DOUBLE, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+             WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet',
+                   'source.monitor-interval' = '50ms');
+             CREATE TABLE out (window_start TIMESTAMP(3), auction BIGINT, bids BIGINT)
+             WITH ('connector' = 'blackhole');
+             INSERT INTO out SELECT window_start, auction, COUNT(*) AS bids
+             FROM TABLE(HOP(TABLE live, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '1' HOUR))
+             GROUP BY window_start, window_end, auction",
+        )
+        .await
+        .unwrap();
+    let checkpoints = dir.path().join("checkpoints").join("hop");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let (files, manifest) = loop {
+        // The newest committed checkpoint that has read every file.
+        let mut committed: Vec<_> = std::fs::read_dir(&checkpoints)
+            .into_iter()
+            .flatten()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("_COMMITTED").exists())
+            .collect();
+        committed.sort();
+        let found = committed.last().and_then(|chk| {
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(chk.join("manifest.json")).ok()?).ok()?;
+            let files = visible_files(chk);
+            let slices = slices_in(chk, &manifest);
+            (slices > 100).then_some((files, manifest))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint with the slices open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    engine.jobs().stop_all().await;
+    let ids: Vec<&str> = manifest["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"live/source") && ids.contains(&"live/sliced_window"),
+        "{ids:?}"
+    );
+    let arrow: Vec<&String> = files.iter().filter(|f| f.ends_with(".arrow")).collect();
+    assert!(
+        arrow.len() <= ids.len(),
+        "one file per part at most: {arrow:?} for {ids:?}"
+    );
+}
+
+/// The slices the sliced window operator's part of checkpoint `chk` holds.
+fn slices_in(chk: &std::path::Path, manifest: &serde_json::Value) -> usize {
+    let Some(part) = manifest["parts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["id"] == "live/sliced_window")
+    else {
+        return 0;
+    };
+    let file = &part["file"];
+    let Some(table) = file["tables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["name"] == "slices")
+    else {
+        return 0;
+    };
+    let bytes = std::fs::read(chk.join(file["name"].as_str().unwrap())).unwrap();
+    let offset = table["offset"].as_u64().unwrap() as usize;
+    let len = table["bytes"].as_u64().unwrap() as usize;
+    let batches =
+        flowsql::checkpoint::snapshot::decode_table(&bytes[offset..offset + len]).unwrap();
+    batches.iter().map(|b| b.num_rows()).sum()
+}

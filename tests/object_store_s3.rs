@@ -141,8 +141,7 @@ async fn checkpoints_are_written_and_read_back_on_s3() {
             vec![RecordBatch::try_from_iter([("x", rows)]).unwrap()],
         );
         QueryState {
-            sources: vec![Snapshot::default()],
-            operators: vec![vec![operator]],
+            operators: [("s/window".to_string(), operator)].into(),
             results_before: n as u64,
             ..QueryState::default()
         }
@@ -155,7 +154,7 @@ async fn checkpoints_are_written_and_read_back_on_s3() {
         [2, 3],
         "older ones pruned"
     );
-    let restored = store.latest("q", &[1]).await.unwrap().unwrap();
+    let restored = store.latest("q").await.unwrap().unwrap();
     assert_eq!((restored.id, restored.state), (3, state(3)));
 }
 

@@ -3,18 +3,18 @@
 //! store, as a restarted job reads what a crashed one left behind, and as
 //! raw Arrow IPC bytes to `flowsql::checkpoint::snapshot::decode_table`.
 //!
-//! Input layout: a flags byte, a shape byte, then parts separated by
+//! Input layout: a flags byte, a reserved byte (once the pipeline's shape,
+//! kept so older inputs still parse), then parts separated by
 //! [`SEPARATOR`]: the first part is `chk-0000000001/manifest.json`, the
-//! others are `table-0.arrow`, `table-1.arrow`, ... A `_COMMITTED` marker
+//! others are `part-0.arrow`, `part-1.arrow`, ... A `_COMMITTED` marker
 //! holding the manifest's CRC32 (computed as the store computes it) is
 //! always written, so the fuzzer gets past the marker check. Flags:
 //!
 //! - bit 0: "repair" the manifest when it is JSON: its `query` is set to
-//!   the query asked for, and each table's `bytes` and `crc32` to those of
-//!   the table part of the same index (so decoding the tables is reached);
-//! - bit 1: ask for the query the manifest names (else a fixed one);
-//! - bit 2: derive the pipeline shape from the manifest's `operator/<chain>/<i>/`
-//!   names (else from the shape byte: up to 3 chains of up to 3 operators).
+//!   the query asked for, and the file of each of its `parts` that has one
+//!   is named after, sized and checksummed as the input part of the same
+//!   index (so decoding the tables is reached);
+//! - bit 1: ask for the query the manifest names (else a fixed one).
 //!
 //! Checks: reading never panics, whatever the bytes: a damaged checkpoint
 //! is an error or passed over, never a crash. (A panic flowsql catches and
@@ -56,60 +56,26 @@ fn split<'a>(mut data: &'a [u8]) -> Vec<&'a [u8]> {
     parts
 }
 
-/// The manifest with its query and its tables' sizes and checksums made
-/// to match `tables`.
-fn repair(manifest: &[u8], tables: &[&[u8]]) -> Option<Vec<u8>> {
+/// The manifest with its query and its parts' files' names, sizes and
+/// checksums made to match `files`.
+fn repair(manifest: &[u8], files: &[&[u8]]) -> Option<Vec<u8>> {
     let mut value: Value = serde_json::from_slice(manifest).ok()?;
     let object = value.as_object_mut()?;
     object.insert("query".into(), Value::from(QUERY));
-    if let Some(Value::Array(files)) = object.get_mut("tables") {
-        for (i, file) in files.iter_mut().enumerate() {
-            let (Some(file), Some(bytes)) = (file.as_object_mut(), tables.get(i)) else {
+    if let Some(Value::Array(parts)) = object.get_mut("parts") {
+        let with_files = parts
+            .iter_mut()
+            .filter_map(|p| p.get_mut("file").and_then(Value::as_object_mut));
+        for (i, file) in with_files.enumerate() {
+            let Some(bytes) = files.get(i) else {
                 continue;
             };
-            file.insert("file".into(), Value::from(format!("table-{i}.arrow")));
+            file.insert("name".into(), Value::from(format!("part-{i}.arrow")));
             file.insert("bytes".into(), Value::from(bytes.len() as u64));
             file.insert("crc32".into(), Value::from(crc32fast::hash(bytes)));
         }
     }
     serde_json::to_vec_pretty(&value).ok()
-}
-
-/// Per chain, its operator count, from the names of the manifest's values
-/// and tables (`operator/<chain>/<operator>/...`).
-fn shape_of(manifest: &[u8]) -> Vec<usize> {
-    let Ok(value) = serde_json::from_slice::<Value>(manifest) else {
-        return vec![];
-    };
-    let mut names: Vec<String> = Vec::new();
-    if let Some(values) = value.get("values").and_then(Value::as_object) {
-        names.extend(values.keys().cloned());
-    }
-    if let Some(tables) = value.get("tables").and_then(Value::as_array) {
-        names.extend(
-            tables
-                .iter()
-                .filter_map(|t| t.get("name").and_then(Value::as_str).map(String::from)),
-        );
-    }
-    let mut shape: Vec<usize> = Vec::new();
-    for name in &names {
-        let mut parts = name.split('/');
-        if parts.next() != Some("operator") {
-            continue;
-        }
-        let chain = parts.next().and_then(|c| c.parse::<usize>().ok());
-        let operator = parts.next().and_then(|o| o.parse::<usize>().ok());
-        if let (Some(chain), Some(operator)) = (chain, operator) {
-            if chain < 8 && operator < 16 {
-                if shape.len() <= chain {
-                    shape.resize(chain + 1, 0);
-                }
-                shape[chain] = shape[chain].max(operator + 1);
-            }
-        }
-    }
-    shape
 }
 
 /// The message of the last panic, caught or not.
@@ -137,7 +103,7 @@ fuzz_target!(
 );
 
 fn run(data: &[u8]) {
-    let [flags, shape_byte, rest @ ..] = data else {
+    let [flags, _reserved, rest @ ..] = data else {
         return;
     };
     let parts = split(rest);
@@ -159,13 +125,6 @@ fn run(data: &[u8]) {
     } else {
         QUERY.to_string()
     };
-    let shape = if flags & 4 != 0 {
-        shape_of(&manifest)
-    } else {
-        (0..usize::from(shape_byte & 3))
-            .map(|chain| usize::from((shape_byte >> (2 + 2 * chain)) & 3))
-            .collect()
-    };
     RUNTIME.block_on(async {
         let memory = Arc::new(InMemory::new());
         let root = Path::from("job");
@@ -182,11 +141,11 @@ fn run(data: &[u8]) {
             }
         };
         for (i, table) in tables.iter().enumerate() {
-            put(format!("table-{i}.arrow"), table.to_vec()).await;
+            put(format!("part-{i}.arrow"), table.to_vec()).await;
         }
         put("manifest.json".into(), manifest).await;
         put("_COMMITTED".into(), crc.to_string().into_bytes()).await;
         let store = CheckpointStore::new(memory, root);
-        let _ = store.latest(&query, &shape).await;
+        let _ = store.latest(&query).await;
     });
 }

@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::buffer::Buffer;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::arrow::ipc::reader::StreamDecoder;
 use datafusion::arrow::ipc::writer::StreamWriter;
@@ -106,6 +107,63 @@ impl Snapshot {
     }
 }
 
+/// Keyed state as one table: every batch of `groups` with its key (a
+/// window end, a slice start) as a first `key` column, so an operator's
+/// state of any number of windows is one table (read back by
+/// [`split_keyed`]).
+pub fn keyed<'a>(
+    key: &str,
+    groups: impl IntoIterator<Item = (i64, &'a [RecordBatch])>,
+) -> Result<Vec<RecordBatch>> {
+    let mut table = Vec::new();
+    for (value, batches) in groups {
+        for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+            let mut fields = vec![Arc::new(Field::new(key, DataType::Int64, false))];
+            fields.extend(batch.schema().fields().iter().cloned());
+            let mut columns: Vec<ArrayRef> =
+                vec![Arc::new(Int64Array::from_value(value, batch.num_rows()))];
+            columns.extend(batch.columns().iter().cloned());
+            table.push(RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                columns,
+            )?);
+        }
+    }
+    Ok(table)
+}
+
+/// The groups of a table made by [`keyed`]: each key with its rows, the
+/// key column taken off, in table order; each group's rows are copied out
+/// of the table.
+pub fn split_keyed(name: &str, table: Vec<RecordBatch>) -> Result<Vec<(i64, RecordBatch)>> {
+    let mut groups = Vec::new();
+    for batch in table {
+        let keys = batch
+            .columns()
+            .first()
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .filter(|keys| keys.null_count() == 0)
+            .ok_or_else(|| bad_state(name))?;
+        let mut rest = batch.clone();
+        rest.remove_column(0);
+        let values = keys.values();
+        let mut start = 0;
+        while start < values.len() {
+            let key = values[start];
+            let end = values[start..]
+                .iter()
+                .position(|v| *v != key)
+                .map_or(values.len(), |n| start + n);
+            // A copy of its own: a slice would hold (and count) the
+            // whole table's buffers for each key.
+            let rows = rest.slice(start, end - start);
+            groups.push((key, concat_batches(&rows.schema(), [&rows])?));
+            start = end;
+        }
+    }
+    Ok(groups)
+}
+
 /// `batches` (one schema) as Arrow IPC stream bytes.
 pub fn encode_table(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let Some(first) = batches.first() else {
@@ -172,6 +230,20 @@ mod tests {
         assert_eq!(snapshot.get("watermark"), Some(42));
         restored.expect_consumed("test").unwrap();
         assert!(snapshot.expect_consumed("test").is_err());
+    }
+
+    #[test]
+    fn keyed_tables_give_back_each_key_with_its_rows() {
+        let rows = |values: Vec<i64>| {
+            let column = Arc::new(Int64Array::from(values)) as ArrayRef;
+            RecordBatch::try_from_iter([("x", column)]).unwrap()
+        };
+        let a = vec![rows(vec![1, 2]), rows(vec![3])];
+        let b = vec![rows(vec![4])];
+        let table = keyed("window_end", [(10, a.as_slice()), (20, b.as_slice())]).unwrap();
+        let groups = split_keyed("windows", table).unwrap();
+        let want = vec![(10, a[0].clone()), (10, a[1].clone()), (20, b[0].clone())];
+        assert_eq!(groups, want);
     }
 
     /// The class of input the checkpoint fuzz target found: IPC bytes with

@@ -1,21 +1,24 @@
 //! `QueryState`: one checkpoint of a running query, in memory: where each
-//! source stands, every operator's snapshot, the stream counters, how many
-//! result batches the query had sent before it (so a sink can commit
-//! exactly the output that precedes the checkpoint), and the sink's part.
+//! source stands and every operator's snapshot, each under the stable id
+//! the planner gave it (`bids/source`, `bids/window`), the stream
+//! counters, how many result batches the query had sent before it (so a
+//! sink can commit exactly the output that precedes the checkpoint), and
+//! the sink's part.
 //!
-//! Flattened to named values and tables ([`QueryState::to_snapshot`]), a
-//! query state is stored like any one snapshot.
+//! Ids, not positions, name the parts: a part is found by what it is, and
+//! the store writes one file per part ([`super::CheckpointStore`]).
+
+use std::collections::BTreeMap;
 
 use super::Snapshot;
-use crate::error::{Error, Result};
 
 /// A running query's state between two batches.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryState {
-    /// Per stream read (chain), its source's progress.
-    pub sources: Vec<Snapshot>,
-    /// Per stream read (chain), each operator's snapshot, in order.
-    pub operators: Vec<Vec<Snapshot>>,
+    /// Each replayable source's position, by the source's id.
+    pub sources: BTreeMap<String, Snapshot>,
+    /// Each operator's snapshot, by the operator's id.
+    pub operators: BTreeMap<String, Snapshot>,
     /// The stream counters (rows read, late rows).
     pub metrics: Snapshot,
     /// What the job's sink needs to publish the output before this state
@@ -25,76 +28,77 @@ pub struct QueryState {
     pub results_before: u64,
 }
 
-impl QueryState {
-    /// Everything as one snapshot, names prefixed by where they belong:
-    /// `source/<chain>/`, `operator/<chain>/<operator>/`, `metrics/`.
-    pub fn to_snapshot(&self) -> Snapshot {
-        let mut all = Snapshot::default();
-        let mut add = |prefix: String, snapshot: &Snapshot| {
-            for (name, value) in &snapshot.values {
-                all.set(format!("{prefix}{name}"), *value);
-            }
-            for (name, batches) in &snapshot.tables {
-                all.set_table(format!("{prefix}{name}"), batches.clone());
-            }
-        };
-        for (chain, source) in self.sources.iter().enumerate() {
-            add(format!("source/{chain}/"), source);
+/// What a part of a [`QueryState`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// A source's position.
+    Source,
+    /// An operator's snapshot.
+    Operator,
+    /// The stream counters.
+    Metrics,
+    /// The sink's part.
+    Sink,
+}
+
+impl PartKind {
+    /// How the manifest names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartKind::Source => "source",
+            PartKind::Operator => "operator",
+            PartKind::Metrics => "metrics",
+            PartKind::Sink => "sink",
         }
-        for (chain, operators) in self.operators.iter().enumerate() {
-            for (i, operator) in operators.iter().enumerate() {
-                add(format!("operator/{chain}/{i}/"), operator);
-            }
-        }
-        add("metrics/".into(), &self.metrics);
-        add("sink/".into(), &self.sink);
-        all.set("results_before", self.results_before as i64);
-        all
     }
 
-    /// From [`QueryState::to_snapshot`], for a query of `shape` (per chain,
-    /// its number of operators).
-    pub fn from_snapshot(mut all: Snapshot, shape: &[usize]) -> Result<Self> {
-        let mut take = |prefix: &str| {
-            let mut part = Snapshot::default();
-            let values: Vec<String> = all
-                .values
-                .keys()
-                .filter(|n| n.starts_with(prefix))
-                .cloned()
-                .collect();
-            for name in values {
-                if let Some(value) = all.take(&name) {
-                    part.set(&name[prefix.len()..], value);
-                }
+    /// From [`PartKind::name`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            PartKind::Source,
+            PartKind::Operator,
+            PartKind::Metrics,
+            PartKind::Sink,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
+    }
+}
+
+impl QueryState {
+    /// Every part that holds something, with its kind and id (empty ones
+    /// are left out: a missing part reads back empty).
+    pub fn parts(&self) -> Vec<(PartKind, &str, &Snapshot)> {
+        let sources = self
+            .sources
+            .iter()
+            .map(|(id, s)| (PartKind::Source, id.as_str(), s));
+        let operators = self
+            .operators
+            .iter()
+            .map(|(id, s)| (PartKind::Operator, id.as_str(), s));
+        let single = [
+            (PartKind::Metrics, "metrics", &self.metrics),
+            (PartKind::Sink, "sink", &self.sink),
+        ];
+        sources
+            .chain(operators)
+            .chain(single)
+            .filter(|(_, _, snapshot)| !snapshot.is_empty())
+            .collect()
+    }
+
+    /// Puts back a part given by [`QueryState::parts`].
+    pub fn set_part(&mut self, kind: PartKind, id: String, snapshot: Snapshot) {
+        match kind {
+            PartKind::Source => {
+                self.sources.insert(id, snapshot);
             }
-            let tables: Vec<String> = all
-                .tables
-                .keys()
-                .filter(|n| n.starts_with(prefix))
-                .cloned()
-                .collect();
-            for name in tables {
-                part.set_table(&name[prefix.len()..], all.take_table(&name));
+            PartKind::Operator => {
+                self.operators.insert(id, snapshot);
             }
-            part
-        };
-        let mut state = QueryState::default();
-        for (chain, &operators) in shape.iter().enumerate() {
-            state.sources.push(take(&format!("source/{chain}/")));
-            state.operators.push(
-                (0..operators)
-                    .map(|i| take(&format!("operator/{chain}/{i}/")))
-                    .collect(),
-            );
+            PartKind::Metrics => self.metrics = snapshot,
+            PartKind::Sink => self.sink = snapshot,
         }
-        state.metrics = take("metrics/");
-        state.sink = take("sink/");
-        state.results_before = all
-            .take("results_before")
-            .ok_or_else(|| Error::query("the checkpoint does not say how much output it covers"))?
-            as u64;
-        all.expect_consumed("query")?;
-        Ok(state)
     }
 }

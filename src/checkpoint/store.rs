@@ -3,10 +3,15 @@
 //! either a whole checkpoint or none.
 //!
 //! ```text
-//! <root>/chk-0000000007/table-0.arrow ...   each table of the state, Arrow IPC
-//! <root>/chk-0000000007/manifest.json       values, the tables' files, sizes and CRC32s
-//! <root>/chk-0000000007/_COMMITTED          written last: the manifest's CRC32
+//! <root>/chk-0000000007/part-0.arrow ...   one file per operator or source that holds tables:
+//!                                          its tables, Arrow IPC streams one after another
+//! <root>/chk-0000000007/manifest.json      each part's id, values, file, size, CRC32 and tables
+//! <root>/chk-0000000007/_COMMITTED         written last: the manifest's CRC32
 //! ```
+//!
+//! Parts are named by the stable ids the planner gives sources and
+//! operators (`bids/window`), so a checkpoint holds one file per operator
+//! however many windows or keys its state spans.
 //!
 //! A checkpoint exists once its `_COMMITTED` marker does. Reading one
 //! checks every CRC: a corrupt or truncated checkpoint is passed over for
@@ -22,11 +27,13 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::snapshot::{decode_table, encode_table};
+use super::state::PartKind;
 use super::{QueryState, Snapshot};
 use crate::error::{Error, Result};
 
-/// The layout version of a checkpoint.
-const FORMAT_VERSION: u32 = 1;
+/// The layout version of a checkpoint (1: one file per table, parts named
+/// by position; 2: one file per part, named by id).
+const FORMAT_VERSION: u32 = 2;
 
 /// The marker that makes a checkpoint exist.
 const COMMITTED: &str = "_COMMITTED";
@@ -68,16 +75,45 @@ struct Manifest {
     /// Milliseconds since the Unix epoch when it was taken (for people
     /// reading the manifest).
     taken_at_ms: i64,
+    /// Result batches the query sent before the checkpoint.
+    results_before: u64,
+    /// The parts that hold something.
+    parts: Vec<PartEntry>,
+}
+
+/// Just enough of a manifest to tell its format.
+#[derive(Deserialize)]
+struct ManifestFormat {
+    format_version: u32,
+}
+
+/// One source's, operator's, the counters' or the sink's part.
+#[derive(Serialize, Deserialize)]
+struct PartEntry {
+    /// `source`, `operator`, `metrics` or `sink`.
+    kind: String,
+    /// The planner's id for it.
+    id: String,
     values: BTreeMap<String, i64>,
-    tables: Vec<TableFile>,
+    /// Its tables' file, when it holds tables.
+    file: Option<PartFile>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct TableFile {
+struct PartFile {
     name: String,
-    file: String,
     bytes: u64,
     crc32: u32,
+    /// Its tables, in file order.
+    tables: Vec<TableAt>,
+}
+
+/// Where one table's Arrow IPC stream is in its part's file.
+#[derive(Serialize, Deserialize)]
+struct TableAt {
+    name: String,
+    offset: u64,
+    bytes: u64,
 }
 
 impl CheckpointStore {
@@ -92,33 +128,54 @@ impl CheckpointStore {
     /// [`RETAINED`]. Returns the bytes written.
     pub async fn write(&self, id: u64, query: &str, state: &QueryState) -> Result<u64> {
         let dir = self.dir(id);
-        let snapshot = state.to_snapshot();
-        let mut tables = Vec::with_capacity(snapshot.tables.len());
-        for (i, (name, batches)) in snapshot.tables.iter().enumerate() {
-            let bytes = encode_table(batches)?;
-            let file = format!("table-{i}.arrow");
-            tables.push(TableFile {
-                name: name.clone(),
-                file: file.clone(),
-                bytes: bytes.len() as u64,
-                crc32: crc32fast::hash(&bytes),
+        let mut parts = Vec::new();
+        let mut written = 0;
+        for (i, (kind, part_id, snapshot)) in state.parts().into_iter().enumerate() {
+            let file = if snapshot.tables.is_empty() {
+                None
+            } else {
+                let mut bytes = Vec::new();
+                let mut tables = Vec::with_capacity(snapshot.tables.len());
+                for (name, batches) in &snapshot.tables {
+                    let table = encode_table(batches)?;
+                    tables.push(TableAt {
+                        name: name.clone(),
+                        offset: bytes.len() as u64,
+                        bytes: table.len() as u64,
+                    });
+                    bytes.extend_from_slice(&table);
+                }
+                let name = format!("part-{i}.arrow");
+                let file = PartFile {
+                    name: name.clone(),
+                    bytes: bytes.len() as u64,
+                    crc32: crc32fast::hash(&bytes),
+                    tables,
+                };
+                written += file.bytes;
+                self.store
+                    .put(&dir.clone().join(name), PutPayload::from(bytes))
+                    .await?;
+                Some(file)
+            };
+            parts.push(PartEntry {
+                kind: kind.name().to_string(),
+                id: part_id.to_string(),
+                values: snapshot.values.clone(),
+                file,
             });
-            self.store
-                .put(&dir.clone().join(file), PutPayload::from(bytes))
-                .await?;
         }
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             query: query.to_string(),
             taken_at_ms: now_ms(),
-            values: snapshot.values,
-            tables,
+            results_before: state.results_before,
+            parts,
         };
-        let table_bytes: u64 = manifest.tables.iter().map(|t| t.bytes).sum();
         let manifest = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::Internal(format!("checkpoint manifest: {e}")))?;
         let crc = crc32fast::hash(&manifest);
-        let written = manifest.len() as u64 + table_bytes;
+        written += manifest.len() as u64;
         self.store
             .put(
                 &dir.clone().join("manifest.json"),
@@ -135,12 +192,11 @@ impl CheckpointStore {
         Ok(written)
     }
 
-    /// The newest complete, intact checkpoint of `query` for a pipeline of
-    /// `shape` (see [`crate::pipeline::Pipeline::shape`]), if any.
-    pub async fn latest(&self, query: &str, shape: &[usize]) -> Result<Option<Restored>> {
+    /// The newest complete, intact checkpoint of `query`, if any.
+    pub async fn latest(&self, query: &str) -> Result<Option<Restored>> {
         let mut warnings = Vec::new();
         for id in self.committed().await?.into_iter().rev() {
-            match self.read(id, query, shape).await {
+            match self.read(id, query).await {
                 Ok(state) => {
                     return Ok(Some(Restored {
                         id,
@@ -166,19 +222,8 @@ impl CheckpointStore {
         }
     }
 
-    async fn read(
-        &self,
-        id: u64,
-        query: &str,
-        shape: &[usize],
-    ) -> std::result::Result<QueryState, ReadError> {
-        let manifest = self.manifest(id).await.map_err(ReadError::Damaged)?;
-        if manifest.format_version != FORMAT_VERSION {
-            return Err(ReadError::Incompatible(format!(
-                "checkpoint {id} under '{}' has format {} (this flowsql reads {FORMAT_VERSION})",
-                self.root, manifest.format_version
-            )));
-        }
+    async fn read(&self, id: u64, query: &str) -> std::result::Result<QueryState, ReadError> {
+        let manifest = self.manifest(id).await?;
         if manifest.query != query {
             return Err(ReadError::Incompatible(format!(
                 "the checkpoints under '{}' were taken by a different query, or over tables \
@@ -189,47 +234,95 @@ impl CheckpointStore {
                 manifest.query.replace('\n', "\n  ")
             )));
         }
-        let mut snapshot = Snapshot {
-            values: manifest.values,
-            tables: BTreeMap::new(),
+        let mut state = QueryState {
+            results_before: manifest.results_before,
+            ..QueryState::default()
         };
         let dir = self.dir(id);
-        for table in manifest.tables {
-            let bytes = self
-                .bytes(&dir.clone().join(table.file.as_str()))
-                .await
-                .map_err(ReadError::Damaged)?;
-            if bytes.len() as u64 != table.bytes || crc32fast::hash(&bytes) != table.crc32 {
-                return Err(ReadError::Damaged(Error::Data(format!(
-                    "{} does not match its checksum",
-                    table.file
-                ))));
+        for part in manifest.parts {
+            let kind = PartKind::parse(&part.kind).ok_or_else(|| {
+                ReadError::Damaged(Error::Data(format!(
+                    "a part of unknown kind '{}'",
+                    part.kind
+                )))
+            })?;
+            let mut snapshot = Snapshot {
+                values: part.values,
+                tables: BTreeMap::new(),
+            };
+            if let Some(file) = part.file {
+                let bytes = self
+                    .bytes(&dir.clone().join(file.name.as_str()))
+                    .await
+                    .map_err(ReadError::Damaged)?;
+                if bytes.len() as u64 != file.bytes || crc32fast::hash(&bytes) != file.crc32 {
+                    return Err(ReadError::Damaged(Error::Data(format!(
+                        "{} does not match its checksum",
+                        file.name
+                    ))));
+                }
+                for table in file.tables {
+                    let end = table.offset.checked_add(table.bytes);
+                    let Some(slice) = end.and_then(|end| {
+                        bytes.get(usize::try_from(table.offset).ok()?..usize::try_from(end).ok()?)
+                    }) else {
+                        return Err(ReadError::Damaged(Error::Data(format!(
+                            "table '{}' lies outside {}",
+                            table.name, file.name
+                        ))));
+                    };
+                    let batches = decode_table(slice).map_err(ReadError::Damaged)?;
+                    snapshot.set_table(table.name, batches);
+                }
             }
-            let batches = decode_table(&bytes).map_err(ReadError::Damaged)?;
-            snapshot.set_table(table.name, batches);
+            state.set_part(kind, part.id, snapshot);
         }
-        QueryState::from_snapshot(snapshot, shape)
-            .map_err(|e| ReadError::Incompatible(e.to_string()))
+        Ok(state)
     }
 
     async fn bytes(&self, location: &Path) -> Result<Vec<u8>> {
         Ok(self.store.get(location).await?.bytes().await?.to_vec())
     }
 
-    async fn manifest(&self, id: u64) -> Result<Manifest> {
+    async fn manifest(&self, id: u64) -> std::result::Result<Manifest, ReadError> {
         let dir = self.dir(id);
-        let marker = self.bytes(&dir.clone().join(COMMITTED)).await?;
-        let bytes = self.bytes(&dir.clone().join("manifest.json")).await?;
+        let damaged = ReadError::Damaged;
+        let marker = self
+            .bytes(&dir.clone().join(COMMITTED))
+            .await
+            .map_err(damaged)?;
+        let bytes = self
+            .bytes(&dir.clone().join("manifest.json"))
+            .await
+            .map_err(damaged)?;
         let crc = std::str::from_utf8(&marker)
             .ok()
             .and_then(|t| t.trim().parse::<u32>().ok());
         if crc != Some(crc32fast::hash(&bytes)) {
-            return Err(Error::Data(
+            return Err(damaged(Error::Data(
                 "manifest.json does not match its checksum".into(),
-            ));
+            )));
         }
+        self.check_format(id, &bytes)?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Data(format!("manifest.json is not readable: {e}")))
+            .map_err(|e| damaged(Error::Data(format!("manifest.json is not readable: {e}"))))
+    }
+
+    /// Refuses a checkpoint of another layout, saying what to do.
+    fn check_format(&self, id: u64, bytes: &[u8]) -> std::result::Result<(), ReadError> {
+        let format = serde_json::from_slice::<ManifestFormat>(bytes).map_err(|e| {
+            ReadError::Damaged(Error::Data(format!("manifest.json is not readable: {e}")))
+        })?;
+        if format.format_version == FORMAT_VERSION {
+            return Ok(());
+        }
+        Err(ReadError::Incompatible(format!(
+            "checkpoint {id} under '{}' has layout {} and this flowsql reads layout \
+             {FORMAT_VERSION} (checkpoints of flowsql before one file per operator cannot be \
+             resumed); delete that directory, or name the job differently with \
+             SET 'pipeline.name', to start afresh",
+            self.root, format.format_version
+        )))
     }
 
     /// The committed checkpoints, oldest first.
@@ -317,18 +410,18 @@ mod tests {
 
     const QUERY: &str = "SELECT 1";
 
-    /// A state of one chain of one operator holding a watermark and a table.
+    fn rows(values: Vec<i64>) -> Vec<RecordBatch> {
+        let rows = Arc::new(Int64Array::from(values)) as ArrayRef;
+        vec![RecordBatch::try_from_iter([("x", rows)]).unwrap()]
+    }
+
+    /// A state of one operator holding a watermark and a table.
     fn state(n: i64) -> QueryState {
         let mut operator = Snapshot::default();
         operator.set("watermark", n);
-        let rows = Arc::new(Int64Array::from(vec![n, n + 1])) as ArrayRef;
-        operator.set_table(
-            "rows",
-            vec![RecordBatch::try_from_iter([("x", rows)]).unwrap()],
-        );
+        operator.set_table("rows", rows(vec![n, n + 1]));
         QueryState {
-            sources: vec![Snapshot::default()],
-            operators: vec![vec![operator]],
+            operators: [("s/window".to_string(), operator)].into(),
             results_before: n as u64,
             ..QueryState::default()
         }
@@ -347,7 +440,7 @@ mod tests {
     }
 
     async fn latest(store: &CheckpointStore) -> Restored {
-        store.latest(QUERY, &[1]).await.unwrap().unwrap()
+        store.latest(QUERY).await.unwrap().unwrap()
     }
 
     use object_store::memory::InMemory;
@@ -363,7 +456,7 @@ mod tests {
     #[tokio::test]
     async fn a_corrupt_table_falls_back_to_the_one_before_with_a_warning() {
         let (memory, store) = store_with_two().await;
-        let location = file(2, "table-0.arrow");
+        let location = file(2, "part-0.arrow");
         let mut bytes = memory
             .get(&location)
             .await
@@ -401,7 +494,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_table_file_falls_back_with_a_warning() {
         let (memory, store) = store_with_two().await;
-        memory.delete(&file(2, "table-0.arrow")).await.unwrap();
+        memory.delete(&file(2, "part-0.arrow")).await.unwrap();
         let restored = latest(&store).await;
         assert_eq!(restored.id, 1);
         assert_eq!(restored.warnings.len(), 1);
@@ -423,16 +516,63 @@ mod tests {
     async fn no_intact_checkpoint_is_an_error_that_says_what_to_do() {
         let (memory, store) = store_with_two().await;
         for id in [1, 2] {
-            memory.delete(&file(id, "table-0.arrow")).await.unwrap();
+            memory.delete(&file(id, "part-0.arrow")).await.unwrap();
         }
-        let err = store.latest(QUERY, &[1]).await.unwrap_err();
+        let err = store.latest(QUERY).await.unwrap_err();
         assert!(err.to_string().contains("delete the directory"), "{err}");
     }
 
     #[tokio::test]
     async fn no_checkpoint_at_all_is_a_fresh_start() {
         let store = CheckpointStore::new(Arc::new(InMemory::new()), Path::from("job"));
-        assert!(store.latest(QUERY, &[1]).await.unwrap().is_none());
+        assert!(store.latest(QUERY).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn each_part_is_one_file_however_many_tables_it_holds() {
+        let memory = Arc::new(InMemory::new());
+        let store = CheckpointStore::new(memory.clone(), Path::from("job"));
+        let mut state = state(1);
+        let mut windows = Snapshot::default();
+        for end in 0..100 {
+            windows.set_table(format!("window/{end}"), rows(vec![end; 3]));
+        }
+        state.operators.insert("s/hop".into(), windows);
+        let mut source = Snapshot::default();
+        source.set("next_event", 7);
+        state.sources.insert("s/source".into(), source);
+        store.write(1, QUERY, &state).await.unwrap();
+        let files: Vec<String> = memory
+            .list(Some(&Path::from("job")))
+            .map_ok(|m| m.location.filename().unwrap_or_default().to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        let arrow = files.iter().filter(|f| f.ends_with(".arrow")).count();
+        assert_eq!(arrow, 2, "one file per operator with tables: {files:?}");
+        assert_eq!(latest(&store).await.state, state);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_of_the_old_layout_is_refused_saying_what_to_do() {
+        let (memory, store) = store_with_two().await;
+        let manifest = br#"{"format_version": 1, "query": "SELECT 1", "taken_at_ms": 0,
+            "values": {}, "tables": []}"#
+            .to_vec();
+        let crc = crc32fast::hash(&manifest);
+        memory
+            .put(&file(3, "manifest.json"), manifest.into())
+            .await
+            .unwrap();
+        memory
+            .put(&file(3, COMMITTED), crc.to_string().into_bytes().into())
+            .await
+            .unwrap();
+        let err = store.latest(QUERY).await.unwrap_err().to_string();
+        assert!(
+            err.contains("layout 1") && err.contains("delete that directory"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

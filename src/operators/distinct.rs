@@ -96,6 +96,10 @@ impl DistinctOperator {
 
 #[async_trait::async_trait]
 impl Operator for DistinctOperator {
+    fn name(&self) -> &'static str {
+        "distinct"
+    }
+
     fn describe(&self) -> String {
         "distinct: each distinct row emitted once, when it first arrives".to_string()
     }

@@ -48,6 +48,10 @@ impl Output {
 /// An incremental operator.
 #[async_trait::async_trait]
 pub trait Operator: Send {
+    /// What kind of operator it is, in a word (`watermark`, `window`):
+    /// part of the id its checkpoint is kept under.
+    fn name(&self) -> &'static str;
+
     /// One line for EXPLAIN: what the operator does.
     fn describe(&self) -> String;
 

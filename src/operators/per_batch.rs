@@ -27,6 +27,10 @@ impl PerBatchOperator {
 
 #[async_trait::async_trait]
 impl Operator for PerBatchOperator {
+    fn name(&self) -> &'static str {
+        "per_batch"
+    }
+
     fn describe(&self) -> String {
         "per batch: filter and project each batch as it arrives".to_string()
     }

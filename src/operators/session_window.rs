@@ -190,6 +190,10 @@ impl SessionWindowOperator {
 
 #[async_trait::async_trait]
 impl Operator for SessionWindowOperator {
+    fn name(&self) -> &'static str {
+        "session_window"
+    }
+
     fn describe(&self) -> String {
         format!(
             "session window: {} over {}, emitted when the watermark passes the session's end",

@@ -36,6 +36,7 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::{Operator, Output};
+use crate::checkpoint::snapshot::{keyed, split_keyed};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
@@ -281,6 +282,10 @@ impl SlicedWindowOperator {
 
 #[async_trait::async_trait]
 impl Operator for SlicedWindowOperator {
+    fn name(&self) -> &'static str {
+        "sliced_window"
+    }
+
     fn describe(&self) -> String {
         format!(
             "window: {} over {}, sliced ({}): partial aggregate per slice, final aggregate \
@@ -352,9 +357,19 @@ impl Operator for SlicedWindowOperator {
         if let Some(watermark) = self.watermark {
             snapshot.set("watermark", watermark);
         }
-        for (start, slice) in &self.slices {
-            snapshot.set(format!("slice/{start}/last_end"), slice.last_end);
-            snapshot.set_table(format!("slice/{start}"), slice.states.clone());
+        // One row per slice (its start and the end of its last window),
+        // and every slice's partial states in one table keyed by start.
+        let ends: Vec<(i64, i64)> = self.slices.iter().map(|(s, v)| (*s, v.last_end)).collect();
+        if !ends.is_empty() {
+            snapshot.set_pairs("slices", &ends)?;
+        }
+        let states = self
+            .slices
+            .iter()
+            .map(|(start, slice)| (*start, slice.states.as_slice()));
+        let states = keyed("slice_start", states)?;
+        if !states.is_empty() {
+            snapshot.set_table("states", states);
         }
         let pending: Vec<(i64, i64)> = self.pending.iter().copied().collect();
         snapshot.set_pairs("pending", &pending)?;
@@ -364,18 +379,18 @@ impl Operator for SlicedWindowOperator {
     fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.watermark = snapshot.take("watermark");
         self.pending = snapshot.take_pairs("pending")?.into_iter().collect();
-        let names: Vec<String> = snapshot.values.keys().cloned().collect();
-        for name in names {
-            let Some(start) = name
-                .strip_prefix("slice/")
-                .and_then(|rest| rest.strip_suffix("/last_end"))
-                .and_then(|start| start.parse::<i64>().ok())
-            else {
-                continue;
-            };
-            let last_end = snapshot.take(&name).unwrap_or(start);
-            let states = snapshot.take_table(&format!("slice/{start}"));
+        for (start, last_end) in snapshot.take_pairs("slices")? {
+            let states = Vec::new();
             self.slices.insert(start, Slice { states, last_end });
+        }
+        for (start, states) in split_keyed("states", snapshot.take_table("states"))? {
+            let slice = self.slices.get_mut(&start).ok_or_else(|| {
+                Error::query(
+                    "the checkpoint's window state holds a slice it does not list; \
+                     it was taken by a different query",
+                )
+            })?;
+            slice.states.push(states);
         }
         snapshot.expect_consumed("sliced window operator")
     }

@@ -56,6 +56,10 @@ impl WatermarkOperator {
 
 #[async_trait::async_trait]
 impl Operator for WatermarkOperator {
+    fn name(&self) -> &'static str {
+        "watermark"
+    }
+
     fn describe(&self) -> String {
         format!("watermark: {}", self.text)
     }

@@ -24,6 +24,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Operator, Output};
+use crate::checkpoint::snapshot::{keyed, split_keyed};
 use crate::checkpoint::Snapshot;
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
@@ -79,6 +80,10 @@ impl WindowAggregateOperator {
 
 #[async_trait::async_trait]
 impl Operator for WindowAggregateOperator {
+    fn name(&self) -> &'static str {
+        "window"
+    }
+
     fn describe(&self) -> String {
         format!(
             "window: {} over {}, emitted when the watermark passes window_end",
@@ -142,20 +147,18 @@ impl Operator for WindowAggregateOperator {
         if let Some(watermark) = self.watermark {
             snapshot.set("watermark", watermark);
         }
-        for (end, rows) in &self.open {
-            snapshot.set_table(format!("window/{end}"), rows.clone());
+        let windows = self.open.iter().map(|(end, rows)| (*end, rows.as_slice()));
+        let table = keyed("window_end", windows)?;
+        if !table.is_empty() {
+            snapshot.set_table("windows", table);
         }
         Ok(snapshot)
     }
 
     fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.watermark = snapshot.take("watermark");
-        let names: Vec<String> = snapshot.tables.keys().cloned().collect();
-        for name in names {
-            let Some(end) = name.strip_prefix("window/").and_then(|e| e.parse().ok()) else {
-                continue;
-            };
-            self.open.insert(end, snapshot.take_table(&name));
+        for (end, rows) in split_keyed("windows", snapshot.take_table("windows"))? {
+            self.open.entry(end).or_default().push(rows);
         }
         snapshot.expect_consumed("window operator")
     }

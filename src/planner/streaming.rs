@@ -15,6 +15,7 @@
 //! Everything else is refused before anything runs (`checks.rs`),
 //! with a message saying what to write instead.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
@@ -144,6 +145,7 @@ pub async fn plan_stream(
             }
         }
     }
+    unique_ids(&mut chains);
     let pool = Arc::clone(&ctx.runtime_env().memory_pool);
     Ok(Some(Pipeline::new(chains, metrics, &pool)))
 }
@@ -171,6 +173,7 @@ async fn chain(
         None => {}
     }
     operators.extend(after);
+    let name = stream.name();
     Ok(Chain {
         description: stream.describe(),
         definition: stream.definition(),
@@ -178,8 +181,31 @@ async fn chain(
             Sources::Open => Some(stream.open(ctx.state(), metrics).await?),
             Sources::Unopened => None,
         },
+        operator_ids: operators
+            .iter()
+            .map(|op| format!("{name}/{}", op.name()))
+            .collect(),
+        source_id: format!("{name}/source"),
         operators,
     })
+}
+
+/// Makes the checkpoint ids of `chains` unique (`<stream>/<operator>`,
+/// then `#2`, `#3` for a stream read more than once), in plan order, so
+/// the same query gives the same ids at every run.
+fn unique_ids(chains: &mut [Chain]) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut unique = |id: &mut String| {
+        let count = seen.entry(id.clone()).or_default();
+        *count += 1;
+        if *count > 1 {
+            *id = format!("{id}#{count}");
+        }
+    };
+    for chain in chains {
+        unique(&mut chain.source_id);
+        chain.operator_ids.iter_mut().for_each(&mut unique);
+    }
 }
 
 /// `plan` with its `CURRENT_WATERMARK(ts)` calls bound to this query's
