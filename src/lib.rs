@@ -35,24 +35,37 @@
 //! UDFs and UDAFs are registered on [`Engine::session_context`], DataFusion's
 //! own `SessionContext`.
 //!
+//! # What programs use
+//!
+//! [`Engine`] (built with [`EngineBuilder`]) runs statements; a query's rows
+//! come as a [`QueryStream`] of Arrow batches, a streaming query's with its
+//! live [`StreamMetrics`]; a Rust stream of batches ([`BatchStream`]) is
+//! registered as a streaming table with [`Engine::register_stream`]; jobs
+//! are listed as [`JobInfo`] ([`JobState`], [`CheckpointInfo`]); every
+//! failure is an [`Error`] saying whose fault it is, with a [`Location`] in
+//! the statement when it has one. The public modules below hold the rest:
+//! job control ([`jobs`]), the model registry ([`ml`]), statement splitting
+//! ([`sql`]) and the checkpoint store ([`checkpoint`]).
+//!
 //! # Layout
 //!
-//! Data flows top to bottom:
+//! Data flows top to bottom; modules marked internal are `pub(crate)`:
 //!
 //! - [`engine`]: [`Engine`], the embedding API: `execute`, `query`.
 //! - [`error`]: [`Error`], one enum whose variants say whose fault it is.
-//! - [`config`]: intervals and sizes as users write them, within bounds;
-//!   the paths statements may use (`--allow-path`).
+//! - `config` (internal): intervals and sizes as users write them, within
+//!   bounds; the paths statements may use (`--allow-path`).
 //! - [`metrics`]: live counters of a streaming query.
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
-//! - [`connectors`]: one connector per folder or file, of one shape, in one
-//!   registry; the table they make; stream sources and sinks.
-//! - [`planner`]: the streaming planner: a query over a stream becomes a
-//!   pipeline of operators; window table functions.
-//! - [`pipeline`]: runs a planned chain of operators over its sources.
-//! - [`operators`]: incremental operators, one per file, one trait, and
-//!   the sub-plans they run.
-//! - [`window`]: window kinds and row-to-window assignment.
+//! - `connectors` (internal): one connector per folder or file, of one
+//!   shape, in one registry; the table they make; stream sources and sinks.
+//! - `planner` (internal): the streaming planner: a query over a stream
+//!   becomes a pipeline of operators; window table functions.
+//! - `pipeline` (internal): runs a planned chain of operators over its
+//!   sources.
+//! - `operators` (internal): incremental operators, one per file, one
+//!   trait, and the sub-plans they run.
+//! - `window` (internal): window kinds and row-to-window assignment.
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
 //! - [`jobs`]: continuous jobs started by `INSERT INTO` a sink.
 //! - [`checkpoint`]: operator and source snapshots, the checkpoint store.
@@ -62,22 +75,32 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
-pub mod config;
-pub mod connectors;
+pub(crate) mod config;
+pub(crate) mod connectors;
 pub mod engine;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
 pub mod ml;
-pub mod operators;
-pub mod pipeline;
-pub mod planner;
+pub(crate) mod operators;
+pub(crate) mod pipeline;
+pub(crate) mod planner;
 pub mod results;
 pub mod sql;
-pub mod window;
+pub(crate) mod window;
 
+// What programs embedding flowsql use.
+pub use connectors::registered_stream::BatchStream;
 pub use datafusion;
 pub use datafusion::arrow;
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Location, Result};
+pub use jobs::{CheckpointInfo, JobInfo, JobState};
+pub use metrics::StreamMetrics;
 pub use results::QueryStream;
+
+/// Internals the fuzz targets drive directly; not a stable API.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::connectors::tcp::line_decoder;
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{DataType, UInt64Type};
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
-use flowsql::jobs::JobState;
+use flowsql::JobState;
 use flowsql::{Engine, Error};
 
 async fn run(engine: &Engine, sql: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use flowsql::jobs::JobState;
+use flowsql::JobState;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flowsql");
 

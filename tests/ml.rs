@@ -561,7 +561,7 @@ async fn a_streaming_job_writes_predictions() {
         .await
         .unwrap();
     let jobs = engine.jobs().wait_all().await;
-    assert_eq!(jobs[0].state, flowsql::jobs::JobState::Finished, "{jobs:?}");
+    assert_eq!(jobs[0].state, flowsql::JobState::Finished, "{jobs:?}");
     assert_eq!(jobs[0].rows_out, 1000);
     let summary = |sql: &'static str| {
         let engine = &engine;

@@ -354,7 +354,7 @@ async fn a_tcp_sink_sends_every_result_row_as_a_json_line() {
         .await
         .unwrap();
     let jobs = engine.jobs().wait_all().await;
-    assert_eq!(jobs[0].state, flowsql::jobs::JobState::Finished);
+    assert_eq!(jobs[0].state, flowsql::JobState::Finished);
     let mut lines = reader.join().unwrap();
     lines.sort();
     assert_eq!(
@@ -438,7 +438,7 @@ async fn a_tcp_sink_fails_its_job_when_the_peer_goes_away() {
     let jobs = engine.jobs().wait_all().await;
     reader.join().unwrap();
     match &jobs[0].state {
-        flowsql::jobs::JobState::Failed(error) => {
+        flowsql::JobState::Failed(error) => {
             assert!(error.contains("went away after"), "{error}");
             assert!(error.contains("'reconnect' = 'true'"), "{error}");
         }

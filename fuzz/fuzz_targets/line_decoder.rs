@@ -1,5 +1,5 @@
 //! Feeds arbitrary bytes, split into lines at `\n`, to
-//! `flowsql::connectors::tcp::line_decoder::LineDecoder` in both formats (JSON
+//! `flowsql::internals::line_decoder::LineDecoder` in both formats (JSON
 //! and CSV) over a fixed schema of BIGINT, DOUBLE, VARCHAR, TIMESTAMP(3)
 //! and BOOLEAN columns, as the TCP source does with what peers send.
 //!
@@ -14,7 +14,7 @@
 use std::sync::{Arc, LazyLock};
 
 use flowsql::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use flowsql::connectors::tcp::line_decoder::{Line, LineDecoder, LineFormat};
+use flowsql::internals::line_decoder::{Line, LineDecoder, LineFormat};
 use libfuzzer_sys::fuzz_target;
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

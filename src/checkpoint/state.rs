@@ -22,7 +22,7 @@ pub struct QueryState {
     /// The stream counters (rows read, late rows).
     pub metrics: Snapshot,
     /// What the job's sink needs to publish the output before this state
-    /// (its [`crate::connectors::sink::Sink::pre_commit`]).
+    /// (its `Sink::pre_commit`).
     pub sink: Snapshot,
     /// Result batches the query sent before this state was taken.
     pub results_before: u64,

@@ -70,7 +70,7 @@ pub async fn wait_for_jobs(engine: &Engine, quiet: bool) -> u8 {
     drop(progress);
     let mut code = 0;
     for job in finished {
-        if let flowsql::jobs::JobState::Failed(error) = &job.state {
+        if let flowsql::JobState::Failed(error) = &job.state {
             eprintln!("error: job {} failed: {error}", job.id);
             code = 1;
         }

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flowsql::metrics::StreamMetrics;
+use flowsql::StreamMetrics;
 
 /// A progress line being drawn; dropping it stops and erases it.
 pub struct Progress {

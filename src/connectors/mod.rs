@@ -3,7 +3,7 @@
 //! Every connector has one shape ([`connector::Connector`]): its names, the
 //! options it understands, whether it reads and/or writes, and `configure`,
 //! which parses a table's options once into the connector's own
-//! configuration. That configuration opens a stream's [`Source`] and a
+//! configuration. That configuration opens a stream's [`source::Source`] and a
 //! job's [`sink::Sink`]. Each connector is a folder or a file:
 //! `filesystem/`, `tcp/`, `nexmark/`, `print.rs`, `blackhole.rs`; they are
 //! listed once, in [`registry::CONNECTORS`].
@@ -31,6 +31,5 @@ pub mod tcp;
 
 pub use object_stores::LazyObjectStoreRegistry;
 pub use registered_stream::RegisteredStream;
-pub use source::Source;
 pub use stream_table::StreamTable;
 pub use table::ConnectorTable;

@@ -11,7 +11,7 @@ use crate::connectors::sink::Sink;
 use crate::error::Result;
 
 /// Where a checkpointed job's checkpoints go, and its pipeline's states.
-pub struct Checkpointing {
+pub(crate) struct Checkpointing {
     /// The job's checkpoints.
     pub store: CheckpointStore,
     /// What its checkpoints belong to (see [`CheckpointStore::write`]).

@@ -11,26 +11,21 @@
 //! A checkpointed job (`SET 'execution.checkpointing.interval'`) also gets
 //! its pipeline's states. A state is written once every result batch before
 //! it has reached the sink: the sink prepares that output
-//! ([`Sink::pre_commit`]), the checkpoint is written with the sink's part,
-//! and then the sink publishes it ([`Sink::commit`]). A stopped or failed
-//! checkpointed job publishes nothing more ([`Sink::abort`]); restarted
+//! (`Sink::pre_commit`), the checkpoint is written with the sink's part,
+//! and then the sink publishes it (`Sink::commit`). A stopped or failed
+//! checkpointed job publishes nothing more (`Sink::abort`); restarted
 //! under its name, it goes on from its last checkpoint.
 //!
 //! - `registry.rs`: [`Jobs`], the task of each job;
-//! - `checkpointing.rs`: [`Checkpointing`], a job's checkpoints;
+//! - `checkpointing.rs`: `Checkpointing`, a job's checkpoints;
 //! - `info.rs`: [`JobInfo`], what is known of a job; `show.rs`: `SHOW JOBS`.
-
-//!
-//! [`Sink::pre_commit`]: crate::connectors::sink::Sink::pre_commit
-//! [`Sink::commit`]: crate::connectors::sink::Sink::commit
-//! [`Sink::abort`]: crate::connectors::sink::Sink::abort
 
 mod checkpointing;
 mod info;
 mod registry;
 mod show;
 
-pub use checkpointing::Checkpointing;
+pub(crate) use checkpointing::Checkpointing;
 pub use info::{CheckpointInfo, JobInfo, JobState};
 pub use registry::Jobs;
 pub use show::jobs_batch;

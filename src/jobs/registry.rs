@@ -37,7 +37,7 @@ impl Jobs {
 
     /// Starts job `id` (from [`Jobs::new_id`]) writing `rows` into `sink`,
     /// with checkpoints when `checkpointing` is given.
-    pub fn start(
+    pub(crate) fn start(
         &self,
         id: u64,
         name: Option<String>,

@@ -1,7 +1,7 @@
 //! Decision trees and random forests, for classification and regression,
 //! over the same encoded features as linear models.
 //!
-//! A tree is one [`DecisionTree`] grown on every row with every feature. A
+//! A tree is one `DecisionTree` grown on every row with every feature. A
 //! forest is `num_trees` of them, each on a bootstrap sample (rows drawn
 //! with replacement, as row weights) and trying `max_features` random
 //! features per node (default √p for classification, p for regression,
@@ -13,7 +13,7 @@
 //! smartcore's trees were the first implementation; they trained a 100-tree
 //! forest 2× slower than scikit-learn and had no importances for
 //! classification forests, so flowsql grows its own on binned features
-//! (see [`super::bins`] and BENCHMARKS.md).
+//! (see `bins.rs` and BENCHMARKS.md).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -5,11 +5,11 @@
 //! flowsql only adds what DataFusion lacks.
 
 pub mod create_table;
-pub mod flink_functions;
-pub mod group_window;
+pub(crate) mod flink_functions;
+pub(crate) mod group_window;
 pub mod split;
-pub mod unsupported;
-pub mod window_tvf;
+pub(crate) mod unsupported;
+pub(crate) mod window_tvf;
 
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 
