@@ -21,6 +21,9 @@ pub mod sliced_window;
 pub mod watermark;
 pub mod window_aggregate;
 
+#[cfg(test)]
+mod testing;
+
 use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::checkpoint::Snapshot;

@@ -267,3 +267,62 @@ impl Operator for SessionWindowOperator {
         snapshot.expect_consumed("session window operator")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::testing::{emission, events, feed, rows, spec};
+
+    const SESSIONS: &str = "SELECT k, window_start, window_end, COUNT(*) AS n FROM w
+                            GROUP BY window_start, window_end, k";
+
+    async fn operator() -> SessionWindowOperator {
+        let window = spec(WindowKind::Session { gap: 1_000 });
+        let plan = emission(&window, SESSIONS).await;
+        SessionWindowOperator::new(window, plan, Arc::default())
+    }
+
+    #[tokio::test]
+    async fn sessions_close_a_gap_after_their_last_row_per_key() {
+        let mut op = operator().await;
+        let input = [events(&[(1, 0), (1, 500), (2, 700)]), events(&[(1, 1_400)])];
+        let open = feed(&mut op, &input, 1_000).await;
+        assert!(rows(&open).is_empty());
+        // A session is emitted once the watermark is past its end.
+        let first = feed(&mut op, &[], 2_400).await;
+        assert_eq!(
+            rows(&first),
+            ["2|1970-01-01T00:00:00.700|1970-01-01T00:00:01.700|1"]
+        );
+        let second = feed(&mut op, &[], 2_401).await;
+        assert_eq!(
+            rows(&second),
+            ["1|1970-01-01T00:00:00|1970-01-01T00:00:02.400|3"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restored_operator_emits_what_the_original_would() {
+        let mut original = operator().await;
+        feed(&mut original, &[events(&[(1, 0), (2, 300)])], 0).await;
+        let snapshot = original.snapshot().await.unwrap();
+        let mut restored = operator().await;
+        restored.restore(snapshot).unwrap();
+        let more = [events(&[(1, 900), (2, 5_000)])];
+        let a = feed(&mut original, &more, 3_000).await;
+        let b = feed(&mut restored, &more, 3_000).await;
+        assert_eq!(rows(&a), rows(&b));
+        assert_eq!(
+            rows(&a),
+            [
+                "1|1970-01-01T00:00:00|1970-01-01T00:00:01.900|2",
+                "2|1970-01-01T00:00:00.300|1970-01-01T00:00:01.300|1"
+            ]
+        );
+        let (a, b) = (
+            original.on_end_of_input().await.unwrap(),
+            restored.on_end_of_input().await.unwrap(),
+        );
+        assert_eq!(rows(&a), rows(&b));
+    }
+}

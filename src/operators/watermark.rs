@@ -118,3 +118,49 @@ impl Operator for WatermarkOperator {
         snapshot.expect_consumed("watermark")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{col, lit};
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::operators::testing::{events, events_schema};
+
+    /// `WATERMARK FOR ts AS ts - INTERVAL '1' SECOND`.
+    fn operator(metrics: &Arc<StreamMetrics>) -> WatermarkOperator {
+        let schema =
+            datafusion::common::DFSchema::try_from(events_schema().as_ref().clone()).unwrap();
+        let second = datafusion::common::ScalarValue::new_interval_mdn(0, 0, 1_000_000_000);
+        let expr = SessionContext::new()
+            .state()
+            .create_physical_expr(col("ts") - lit(second), &schema)
+            .unwrap();
+        WatermarkOperator::new(expr, "FOR ts AS ts - 1 s".into(), 1, Arc::clone(metrics))
+    }
+
+    #[tokio::test]
+    async fn the_watermark_only_rises_and_null_times_are_dropped_and_counted() {
+        let metrics = Arc::new(StreamMetrics::default());
+        let mut op = operator(&metrics);
+        let out = op
+            .process_batch(events(&[(1, 5_000), (2, 3_000)]))
+            .await
+            .unwrap();
+        assert_eq!((out.batches[0].num_rows(), out.watermark), (2, Some(4_000)));
+        let out = op.process_batch(events(&[(1, 4_500)])).await.unwrap();
+        assert_eq!(out.watermark, None, "an older row does not lower it");
+        let k = datafusion::arrow::array::Int64Array::from(vec![1, 2]);
+        let ts = datafusion::arrow::array::TimestampMillisecondArray::from(vec![None, Some(9_000)]);
+        let with_null =
+            RecordBatch::try_new(events_schema(), vec![Arc::new(k), Arc::new(ts)]).unwrap();
+        let out = op.process_batch(with_null).await.unwrap();
+        assert_eq!((out.batches[0].num_rows(), out.watermark), (1, Some(8_000)));
+        assert_eq!((metrics.malformed(), metrics.watermark()), (1, Some(8_000)));
+
+        let mut restored = operator(&Arc::default());
+        restored.restore(op.snapshot().await.unwrap()).unwrap();
+        let out = restored.process_batch(events(&[(1, 8_500)])).await.unwrap();
+        assert_eq!(out.watermark, None, "the restored watermark holds");
+    }
+}

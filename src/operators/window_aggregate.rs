@@ -163,3 +163,65 @@ impl Operator for WindowAggregateOperator {
         snapshot.expect_consumed("window operator")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::testing::{emission, events, feed, rows, spec};
+    use crate::window::WindowKind;
+
+    const COUNTS: &str = "SELECT window_start, k, COUNT(*) AS n FROM w
+                          WHERE window_end > window_start
+                          GROUP BY window_start, window_end, k";
+
+    async fn operator() -> WindowAggregateOperator {
+        let window = spec(WindowKind::Tumble { size: 10_000 });
+        let plan = emission(&window, COUNTS).await;
+        WindowAggregateOperator::new(window, plan, Arc::default())
+    }
+
+    #[tokio::test]
+    async fn a_window_is_emitted_once_when_the_watermark_passes_its_end() {
+        let mut op = operator().await;
+        let input = [
+            events(&[(1, 1_000), (2, 2_000), (1, 9_999)]),
+            events(&[(1, 12_000)]),
+        ];
+        let before = feed(&mut op, &input, 9_999).await;
+        assert!(rows(&before).is_empty(), "the first window is still open");
+        assert_eq!(op.open_windows(), 2);
+        let closed = feed(&mut op, &[], 10_000).await;
+        assert_eq!(
+            rows(&closed),
+            ["1970-01-01T00:00:00|1|2", "1970-01-01T00:00:00|2|1"]
+        );
+        let late = feed(&mut op, &[events(&[(3, 5_000)])], 10_000).await;
+        assert!(rows(&late).is_empty(), "a late row is dropped");
+        let end = op.on_end_of_input().await.unwrap();
+        assert_eq!(rows(&end), ["1970-01-01T00:00:10|1|1"]);
+    }
+
+    #[tokio::test]
+    async fn a_restored_operator_emits_what_the_original_would() {
+        let mut original = operator().await;
+        let input = [events(&[(1, 1_000), (2, 12_000), (2, 25_000)])];
+        feed(&mut original, &input, 1_000).await;
+        let snapshot = original.snapshot().await.unwrap();
+        let mut restored = operator().await;
+        restored.restore(snapshot.clone()).unwrap();
+        assert_eq!(restored.snapshot().await.unwrap(), snapshot);
+        for op in [&mut original, &mut restored] {
+            let out = feed(op, &[events(&[(1, 3_000)])], 20_000).await;
+            assert_eq!(
+                rows(&out),
+                ["1970-01-01T00:00:00|1|2", "1970-01-01T00:00:10|2|1"]
+            );
+        }
+        let (a, b) = (
+            original.on_end_of_input().await.unwrap(),
+            restored.on_end_of_input().await.unwrap(),
+        );
+        assert_eq!(rows(&a), rows(&b));
+        assert_eq!(rows(&a), ["1970-01-01T00:00:20|2|1"]);
+    }
+}
