@@ -87,6 +87,8 @@ pub(crate) mod pipeline;
 pub(crate) mod planner;
 pub mod results;
 pub mod sql;
+#[cfg(test)]
+mod testing;
 pub(crate) mod window;
 
 // What programs embedding flowsql use.

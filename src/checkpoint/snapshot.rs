@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array, Int64Array, RunArray};
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Int64Type, Schema};
 use datafusion::arrow::ipc::reader::StreamDecoder;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -110,7 +110,8 @@ impl Snapshot {
 /// Keyed state as one table: every batch of `groups` with its key (a
 /// window end, a slice start) as a first `key` column, so an operator's
 /// state of any number of windows is one table (read back by
-/// [`split_keyed`]).
+/// [`split_keyed`]). The key column is run-end encoded: one run per batch,
+/// a few bytes however many rows the batch holds.
 pub fn keyed<'a>(
     key: &str,
     groups: impl IntoIterator<Item = (i64, &'a [RecordBatch])>,
@@ -118,10 +119,15 @@ pub fn keyed<'a>(
     let mut table = Vec::new();
     for (value, batches) in groups {
         for batch in batches.iter().filter(|b| b.num_rows() > 0) {
-            let mut fields = vec![Arc::new(Field::new(key, DataType::Int64, false))];
+            let rows = i32::try_from(batch.num_rows())
+                .map_err(|_| Error::Internal("a state batch of over 2^31 rows".into()))?;
+            let keys = RunArray::<Int32Type>::try_new(
+                &Int32Array::from(vec![rows]),
+                &Int64Array::from(vec![value]),
+            )?;
+            let mut fields = vec![Arc::new(Field::new(key, keys.data_type().clone(), false))];
             fields.extend(batch.schema().fields().iter().cloned());
-            let mut columns: Vec<ArrayRef> =
-                vec![Arc::new(Int64Array::from_value(value, batch.num_rows()))];
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(keys)];
             columns.extend(batch.columns().iter().cloned());
             table.push(RecordBatch::try_new(
                 Arc::new(Schema::new(fields)),
@@ -141,23 +147,25 @@ pub fn split_keyed(name: &str, table: Vec<RecordBatch>) -> Result<Vec<(i64, Reco
         let keys = batch
             .columns()
             .first()
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .filter(|keys| keys.null_count() == 0)
+            .and_then(|c| c.as_run_opt::<Int32Type>())
+            .ok_or_else(|| bad_state(name))?;
+        let values = keys
+            .values()
+            .as_primitive_opt::<Int64Type>()
+            .filter(|v| v.null_count() == 0)
             .ok_or_else(|| bad_state(name))?;
         let mut rest = batch.clone();
         rest.remove_column(0);
-        let values = keys.values();
         let mut start = 0;
-        while start < values.len() {
-            let key = values[start];
-            let end = values[start..]
-                .iter()
-                .position(|v| *v != key)
-                .map_or(values.len(), |n| start + n);
-            // A copy of its own: a slice would hold (and count) the
-            // whole table's buffers for each key.
+        for (run, &end) in keys.run_ends().values().iter().enumerate() {
+            let end = usize::try_from(end).map_err(|_| bad_state(name))?;
+            if end <= start || end > rest.num_rows() || run >= values.len() {
+                return Err(bad_state(name));
+            }
+            // A copy of its own: a slice would hold (and count) the whole
+            // table's buffers for each key.
             let rows = rest.slice(start, end - start);
-            groups.push((key, concat_batches(&rows.schema(), [&rows])?));
+            groups.push((values.value(run), concat_batches(&rows.schema(), [&rows])?));
             start = end;
         }
     }

@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -134,27 +135,33 @@ impl CheckpointStore {
             let file = if snapshot.tables.is_empty() {
                 None
             } else {
-                let mut bytes = Vec::new();
+                // The tables back to back, written as they were encoded
+                // (no copy into one buffer).
+                let mut chunks: Vec<Bytes> = Vec::with_capacity(snapshot.tables.len());
                 let mut tables = Vec::with_capacity(snapshot.tables.len());
+                let mut crc = crc32fast::Hasher::new();
+                let mut offset = 0u64;
                 for (name, batches) in &snapshot.tables {
                     let table = encode_table(batches)?;
+                    crc.update(&table);
                     tables.push(TableAt {
                         name: name.clone(),
-                        offset: bytes.len() as u64,
+                        offset,
                         bytes: table.len() as u64,
                     });
-                    bytes.extend_from_slice(&table);
+                    offset += table.len() as u64;
+                    chunks.push(Bytes::from(table));
                 }
                 let name = format!("part-{i}.arrow");
                 let file = PartFile {
                     name: name.clone(),
-                    bytes: bytes.len() as u64,
-                    crc32: crc32fast::hash(&bytes),
+                    bytes: offset,
+                    crc32: crc.finalize(),
                     tables,
                 };
                 written += file.bytes;
                 self.store
-                    .put(&dir.clone().join(name), PutPayload::from(bytes))
+                    .put(&dir.clone().join(name), chunks.into_iter().collect())
                     .await?;
                 Some(file)
             };

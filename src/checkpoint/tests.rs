@@ -12,13 +12,13 @@ use std::time::Duration;
 use datafusion::arrow::array::{ArrayRef, AsArray, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{create_udaf, Accumulator, Volatility};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 
 use super::{CheckpointStore, QueryState};
+use crate::testing::sorted_rows as rows;
 use crate::Engine;
 
 /// Sum of squares: a user-defined aggregate whose state is one number.
@@ -115,28 +115,6 @@ async fn run(
         states.push(state);
     }
     (results, states)
-}
-
-/// Every row as text, sorted.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let options = FormatOptions::default();
-    let mut rows = Vec::new();
-    for batch in batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect();
-            rows.push(cells.join("|"));
-        }
-    }
-    rows.sort();
-    rows
 }
 
 /// Restores `sql` from each of its checkpoints, through a store, and checks

@@ -10,13 +10,12 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 
 use super::sink::Sink;
 use super::source::Source;
-use super::ConnectorTable;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::sql::create_table::CreateTable;
@@ -71,17 +70,20 @@ pub trait ConnectorConfig: Send + Sync + Debug {
         None
     }
 
-    /// Starts reading `table` as a stream (connects or listens, for tcp).
+    /// Starts reading the table `definition` declares, whose rows have
+    /// `schema` (computed columns included), as a stream (connects or
+    /// listens, for tcp).
     async fn open_source(
         &self,
-        table: &ConnectorTable,
+        definition: &CreateTable,
+        schema: SchemaRef,
         state: SessionState,
         metrics: &Arc<StreamMetrics>,
     ) -> Result<Box<dyn Source>> {
-        let _ = (state, metrics);
+        let _ = (schema, state, metrics);
         Err(Error::query(format!(
             "table '{}' cannot be read as a stream",
-            table.definition().table_name()
+            definition.table_name()
         )))
     }
 

@@ -5,8 +5,9 @@
 //! which parses a table's options once into the connector's own
 //! configuration. That configuration opens a stream's [`source::Source`] and a
 //! job's [`sink::Sink`]. Each connector is a folder or a file:
-//! `filesystem/`, `tcp/`, `nexmark/`, `print.rs`, `blackhole.rs`; they are
-//! listed once, in [`registry::CONNECTORS`].
+//! `filesystem/`, `tcp/`, `nexmark/`, `print.rs`, `blackhole.rs` (the last
+//! two of the sink-only shape, `write_only.rs`); they are listed once, in
+//! [`registry::CONNECTORS`].
 //!
 //! [`ConnectorTable`] is the table `CREATE TABLE ... WITH ('connector' =
 //! ...)` registers: the connector's table with the declaration (computed
@@ -15,6 +16,7 @@
 
 pub mod blackhole;
 pub mod connector;
+pub mod declared;
 pub mod filesystem;
 pub mod json_depth;
 pub mod nexmark;
@@ -28,6 +30,7 @@ pub mod source;
 pub mod stream_table;
 pub mod table;
 pub mod tcp;
+pub mod write_only;
 
 pub use object_stores::LazyObjectStoreRegistry;
 pub use registered_stream::RegisteredStream;

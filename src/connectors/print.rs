@@ -1,73 +1,13 @@
-//! The `print` connector, a sink only: rows to standard output, as Flink prints them. It takes no
-//! options; reading its table gives no rows.
+//! The `print` connector, a sink only ([`WriteOnly`]): rows to standard output, as Flink prints them.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::TableProvider;
-use datafusion::execution::context::SessionState;
 
-use super::connector::{no_rows, Connector, ConnectorConfig, Roles};
-use super::options::Options;
 use super::sink::Sink;
+use super::write_only::WriteOnly;
 use crate::error::Result;
-use crate::sql::create_table::CreateTable;
 
 /// `'connector' = 'print'`.
-#[derive(Debug)]
-pub struct Print;
-
-#[async_trait::async_trait]
-impl Connector for Print {
-    fn names(&self) -> &'static [&'static str] {
-        &["print"]
-    }
-
-    fn options(&self) -> &'static [&'static str] {
-        &[]
-    }
-
-    fn roles(&self) -> Roles {
-        Roles {
-            source: false,
-            sink: true,
-        }
-    }
-
-    async fn configure(
-        &self,
-        _state: &SessionState,
-        definition: &CreateTable,
-        declared: Schema,
-    ) -> Result<Arc<dyn ConnectorConfig>> {
-        Options::new(definition, self.options())?;
-        Ok(Arc::new(PrintConfig {
-            table: no_rows(declared)?,
-        }))
-    }
-}
-
-/// A print table: nothing to configure.
-#[derive(Debug)]
-struct PrintConfig {
-    table: Arc<dyn TableProvider>,
-}
-
-#[async_trait::async_trait]
-impl ConnectorConfig for PrintConfig {
-    fn table(&self) -> Arc<dyn TableProvider> {
-        Arc::clone(&self.table)
-    }
-
-    async fn open_sink(&self, _name: &str, _job: &str, _once: bool) -> Result<Box<dyn Sink>> {
-        Ok(Box::new(PrintSink))
-    }
-
-    fn describe(&self, name: &str) -> String {
-        format!("sink: print '{name}'")
-    }
-}
+pub static PRINT: WriteOnly = WriteOnly::new(&["print"], || Box::new(PrintSink));
 
 /// `'connector' = 'print'`: rows to standard output, one per line, as
 /// Flink prints them (`+I[v1, v2]`).

@@ -1,15 +1,15 @@
 //! Every connector flowsql has, in one list: adding one is a line here.
 
-use super::blackhole::Blackhole;
+use super::blackhole::BLACKHOLE;
 use super::connector::Connector;
 use super::filesystem::Filesystem;
 use super::nexmark::Nexmark;
-use super::print::Print;
+use super::print::PRINT;
 use super::tcp::Tcp;
 use crate::error::{Error, Result};
 
 /// The connectors, in the order error messages list them.
-pub static CONNECTORS: &[&dyn Connector] = &[&Filesystem, &Tcp, &Nexmark, &Print, &Blackhole];
+pub static CONNECTORS: &[&dyn Connector] = &[&Filesystem, &Tcp, &Nexmark, &PRINT, &BLACKHOLE];
 
 /// The connector `'connector' = 'name'` names.
 pub fn find(name: &str) -> Result<&'static dyn Connector> {

@@ -12,22 +12,23 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, DataFusionError};
-use datafusion::datasource::{provider_as_source, TableType, ViewTable};
+use datafusion::datasource::TableType;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, ExprSchemable, LogicalPlan};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
+use datafusion::sql::sqlparser::ast::ExprWithAlias;
 
 use super::connector::{Connector, ConnectorConfig};
+use super::declared::{declared_schema, with_computed_columns};
 use super::registry;
 use super::sink::Sink;
 use super::source::Source;
 use crate::error::{Error, Location, Result};
 use crate::metrics::StreamMetrics;
-use crate::sql::create_table::{normalize, Column, CreateTable};
+use crate::sql::create_table::{normalize, CreateTable};
 
 /// A table declared with Flink-style DDL, backed by a connector.
 #[derive(Debug, Clone)]
@@ -93,7 +94,10 @@ impl ConnectorTable {
                 self.connector.names()[0]
             )));
         }
-        self.config.open_source(self, state, metrics).await
+        let schema = self.inner.schema();
+        self.config
+            .open_source(&self.definition, schema, state, metrics)
+            .await
     }
 
     /// The writer for this sink table, for the job named `job` (file sinks
@@ -170,82 +174,6 @@ impl TableProvider for ConnectorTable {
     }
 }
 
-/// The Arrow schema of the declared physical columns, typed exactly as
-/// DataFusion types the same SQL types (by planning `CAST(NULL AS type)`).
-pub(super) fn declared_schema(state: &SessionState, definition: &CreateTable) -> Result<Schema> {
-    let empty = DFSchema::empty();
-    let mut fields: Vec<Field> = Vec::new();
-    for column in &definition.columns {
-        let Column::Physical(def) = column else {
-            continue;
-        };
-        let name = normalize(&def.name);
-        if fields.iter().any(|f| f.name() == &name) {
-            return Err(Error::query_at(
-                format!("column '{name}' is declared twice"),
-                Some(column.location()),
-            ));
-        }
-        let cast =
-            state.create_logical_expr(&format!("CAST(NULL AS {})", def.data_type), &empty)?;
-        let data_type = cast.get_type(&empty)?;
-        let not_null = def
-            .options
-            .iter()
-            .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
-        fields.push(Field::new(name, data_type, !not_null));
-    }
-    Ok(Schema::new(fields))
-}
-
-/// Wraps `source` in a view that yields exactly the declared columns, in
-/// declaration order, computed ones included; returns `source` itself when it
-/// already does.
-pub(super) fn with_computed_columns(
-    state: &SessionState,
-    definition: &CreateTable,
-    source: Arc<dyn TableProvider>,
-) -> Result<Arc<dyn TableProvider>> {
-    let source_columns: Vec<String> = source
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    let declared_columns: Vec<String> = definition.columns.iter().map(Column::name).collect();
-    if source_columns == declared_columns {
-        return Ok(source);
-    }
-    let scan = LogicalPlanBuilder::scan(
-        definition.table_name(),
-        provider_as_source(Arc::clone(&source)),
-        None,
-    )?;
-    let input_schema = Arc::clone(scan.schema());
-    let mut exprs = Vec::with_capacity(definition.columns.len());
-    for column in &definition.columns {
-        let expr = match column {
-            Column::Physical(_) => col(datafusion::common::Column::new_unqualified(column.name())),
-            Column::Computed { expr, .. } => state
-                .create_logical_expr_from_sql_expr(
-                    ExprWithAlias {
-                        expr: (**expr).clone(),
-                        alias: None,
-                    },
-                    &input_schema,
-                )
-                .map_err(|e| in_column(column, e))?
-                .alias(column.name()),
-        };
-        exprs.push(expr);
-    }
-    let plan = scan.project(exprs)?.build()?;
-    Ok(Arc::new(ViewTable::new(
-        plan,
-        Some(definition.definition.clone()),
-    )))
-}
-
 /// The watermark's column must be a timestamp column of the table, and its
 /// expression must evaluate to a timestamp.
 fn check_watermark(state: &SessionState, definition: &CreateTable, schema: &Schema) -> Result<()> {
@@ -293,14 +221,4 @@ fn check_watermark(state: &SessionState, definition: &CreateTable, schema: &Sche
         ));
     }
     Ok(())
-}
-
-fn in_column(column: &Column, err: DataFusionError) -> Error {
-    match Error::from(err) {
-        Error::Query { message, location } => Error::query_at(
-            format!("computed column '{}': {message}", column.name()),
-            location.or(Some(column.location())),
-        ),
-        other => other,
-    }
 }

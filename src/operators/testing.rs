@@ -7,7 +7,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -60,24 +59,7 @@ pub async fn emission(window: &WindowSpec, sql: &str) -> EmissionPlan {
 
 /// The rows of `output`, one `a|b|c` line each, sorted.
 pub fn rows(output: &Output) -> Vec<String> {
-    let options = FormatOptions::default();
-    let mut lines = Vec::new();
-    for batch in &output.batches {
-        let formatters: Vec<_> = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
-            .collect();
-        for row in 0..batch.num_rows() {
-            let values: Vec<String> = formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect();
-            lines.push(values.join("|"));
-        }
-    }
-    lines.sort();
-    lines
+    crate::testing::sorted_rows(&output.batches)
 }
 
 /// Feeds `operator` each batch, then the watermark: what it passed on.

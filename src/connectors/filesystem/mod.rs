@@ -16,14 +16,13 @@ pub mod table;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 
 use super::connector::{Connector, ConnectorConfig, Roles};
 use super::sink::Sink;
 use super::source::Source;
-use super::ConnectorTable;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::sql::create_table::CreateTable;
@@ -100,13 +99,13 @@ impl ConnectorConfig for FilesystemConfig {
 
     async fn open_source(
         &self,
-        table: &ConnectorTable,
+        definition: &CreateTable,
+        _schema: SchemaRef,
         state: SessionState,
         _metrics: &Arc<StreamMetrics>,
     ) -> Result<Box<dyn Source>> {
-        Ok(Box::new(
-            FileStream::open(state, table, &self.stream).await?,
-        ))
+        let stream = FileStream::open(state, definition, &self.stream).await?;
+        Ok(Box::new(stream))
     }
 
     async fn open_sink(&self, _name: &str, job: &str, exactly_once: bool) -> Result<Box<dyn Sink>> {

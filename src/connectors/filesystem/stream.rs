@@ -25,10 +25,11 @@ use futures::StreamExt;
 
 use super::{csv_records, file_order, listing as filesystem};
 use crate::checkpoint::Snapshot;
+use crate::connectors::declared::{declared_schema, with_computed_columns};
+use crate::connectors::json_depth;
 use crate::connectors::source::{Source, SourcePosition};
-use crate::connectors::table::{declared_schema, with_computed_columns};
-use crate::connectors::{json_depth, ConnectorTable};
 use crate::error::{Error, Result};
+use crate::sql::create_table::CreateTable;
 
 /// What a filesystem stream reads, from its table's options.
 #[derive(Debug, Clone)]
@@ -44,7 +45,7 @@ pub struct FileStreamOptions {
 /// The batches of a stream table's files, in order.
 pub struct FileStream {
     state: SessionState,
-    table: ConnectorTable,
+    definition: CreateTable,
     path: String,
     /// Files listed but not read yet, in path order.
     files: VecDeque<String>,
@@ -78,13 +79,13 @@ impl FileStream {
     /// Lists `table`'s files; nothing is read until [`Source::next_batch`].
     pub async fn open(
         state: SessionState,
-        table: &ConnectorTable,
+        definition: &CreateTable,
         options: &FileStreamOptions,
     ) -> Result<Self> {
         let format = &options.format;
         let mut stream = FileStream {
             state,
-            table: table.clone(),
+            definition: definition.clone(),
             path: options.path.clone(),
             files: VecDeque::new(),
             seen: HashSet::new(),
@@ -208,7 +209,7 @@ impl Source for FileStream {
             if self.json {
                 json_depth::check_file(&task, &file).await?;
             }
-            let table = file_table(&self.state, &self.table, &file).await?;
+            let table = file_table(&self.state, &self.definition, &file).await?;
             let plan = table.scan(&self.state, None, &[], None).await?;
             let plan = file_order::in_file_order(plan)?;
             let count = plan.properties().partitioning.partition_count();
@@ -248,10 +249,9 @@ impl Source for FileStream {
 /// columns.
 async fn file_table(
     state: &SessionState,
-    table: &ConnectorTable,
+    definition: &CreateTable,
     file: &str,
 ) -> Result<Arc<dyn TableProvider>> {
-    let definition = table.definition();
     let declared = declared_schema(state, definition)?;
     let source = filesystem::create_table_at(state, definition, declared, file).await?;
     with_computed_columns(state, definition, source)

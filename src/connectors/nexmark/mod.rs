@@ -30,13 +30,12 @@ pub mod source;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 
 use super::connector::{no_rows, Connector, ConnectorConfig, Roles};
 use super::source::Source;
-use super::ConnectorTable;
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
 use crate::sql::create_table::CreateTable;
@@ -103,12 +102,15 @@ impl ConnectorConfig for NexmarkConfig {
 
     async fn open_source(
         &self,
-        table: &ConnectorTable,
+        _definition: &CreateTable,
+        schema: SchemaRef,
         _state: SessionState,
         _metrics: &Arc<StreamMetrics>,
     ) -> Result<Box<dyn Source>> {
-        let source = source::NexmarkSource::open(&self.options, table.schema())?;
-        Ok(Box::new(source))
+        Ok(Box::new(source::NexmarkSource::open(
+            &self.options,
+            schema,
+        )?))
     }
 
     fn describe(&self, name: &str) -> String {

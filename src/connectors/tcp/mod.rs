@@ -13,14 +13,13 @@ pub mod source;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 
 use super::connector::{no_rows, Connector, ConnectorConfig, Roles};
 use super::sink::Sink;
 use super::source::Source;
-use super::ConnectorTable;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::sql::create_table::{Column, CreateTable};
@@ -92,14 +91,14 @@ impl ConnectorConfig for TcpConfig {
 
     async fn open_source(
         &self,
-        table: &ConnectorTable,
+        definition: &CreateTable,
+        schema: SchemaRef,
         _state: SessionState,
         metrics: &Arc<StreamMetrics>,
     ) -> Result<Box<dyn Source>> {
-        let name = table.definition().table_name();
+        let name = definition.table_name();
         let source =
-            source::TcpSource::open(&name, &self.options, table.schema(), Arc::clone(metrics))
-                .await?;
+            source::TcpSource::open(&name, &self.options, schema, Arc::clone(metrics)).await?;
         Ok(Box::new(source))
     }
 
