@@ -244,7 +244,7 @@ impl Engine {
     /// Runs exactly one statement.
     async fn run_statement(&self, text: &str) -> Result<QueryStream> {
         let text = sql::window_tvf::rewrite_window_tvfs(text)?;
-        let text = ml::functions::rewrite_table_arguments(&text);
+        let text = ml::calls::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
             Statement::ShowModels => one_batch(ml::describe::models_batch(&self.models)?),
             Statement::DescribeModel(name) => {
@@ -270,11 +270,11 @@ impl Engine {
             Statement::DataFusion(mut statement) => {
                 sql::group_window::rewrite_group_windows(&mut statement)?;
                 sql::flink_functions::rewrite(&mut statement)?;
-                if let Some(call) = ml::functions::per_window_training(&statement)? {
+                if let Some(call) = ml::calls::per_window_training(&statement)? {
                     return self.train_per_window(call).await;
                 }
                 let temporaries =
-                    ml::functions::resolve(&self.ctx, &self.models, &mut statement).await?;
+                    ml::calls::resolve(&self.ctx, &self.models, &mut statement).await?;
                 let plan = self.ctx.state().statement_to_plan(*statement).await;
                 // The ML results are in the plan now; their names can go.
                 for temporary in temporaries {
@@ -481,7 +481,7 @@ impl Engine {
 
     /// Trains one version per window of a window function's rows, as the
     /// windows close; each result row arrives when its version is stored.
-    async fn train_per_window(&self, mut call: ml::functions::Call) -> Result<QueryStream> {
+    async fn train_per_window(&self, call: ml::calls::Call) -> Result<QueryStream> {
         let mut input = Box::pin(self.run(call.input_sql())).await?;
         let metrics = input.metrics();
         let (ctx, models) = (self.ctx.clone(), self.models.clone());
@@ -508,7 +508,7 @@ impl Engine {
             }
         });
         Ok(QueryStream::from_task(
-            ml::functions::Call::window_results_schema(),
+            ml::calls::Call::window_results_schema(),
             receiver,
             task,
             metrics,

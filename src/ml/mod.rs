@@ -8,14 +8,15 @@
 //! - [`trees`]: decision trees and random forests as models.
 //! - [`rows`]: a model's input, as the batches a query returned.
 //! - [`registry`]: versioned models on disk under the data directory.
-//! - `functions` (internal): `TRAIN_LINEAR`, `PREDICT`, `EVALUATE` in `FROM`.
+//! - `calls` (internal): `TRAIN_LINEAR`, `TRAIN_TREE`, `TRAIN_FOREST`,
+//!   `PREDICT`, `EVALUATE` in `FROM`, one file per function.
 //! - [`describe`]: `SHOW MODELS` and `DESCRIBE MODEL` rows.
 //! - `predict` (internal): `PREDICT`, scalar and table form, one vectorized function.
 
 pub(crate) mod bins;
+pub(crate) mod calls;
 pub mod describe;
 pub mod features;
-pub(crate) mod functions;
 pub(crate) mod linear;
 pub(crate) mod predict;
 pub mod registry;

@@ -31,7 +31,7 @@ use datafusion::logical_expr::{
 };
 
 use super::features::{check_type, encode, HandleInvalid};
-use super::registry::{ModelFile, Registry};
+use super::registry::{ModelFile, Registry, Task};
 use super::trees::Predictions;
 use crate::error::Error;
 
@@ -100,7 +100,7 @@ impl PredictUdf {
     }
 
     fn prediction_type(model: &ModelFile) -> DataType {
-        if model.task == "classification" {
+        if model.task() == Task::Classification {
             DataType::Utf8
         } else {
             DataType::Float64

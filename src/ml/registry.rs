@@ -20,6 +20,32 @@ use crate::error::{Error, Result};
 /// Version 2: trees and forests are flowsql's own (version 1 held smartcore's).
 pub const FORMAT_VERSION: u32 = 2;
 
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// A number.
+    Regression,
+    /// One of the label's classes.
+    Classification,
+}
+
+impl Task {
+    /// As model files and `task => ...` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Regression => "regression",
+            Task::Classification => "classification",
+        }
+    }
+
+    /// From [`Task::name`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Task::Regression, Task::Classification]
+            .into_iter()
+            .find(|t| t.name() == text)
+    }
+}
+
 /// One trained version of a model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelFile {
@@ -56,6 +82,11 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
+    /// What the model predicts (a loaded file's task is checked to be one).
+    pub fn task(&self) -> Task {
+        Task::parse(&self.task).unwrap_or(Task::Regression)
+    }
+
     /// Predictions for encoded rows, by the tree or forest, or the linear model.
     pub fn predict(&self, encoded: &Encoded) -> Result<Predictions> {
         match (&self.tree, &self.linear) {
@@ -89,12 +120,12 @@ impl ModelFile {
                 ));
             }
         }
-        let classification = match self.task.as_str() {
-            "classification" => true,
-            "regression" => false,
-            other => {
+        let classification = match Task::parse(&self.task) {
+            Some(task) => task == Task::Classification,
+            None => {
                 return Err(format!(
-                    "its task '{other}' is neither classification nor regression"
+                    "its task '{}' is neither classification nor regression",
+                    self.task
                 ))
             }
         };
