@@ -54,7 +54,7 @@ async fn train_linear_is_exact_least_squares() {
     ));
 
     let model = Registry::new(dir.path()).latest("price_model").unwrap();
-    let linear = model.linear.unwrap();
+    let linear = model.linear().unwrap();
     // Categories sorted: east (reference), north, south.
     let expected = [3.0, 250.0, 100.0, -40.0];
     assert!(close(linear.intercept, 1000.0), "{}", linear.intercept);
@@ -110,7 +110,7 @@ async fn ridge_shrinks_and_every_run_is_a_new_version() {
         versions.iter().map(|v| v.version).collect::<Vec<_>>(),
         [1, 2]
     );
-    let rooms = |i: usize| versions[i].linear.as_ref().unwrap().coefficients[1].abs();
+    let rooms = |i: usize| versions[i].linear().unwrap().coefficients[1].abs();
     assert!(
         rooms(1) < rooms(0),
         "ridge shrinks: {} vs {}",
@@ -250,7 +250,7 @@ async fn keep_imputes_means_and_gives_null_text_its_own_category() {
         0
     );
     let model = Registry::new(dir.path()).latest("k").unwrap();
-    let linear = model.linear.unwrap();
+    let linear = model.linear().unwrap();
     // Categories north (reference), south, then NULL: 250 above east's 0
     // relative to north's 100.
     assert!(close(linear.coefficients[3], 150.0), "{linear:?}");

@@ -84,7 +84,7 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
             .join(", ")
     };
     let coefficients = versions.iter().map(|m| {
-        m.linear.as_ref().map(|linear| {
+        m.linear().map(|linear| {
             let names = encoded_names(m);
             let mut parts = vec![format!("intercept: {}", linear.intercept)];
             parts.extend(
@@ -97,7 +97,7 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
         })
     });
     let importances = versions.iter().map(|m| {
-        m.tree.as_ref().map(|tree| {
+        m.tree().map(|tree| {
             encoded_names(m)
                 .iter()
                 .zip(&tree.importances)

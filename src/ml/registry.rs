@@ -46,6 +46,53 @@ impl Task {
     }
 }
 
+/// A model's fitted parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "FittedFields", into = "FittedFields")]
+pub enum Fitted {
+    /// Least squares.
+    Linear(LinearModel),
+    /// A tree or a forest.
+    Tree(TreeModel),
+}
+
+/// How a model file holds its fit: a `linear` and a `tree` field, one of
+/// them null (the layout of files written before [`Fitted`]).
+#[derive(Serialize, Deserialize)]
+struct FittedFields {
+    linear: Option<LinearModel>,
+    #[serde(default)]
+    tree: Option<TreeModel>,
+}
+
+impl TryFrom<FittedFields> for Fitted {
+    type Error = String;
+
+    fn try_from(fields: FittedFields) -> std::result::Result<Self, String> {
+        match (fields.linear, fields.tree) {
+            (Some(linear), None) => Ok(Fitted::Linear(linear)),
+            (None, Some(tree)) => Ok(Fitted::Tree(tree)),
+            (None, None) => Err("it has no fitted parameters".into()),
+            (Some(_), Some(_)) => Err("it has both a linear fit and a tree".into()),
+        }
+    }
+}
+
+impl From<Fitted> for FittedFields {
+    fn from(fitted: Fitted) -> Self {
+        match fitted {
+            Fitted::Linear(linear) => FittedFields {
+                linear: Some(linear),
+                tree: None,
+            },
+            Fitted::Tree(tree) => FittedFields {
+                linear: None,
+                tree: Some(tree),
+            },
+        }
+    }
+}
+
 /// One trained version of a model.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelFile {
@@ -71,11 +118,9 @@ pub struct ModelFile {
     pub rows: u64,
     /// Rows skipped by `handle_invalid => 'skip'`.
     pub skipped: u64,
-    /// The fitted linear model.
-    pub linear: Option<LinearModel>,
-    /// The fitted tree or forest.
-    #[serde(default)]
-    pub tree: Option<TreeModel>,
+    /// The fitted model (in the file: `linear` or `tree`, the other null).
+    #[serde(flatten)]
+    pub fitted: Fitted,
     /// Classification: the label's classes, by index.
     #[serde(default)]
     pub classes: Vec<String>,
@@ -89,15 +134,27 @@ impl ModelFile {
 
     /// Predictions for encoded rows, by the tree or forest, or the linear model.
     pub fn predict(&self, encoded: &Encoded) -> Result<Predictions> {
-        match (&self.tree, &self.linear) {
-            (Some(tree), _) => Ok(tree.predict(&encoded.columns, encoded.rows())),
-            (None, Some(linear)) => Ok(Predictions::Values(
-                linear.predict(&encoded.columns, encoded.rows()),
-            )),
-            (None, None) => Err(Error::Data(format!(
-                "model '{}' has no fitted parameters",
-                self.name
-            ))),
+        Ok(match &self.fitted {
+            Fitted::Tree(tree) => tree.predict(&encoded.columns, encoded.rows()),
+            Fitted::Linear(linear) => {
+                Predictions::Values(linear.predict(&encoded.columns, encoded.rows()))
+            }
+        })
+    }
+
+    /// The tree or forest, for a tree model.
+    pub fn tree(&self) -> Option<&TreeModel> {
+        match &self.fitted {
+            Fitted::Tree(tree) => Some(tree),
+            Fitted::Linear(_) => None,
+        }
+    }
+
+    /// The linear fit, for a linear model.
+    pub fn linear(&self) -> Option<&LinearModel> {
+        match &self.fitted {
+            Fitted::Linear(linear) => Some(linear),
+            Fitted::Tree(_) => None,
         }
     }
 }
@@ -112,7 +169,7 @@ impl ModelFile {
             return Err("it has no features".into());
         }
         let width: usize = self.features.iter().map(Feature::width).sum();
-        if let Some(linear) = &self.linear {
+        if let Some(linear) = self.linear() {
             if linear.coefficients.len() != width {
                 return Err(format!(
                     "it has {} coefficients for {width} encoded features",
@@ -129,10 +186,10 @@ impl ModelFile {
                 ))
             }
         };
-        if classification && self.linear.is_some() {
+        if classification && self.linear().is_some() {
             return Err("it is a classification model with a linear fit".into());
         }
-        if let Some(tree) = &self.tree {
+        if let Some(tree) = self.tree() {
             if tree.classes.is_some() != classification {
                 return Err(format!(
                     "it is a {} model with a tree of the other kind",
@@ -140,16 +197,13 @@ impl ModelFile {
                 ));
             }
         }
-        if let Some(tree) = &self.tree {
+        if let Some(tree) = self.tree() {
             if classification
                 && (self.classes.is_empty() || tree.classes != Some(self.classes.len()))
             {
                 return Err("its classes do not match its trees".into());
             }
             tree.check(width)?;
-        }
-        if self.tree.is_none() && self.linear.is_none() {
-            return Err("it has no fitted parameters".into());
         }
         Ok(())
     }

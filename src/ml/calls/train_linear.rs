@@ -15,7 +15,7 @@ use super::evaluate::r_squared;
 use crate::error::{Error, Result};
 use crate::ml::features::{encode, fit_features, HandleInvalid};
 use crate::ml::linear::LinearModel;
-use crate::ml::registry::{ModelFile, Registry, Task};
+use crate::ml::registry::{Fitted, ModelFile, Registry, Task};
 
 /// Fits least squares on the call's input and stores a version.
 pub(super) async fn train(
@@ -69,8 +69,7 @@ pub(super) async fn train(
         metrics: BTreeMap::from([("r2".to_string(), r2)]),
         rows: encoded.rows() as u64,
         skipped: encoded.skipped as u64,
-        linear: Some(model),
-        tree: None,
+        fitted: Fitted::Linear(model),
         classes: vec![],
     })?;
     let schema = Arc::new(Schema::new(vec![

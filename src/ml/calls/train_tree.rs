@@ -14,7 +14,7 @@ use super::call::{Call, MlFunction};
 use super::evaluate::{label_values, r_squared};
 use crate::error::{Error, Result};
 use crate::ml::features::{encode, fit_features, HandleInvalid};
-use crate::ml::registry::{ModelFile, Registry, Task};
+use crate::ml::registry::{Fitted, ModelFile, Registry, Task};
 use crate::ml::trees::{Predictions, TreeModel, TreeOptions};
 
 /// Grows a tree (or a forest) on the call's input and stores a version.
@@ -174,8 +174,7 @@ pub(super) async fn train(
         metrics,
         rows,
         skipped: encoded.skipped as u64,
-        linear: None,
-        tree: Some(tree),
+        fitted: Fitted::Tree(tree),
         classes,
     })?;
     let schema = Arc::new(Schema::new(vec![
