@@ -6,8 +6,12 @@
 //! DataFusion's catalog: the catalog stays the one place tables live, and
 //! `DROP TABLE` needs no bookkeeping of ours.
 //!
-//! A table with a `WATERMARK`, over a tcp socket or a nexmark generator, is a stream: it is only
-//! read by the streaming planner, and scanning it as a table says so.
+//! The connector is found in the registry and parses the options once
+//! (`Connector::configure`); the table keeps that configuration and asks
+//! it to open a stream's source or a job's sink. A table with a
+//! `WATERMARK`, or whose connector only makes rows while a query runs (tcp,
+//! nexmark), is a stream: it is only read by the streaming planner, and
+//! scanning it as a table says so.
 
 use std::borrow::Cow;
 use std::sync::Arc;
