@@ -93,7 +93,7 @@ impl ConnectorTable {
     ) -> Result<Box<dyn Source>> {
         if !self.connector.roles().source {
             return Err(Error::query(format!(
-                "table '{}' (connector '{}') cannot be read; it is a sink",
+                "table '{}' (connector '{}') cannot be read as a stream: it is a sink, only written to",
                 self.definition.table_name(),
                 self.connector.names()[0]
             )));
