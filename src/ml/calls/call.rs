@@ -11,9 +11,7 @@ use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArgOperator, Value,
 };
 
-use super::{evaluate, train_linear, train_tree};
 use crate::error::{Error, Result};
-use crate::ml::registry::Registry;
 use crate::ml::rows::Rows;
 use crate::sql::window_tvf::WINDOW_FUNCTIONS;
 
@@ -250,24 +248,6 @@ impl Call {
         Call {
             input: Input::Rows(rows),
             ..self.clone()
-        }
-    }
-
-    /// Runs a training or EVALUATE call: its one result row.
-    pub(super) async fn run(
-        &self,
-        ctx: &SessionContext,
-        registry: &Registry,
-    ) -> Result<RecordBatch> {
-        match self.function {
-            MlFunction::TrainLinear => train_linear::train(self, ctx, registry).await,
-            MlFunction::TrainTree | MlFunction::TrainForest => {
-                train_tree::train(self, ctx, registry).await
-            }
-            MlFunction::Evaluate => evaluate::evaluate(self, ctx, registry).await,
-            MlFunction::Predict => Err(Error::Internal(
-                "PREDICT is a projection of its input, not run".into(),
-            )),
         }
     }
 }

@@ -27,6 +27,7 @@ mod train_tree;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
@@ -35,9 +36,10 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+pub use call::{Call, Input, MlFunction};
+
 use super::registry::Registry;
 use crate::error::{from_parser_error, Error, Result};
-pub use call::{Call, Input, MlFunction};
 
 static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
@@ -157,7 +159,7 @@ pub async fn resolve(
                      (SELECT * FROM TRAIN_...(...)); give {function} a table or a query"
                 )));
             } else {
-                let batch = call.run(ctx, registry).await?;
+                let batch = run(&call, ctx, registry).await?;
                 let temporary =
                     format!("__flowsql_ml_{}", TEMPORARY.fetch_add(1, Ordering::Relaxed));
                 let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -175,6 +177,20 @@ pub async fn resolve(
         }
     }
     Ok(temporaries)
+}
+
+/// Runs a training or EVALUATE call: its one result row.
+async fn run(call: &Call, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
+    match call.function {
+        MlFunction::TrainLinear => train_linear::train(call, ctx, registry).await,
+        MlFunction::TrainTree | MlFunction::TrainForest => {
+            train_tree::train(call, ctx, registry).await
+        }
+        MlFunction::Evaluate => evaluate::evaluate(call, ctx, registry).await,
+        MlFunction::Predict => Err(Error::Internal(
+            "PREDICT is a projection of its input, not run".into(),
+        )),
+    }
 }
 
 /// `SELECT * FROM TRAIN_...(..., <window function>, ...)`: the call and the

@@ -79,7 +79,7 @@ impl Call {
                 .collect();
             let rows =
                 datafusion::arrow::compute::filter_record_batch(batch, &mask)?.project(&keep)?;
-            let trained = self.with_rows(rows).run(ctx, registry).await?;
+            let trained = super::run(&self.with_rows(rows), ctx, registry).await?;
             let column = |name: &str| {
                 trained
                     .schema()
