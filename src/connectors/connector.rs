@@ -29,6 +29,24 @@ pub struct Roles {
     pub sink: bool,
 }
 
+impl Roles {
+    /// Read and written (filesystem, tcp).
+    pub const SOURCE_AND_SINK: Roles = Roles {
+        source: true,
+        sink: true,
+    };
+    /// Read only (nexmark).
+    pub const SOURCE: Roles = Roles {
+        source: true,
+        sink: false,
+    };
+    /// Written only (print, blackhole).
+    pub const SINK: Roles = Roles {
+        source: false,
+        sink: true,
+    };
+}
+
 /// A connector, as `'connector' = ...` names it.
 #[async_trait::async_trait]
 pub trait Connector: Send + Sync + Debug {

@@ -39,10 +39,7 @@ impl Connector for WriteOnly {
     }
 
     fn roles(&self) -> Roles {
-        Roles {
-            source: false,
-            sink: true,
-        }
+        Roles::SINK
     }
 
     async fn configure(

@@ -44,10 +44,7 @@ impl Connector for Filesystem {
     }
 
     fn roles(&self) -> Roles {
-        Roles {
-            source: true,
-            sink: true,
-        }
+        Roles::SOURCE_AND_SINK
     }
 
     async fn configure(

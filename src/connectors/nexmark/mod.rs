@@ -56,10 +56,7 @@ impl Connector for Nexmark {
     }
 
     fn roles(&self) -> Roles {
-        Roles {
-            source: true,
-            sink: false,
-        }
+        Roles::SOURCE
     }
 
     async fn configure(

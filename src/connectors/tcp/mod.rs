@@ -40,10 +40,7 @@ impl Connector for Tcp {
     }
 
     fn roles(&self) -> Roles {
-        Roles {
-            source: true,
-            sink: true,
-        }
+        Roles::SOURCE_AND_SINK
     }
 
     async fn configure(
