@@ -23,7 +23,6 @@ use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, StreamExt};
 
-use crate::checkpoint::settings::{ExecutionSettings, PipelineSettings};
 use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::config::AllowedPaths;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
@@ -37,6 +36,7 @@ use crate::planner::current_watermark::CurrentWatermarkUdf;
 use crate::planner::streaming::{plan_stream, reads_stream, Sources};
 use crate::planner::window_table::WindowFunction;
 use crate::results::QueryStream;
+use crate::settings::{ExecutionSettings, PipelineSettings, SqlClientSettings, TableSettings};
 use crate::sql::window_tvf::WINDOW_FUNCTIONS;
 use crate::sql::{self, CreateTable, SqlStatement, Statement};
 
@@ -102,7 +102,9 @@ impl EngineBuilder {
             .unwrap_or_default()
             .with_information_schema(true)
             .with_option_extension(ExecutionSettings::default())
-            .with_option_extension(PipelineSettings::default());
+            .with_option_extension(PipelineSettings::default())
+            .with_option_extension(TableSettings::default())
+            .with_option_extension(SqlClientSettings::default());
         config.options_mut().sql_parser.collect_spans = true;
         if !self.allowed_paths.is_empty() {
             let allowed =
@@ -243,7 +245,8 @@ impl Engine {
 
     /// Runs exactly one statement.
     async fn run_statement(&self, text: &str) -> Result<QueryStream> {
-        let text = sql::window_tvf::rewrite_window_tvfs(text)?;
+        let (text, changelog_modes) = sql::strip_changelog_mode(text);
+        let text = sql::window_tvf::rewrite_window_tvfs(&text)?;
         let text = ml::calls::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
             Statement::ShowModels => one_batch(ml::describe::models_batch(&self.models)?),
@@ -281,7 +284,7 @@ impl Engine {
                     self.ctx.deregister_table(temporary.as_str())?;
                 }
                 let plan = plan?;
-                if let Some(stream) = self.run_streaming(&plan, &text).await? {
+                if let Some(stream) = self.run_streaming(&plan, &text, changelog_modes).await? {
                     return Ok(stream);
                 }
                 let frame = self.ctx.execute_logical_plan(plan).await?;
@@ -291,9 +294,15 @@ impl Engine {
     }
 
     /// Runs `plan` as a streaming query when it reads a stream; `EXPLAIN`
-    /// of such a query shows its operator pipeline; `INSERT INTO` a
+    /// of such a query shows its operator pipeline (with each stage's
+    /// changelog mode for `EXPLAIN CHANGELOG_MODE`); `INSERT INTO` a
     /// connector table starts a job (whose query text is `text`).
-    async fn run_streaming(&self, plan: &LogicalPlan, text: &str) -> Result<Option<QueryStream>> {
+    async fn run_streaming(
+        &self,
+        plan: &LogicalPlan,
+        text: &str,
+        changelog_modes: bool,
+    ) -> Result<Option<QueryStream>> {
         match plan {
             LogicalPlan::Explain(explain) => {
                 let Some(pipeline) =
@@ -301,7 +310,11 @@ impl Engine {
                 else {
                     return Ok(None);
                 };
-                let lines = StringArray::from(pipeline.describe());
+                let lines = StringArray::from(if changelog_modes {
+                    pipeline.describe_changelog_modes()
+                } else {
+                    pipeline.describe()
+                });
                 let schema = Arc::new(Schema::new(vec![Field::new(
                     "streaming_pipeline",
                     DataType::Utf8,
@@ -338,6 +351,7 @@ impl Engine {
                 let (rows, checkpointing, sink_state) =
                     match plan_stream(&self.ctx, input, Sources::Open).await? {
                         Some(mut pipeline) => {
+                            sink_table.check_takes(pipeline.changelog_mode())?;
                             let (checkpointing, sink_state) = match interval {
                                 Some(every) => {
                                     let store = self

@@ -56,6 +56,8 @@
 //! - `config` (internal): intervals and sizes as users write them, within
 //!   bounds; the paths statements may use (`--allow-path`).
 //! - [`metrics`]: live counters of a streaming query.
+//! - `settings` (internal): Flink's `SET` keys (`execution.*`, `pipeline.*`,
+//!   `table.*`, `sql-client.*`) as DataFusion option extensions.
 //! - [`sql`]: splitting text into statements, flowsql's own DDL.
 //! - `connectors` (internal): one connector per folder or file, of one
 //!   shape, in one registry; the table they make; stream sources and sinks.
@@ -66,6 +68,8 @@
 //! - `operators` (internal): incremental operators, one per file, one
 //!   trait, and the sub-plans they run.
 //! - `window` (internal): window kinds and row-to-window assignment.
+//! - [`changelog`]: row kinds (`+I`, `-U`, `+U`, `-D`) and how an updating
+//!   result carries them (a first `op` column).
 //! - [`results`]: [`QueryStream`], the rows of a running statement.
 //! - [`jobs`]: continuous jobs started by `INSERT INTO` a sink.
 //! - [`checkpoint`]: operator and source snapshots, the checkpoint store.
@@ -74,6 +78,7 @@
 
 #![deny(missing_docs)]
 
+pub mod changelog;
 pub mod checkpoint;
 pub(crate) mod config;
 pub(crate) mod connectors;
@@ -86,6 +91,7 @@ pub(crate) mod operators;
 pub(crate) mod pipeline;
 pub(crate) mod planner;
 pub mod results;
+pub(crate) mod settings;
 pub mod sql;
 #[cfg(test)]
 mod testing;

@@ -24,6 +24,7 @@ use datafusion::common::runtime::SpawnedTask;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use tokio::sync::mpsc;
 
+use crate::changelog::{self, ChangelogMode};
 use crate::checkpoint::QueryState;
 use crate::connectors::source::{Source, SourcePosition};
 use crate::error::{catch_panic, Error, Result};
@@ -186,7 +187,25 @@ impl Pipeline {
 
     /// One line per stage, source first, for EXPLAIN.
     pub fn describe(&self) -> Vec<String> {
+        self.describe_stages(false)
+    }
+
+    /// As [`Pipeline::describe`], each line ending with what the stage
+    /// emits (`changelogMode=[I]` or `[I,UB,UA,D]`, Flink's words), for
+    /// EXPLAIN CHANGELOG_MODE.
+    pub fn describe_changelog_modes(&self) -> Vec<String> {
+        self.describe_stages(true)
+    }
+
+    fn describe_stages(&self, modes: bool) -> Vec<String> {
         let many = self.chains.len() > 1;
+        let suffix = |mode: ChangelogMode| {
+            if modes {
+                format!(", changelogMode={}", mode.describe())
+            } else {
+                String::new()
+            }
+        };
         let mut lines = Vec::new();
         for (i, chain) in self.chains.iter().enumerate() {
             let prefix = if many {
@@ -194,20 +213,39 @@ impl Pipeline {
             } else {
                 String::new()
             };
-            lines.push(format!("{prefix}{}", chain.description));
-            lines.extend(
-                chain
-                    .operators
-                    .iter()
-                    .map(|op| format!("{prefix}{}", op.describe())),
-            );
+            let mut mode = ChangelogMode::InsertOnly;
+            lines.push(format!("{prefix}{}{}", chain.description, suffix(mode)));
+            for op in &chain.operators {
+                mode = op.changelog_mode(mode);
+                lines.push(format!("{prefix}{}{}", op.describe(), suffix(mode)));
+            }
         }
         lines
     }
 
+    /// What the pipeline emits: updating when any operator's output is.
+    pub fn changelog_mode(&self) -> ChangelogMode {
+        self.chains
+            .iter()
+            .map(|chain| {
+                chain
+                    .operators
+                    .iter()
+                    .fold(ChangelogMode::InsertOnly, |mode, op| {
+                        op.changelog_mode(mode)
+                    })
+            })
+            .fold(ChangelogMode::InsertOnly, ChangelogMode::or)
+    }
+
     /// Starts the pipeline on the Tokio runtime; results arrive on the
-    /// returned stream as they are emitted.
+    /// returned stream as they are emitted. `schema` is the query's; an
+    /// updating pipeline's results have the `op` column in front of it.
     pub fn start(self, schema: SchemaRef) -> QueryStream {
+        let schema = match self.changelog_mode() {
+            ChangelogMode::InsertOnly => schema,
+            ChangelogMode::Updating => changelog::with_op_field(&schema),
+        };
         let (sender, receiver) = mpsc::channel::<Result<RecordBatch>>(1);
         let metrics = Arc::clone(&self.metrics);
         let task = SpawnedTask::spawn(async move {

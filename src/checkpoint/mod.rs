@@ -6,7 +6,6 @@
 //! Flink's aligned barriers achieve across tasks): each operator's
 //! [`Snapshot`] then reflects exactly the input read so far.
 
-pub(crate) mod settings;
 pub mod snapshot;
 pub mod state;
 pub mod store;

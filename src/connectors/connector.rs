@@ -113,6 +113,12 @@ pub trait ConnectorConfig: Send + Sync + Debug {
         Err(Error::query(format!("table '{name}' cannot be written to")))
     }
 
+    /// True when the sink takes an updating result (a changelog: `op`
+    /// first); an append-only sink is given only inserts.
+    fn takes_updates(&self) -> bool {
+        false
+    }
+
     /// One line for EXPLAIN: where a stream over the table `name` reads.
     fn describe(&self, name: &str) -> String;
 }

@@ -30,6 +30,7 @@ use super::declared::{declared_schema, with_computed_columns};
 use super::registry;
 use super::sink::Sink;
 use super::source::Source;
+use crate::changelog::ChangelogMode;
 use crate::error::{Error, Location, Result};
 use crate::metrics::StreamMetrics;
 use crate::sql::create_table::{normalize, CreateTable};
@@ -117,6 +118,23 @@ impl ConnectorTable {
             )));
         }
         self.config.open_sink(&name, job, exactly_once).await
+    }
+
+    /// Refuses an updating result (`mode`) for a sink that takes only
+    /// appends, saying what to do.
+    pub fn check_takes(&self, mode: ChangelogMode) -> Result<()> {
+        if mode == ChangelogMode::InsertOnly || self.config.takes_updates() {
+            return Ok(());
+        }
+        Err(Error::query(format!(
+            "table '{}' (connector '{}') takes only appended rows, but the query's result is \
+             updating: it changes rows it emitted before (a GROUP BY without a window); \
+             write it to a sink that takes updates ('print', 'blackhole'), or make the query \
+             append-only by grouping per window: GROUP BY window_start, window_end of \
+             TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
+            self.definition.table_name(),
+            self.connector.names()[0],
+        )))
     }
 
     /// One line for EXPLAIN: where a stream over this table reads.

@@ -1,6 +1,6 @@
 //! `WriteOnly`: the shape of connectors that are sinks only and take no
 //! options (`print`, `blackhole`): each names itself and its sink; reading
-//! one of their tables gives no rows.
+//! one of their tables gives no rows. Both take updating results.
 
 use std::sync::Arc;
 
@@ -73,6 +73,10 @@ impl ConnectorConfig for WriteOnlyConfig {
 
     async fn open_sink(&self, _name: &str, _job: &str, _once: bool) -> Result<Box<dyn Sink>> {
         Ok((self.sink)())
+    }
+
+    fn takes_updates(&self) -> bool {
+        true
     }
 
     fn describe(&self, name: &str) -> String {

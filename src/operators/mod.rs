@@ -19,6 +19,7 @@
 pub mod distinct;
 pub mod emission;
 pub mod emission_source;
+pub mod group_aggregate;
 // The shape for running one operator on several cores; tested, not yet
 // chosen by the planner.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -34,6 +35,7 @@ mod testing;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
+use crate::changelog::ChangelogMode;
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 
@@ -92,6 +94,12 @@ pub trait Operator: Send {
     /// aggregates, rows seen), counted against DataFusion's memory pool.
     fn state_bytes(&self) -> usize {
         0
+    }
+
+    /// What the operator emits given an input of mode `input`: by default
+    /// what it is given (a per-row operator passes updates through).
+    fn changelog_mode(&self, input: ChangelogMode) -> ChangelogMode {
+        input
     }
 
     /// True when the operator needs watermarks (windows do; per-batch work

@@ -1,12 +1,14 @@
 //! The stateless operator: runs the query over each batch as it arrives
-//! (`WHERE`, projections and scalar functions on a stream, and UNION ALL of
-//! streams).
+//! (`WHERE`, projections and scalar functions on a stream, UNION ALL of
+//! streams, and HAVING and projections over an updating aggregate's
+//! changes).
 
 use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Operator, Output};
+use crate::changelog::{self, ChangelogMode};
 use crate::error::Result;
 use crate::operators::emission::EmissionPlan;
 
@@ -16,12 +18,29 @@ pub struct PerBatchOperator {
     /// Which of the plan's streams this operator's batches come from (a
     /// UNION ALL of streams reads several).
     source: usize,
+    /// Whether its batches are a changelog: then the plan runs over each
+    /// kind's rows and every row it gives keeps its kind (a filter or a
+    /// projection acts on each change alone, as in Flink).
+    input_mode: ChangelogMode,
 }
 
 impl PerBatchOperator {
     /// Runs `plan` per batch of its stream number `source`.
     pub fn new(plan: Arc<EmissionPlan>, source: usize) -> Self {
-        PerBatchOperator { plan, source }
+        PerBatchOperator {
+            plan,
+            source,
+            input_mode: ChangelogMode::InsertOnly,
+        }
+    }
+
+    /// Runs `plan` per batch of a changelog, keeping each row's kind.
+    pub fn over_changelog(plan: Arc<EmissionPlan>) -> Self {
+        PerBatchOperator {
+            plan,
+            source: 0,
+            input_mode: ChangelogMode::Updating,
+        }
     }
 }
 
@@ -32,7 +51,11 @@ impl Operator for PerBatchOperator {
     }
 
     fn describe(&self) -> String {
-        "per batch: filter and project each batch as it arrives".to_string()
+        match self.input_mode {
+            ChangelogMode::InsertOnly => "per batch: filter and project each batch as it arrives",
+            ChangelogMode::Updating => "per change: filter and project each change as it arrives",
+        }
+        .to_string()
     }
 
     fn needs_watermark(&self) -> bool {
@@ -43,8 +66,19 @@ impl Operator for PerBatchOperator {
         if batch.num_rows() == 0 {
             return Ok(Output::default());
         }
-        Ok(Output::batches(
-            self.plan.run_from(self.source, vec![batch]).await?,
-        ))
+        if self.input_mode == ChangelogMode::InsertOnly {
+            return Ok(Output::batches(
+                self.plan.run_from(self.source, vec![batch]).await?,
+            ));
+        }
+        let mut out = Vec::new();
+        for (kind, rows) in changelog::split(&batch)? {
+            for result in self.plan.run(vec![rows]).await? {
+                if result.num_rows() > 0 {
+                    out.push(changelog::with_kind(&result, kind)?);
+                }
+            }
+        }
+        Ok(Output::batches(out))
     }
 }

@@ -5,13 +5,17 @@
 //! - [`streaming`]: finds the stream in a plan, checks what can run on it, and
 //!   builds the operator pipeline ([`crate::pipeline`]).
 //!   Its parts: `scans` (where a plan reads streams), `checks` (what
-//!   cannot run on one), `slicing` (a windowed aggregate split per slice).
+//!   cannot run on one), `slicing` (a windowed aggregate split per slice),
+//!   `group_by` (an unbounded GROUP BY, updating), `stand_in` (a table
+//!   standing in for an aggregate, so the query above it runs on its own).
 //! - [`current_watermark`]: `CURRENT_WATERMARK(ts)`, bound to the pipeline
 //!   it is planned into.
 
 mod checks;
 pub mod current_watermark;
+mod group_by;
 mod scans;
 mod slicing;
+mod stand_in;
 pub mod streaming;
 pub mod window_table;

@@ -4,19 +4,17 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::Column;
-use datafusion::datasource::provider_as_source;
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder, Projection};
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use super::scans::reads_stream;
+use super::stand_in::stand_in;
 use crate::error::Result;
 use crate::operators::emission::{replace_scans, same_table, EmissionPlan};
 use crate::operators::emission_source::{EmissionSourceExec, EmissionTable, Slot};
@@ -98,34 +96,8 @@ pub(super) async fn sliced_aggregate(
 
     // The rest of the query reads the aggregated rows from a table standing
     // in for the Aggregate node, under the Aggregate's own column names.
-    let output = aggregate.schema.as_ref();
-    let flat = Arc::new(Schema::new(
-        output
-            .fields()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| Field::new(format!("c{i}"), f.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let aggregated: Arc<dyn TableProvider> =
-        Arc::new(EmissionTable::new(Arc::clone(&flat), Slot::default()));
-    let stand_in = {
-        let scan = LogicalPlanBuilder::scan(
-            "__aggregated",
-            provider_as_source(Arc::clone(&aggregated)),
-            None,
-        )?
-        .build()?;
-        let exprs = output
-            .iter()
-            .enumerate()
-            .map(|(i, (qualifier, field))| {
-                col(Column::new(Some("__aggregated"), format!("c{i}")))
-                    .alias_qualified(qualifier.cloned(), field.name())
-            })
-            .collect::<Vec<_>>();
-        LogicalPlan::Projection(Projection::try_new(exprs, Arc::new(scan))?)
-    };
+    let aggregated = stand_in(aggregate.schema.as_ref(), "__aggregated")?;
+    let stand_in = aggregated.plan;
     let target = LogicalPlan::Aggregate(aggregate.clone());
     let rest_plan = plan
         .clone()
@@ -142,14 +114,14 @@ pub(super) async fn sliced_aggregate(
         // with its aggregate, as in Nexmark q7): each window's rows are needed.
         return Ok(None);
     }
-    let rest = EmissionPlan::try_new(ctx, &rest_plan, &[aggregated]).await?;
+    let rest = EmissionPlan::try_new(ctx, &rest_plan, &[aggregated.table]).await?;
     Ok(Some(SlicedAggregate {
         input_slot,
         partial,
         states_slot,
         final_aggregate,
         rest,
-        rest_schema: flat,
+        rest_schema: aggregated.schema,
         window_columns,
         task: ctx.task_ctx(),
     }))

@@ -10,7 +10,9 @@
 //!   whose GROUP BY includes `window_start` and `window_end`; each window is
 //!   computed once, when the watermark passes its end. The window may be
 //!   read several times (joins of aggregates of one window, as Nexmark q5
-//!   does): each emission's query runs over that window's rows.
+//!   does): each emission's query runs over that window's rows;
+//! - a GROUP BY without a window (`group_by.rs`): an updating result, a
+//!   changelog whose rows start with `op` (see [`crate::changelog`]).
 //!
 //! Everything else is refused before anything runs (`checks.rs`),
 //! with a message saying what to write instead.
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, ScalarUDF};
@@ -27,6 +29,7 @@ use datafusion::prelude::SessionContext;
 
 use super::checks::{check_no_query_time, check_no_stream_subqueries, check_supported};
 use super::current_watermark::{self, CurrentWatermarkUdf};
+use super::group_by::group_aggregates;
 pub use super::scans::reads_stream;
 use super::scans::{one_window_scan, stream_scans, StreamScan};
 use super::slicing::sliced_aggregate;
@@ -73,10 +76,27 @@ pub async fn plan_stream(
         }
         None => plan,
     };
+    let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
+    if direct && has_aggregate(plan)? {
+        // An unbounded GROUP BY: an updating result.
+        let [StreamScan::Direct(stream)] = scans.as_slice() else {
+            return Err(Error::query(
+                "an unbounded GROUP BY over several streams (a UNION ALL or a join of \
+                 streams) is not supported yet; aggregate one stream",
+            ));
+        };
+        check_no_query_time(plan)?;
+        check_no_stream_subqueries(plan)?;
+        if let Some(operators) = group_aggregates(ctx, plan, stream).await? {
+            let mut chains = vec![chain(ctx, stream, operators, &metrics, sources).await?];
+            unique_ids(&mut chains);
+            let pool = Arc::clone(&ctx.runtime_env().memory_pool);
+            return Ok(Some(Pipeline::new(chains, metrics, &pool)));
+        }
+    }
     // SELECT DISTINCT / UNION over unwindowed streams: the rows per batch,
     // then each distinct row once. (Over a window it is part of the
     // window's emission.)
-    let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
     let (plan, distinct) = match plan {
         LogicalPlan::Distinct(Distinct::All(input)) if direct => (input.as_ref(), true),
         other => (other, false),
@@ -148,6 +168,20 @@ pub async fn plan_stream(
     unique_ids(&mut chains);
     let pool = Arc::clone(&ctx.runtime_env().memory_pool);
     Ok(Some(Pipeline::new(chains, metrics, &pool)))
+}
+
+/// True when `plan` aggregates (outside subqueries).
+fn has_aggregate(plan: &LogicalPlan) -> Result<bool> {
+    let mut found = false;
+    plan.apply(|node| {
+        found |= matches!(node, LogicalPlan::Aggregate(_));
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    Ok(found)
 }
 
 /// The chain reading stream table `provider`: source, watermark, `after`.

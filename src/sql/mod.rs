@@ -36,6 +36,26 @@ pub enum Statement {
     DataFusion(Box<DFStatement>),
 }
 
+/// `EXPLAIN CHANGELOG_MODE <query>` (Flink's) as `EXPLAIN <query>`, the
+/// words in their places (so errors point into the text as written), and
+/// whether it was that.
+pub fn strip_changelog_mode(sql: &str) -> (String, bool) {
+    let mut words = sql.split_whitespace();
+    let explain = words
+        .next()
+        .is_some_and(|w| w.eq_ignore_ascii_case("EXPLAIN"));
+    let Some(second) = words
+        .next()
+        .filter(|w| explain && w.eq_ignore_ascii_case("CHANGELOG_MODE"))
+    else {
+        return (sql.to_string(), false);
+    };
+    let at = sql.find(second).unwrap_or(0);
+    let mut text = sql.to_string();
+    text.replace_range(at..at + second.len(), &" ".repeat(second.len()));
+    (text, true)
+}
+
 /// Parses exactly one statement.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
     unsupported::refuse_unsupported(sql)?;

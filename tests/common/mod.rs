@@ -46,3 +46,43 @@ pub fn sorted_rows(batches: &[RecordBatch]) -> Vec<String> {
     rows.sort();
     rows
 }
+
+/// The result an updating query's changelog stands for: its rows (cells
+/// joined by " | ", the `op` column left out), `+I`/`+U` rows added and
+/// `-U`/`-D` rows taken away, sorted. Panics on a retraction of a row that
+/// is not there, or a batch that is not a changelog.
+pub fn folded_changelog(batches: &[RecordBatch]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let options = FormatOptions::default();
+    let mut rows: BTreeMap<String, i64> = BTreeMap::new();
+    for batch in batches {
+        assert_eq!(batch.schema().field(0).name(), "op", "not a changelog");
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let kind = formatters[0].value(row).to_string();
+            let cells: Vec<String> = formatters[1..]
+                .iter()
+                .map(|f| f.value(row).to_string())
+                .collect();
+            let row = cells.join(" | ");
+            let count = rows.entry(row.clone()).or_default();
+            match kind.as_str() {
+                "+I" | "+U" => *count += 1,
+                "-U" | "-D" => {
+                    assert!(*count > 0, "{kind} of a row not in the result: {row}");
+                    *count -= 1;
+                }
+                other => panic!("'{other}' is not a row kind"),
+            }
+        }
+    }
+    let mut folded = Vec::new();
+    for (row, count) in rows {
+        folded.extend(std::iter::repeat_n(row, count as usize));
+    }
+    folded
+}
