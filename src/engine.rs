@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::config::ConfigOptions;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -54,6 +55,9 @@ pub struct Engine {
     data_dir: PathBuf,
     jobs: Arc<Jobs>,
     models: Registry,
+    /// The settings the engine started with: what `SET;` compares against
+    /// and `RESET` goes back to.
+    initial_settings: ConfigOptions,
 }
 
 /// Configures and builds an [`Engine`].
@@ -130,11 +134,13 @@ impl EngineBuilder {
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::versioned(
             models.clone(),
         )));
+        let initial_settings = ctx.state().config().options().as_ref().clone();
         Ok(Engine {
             ctx,
             models,
             data_dir,
             jobs: Arc::new(Jobs::default()),
+            initial_settings,
         })
     }
 }
@@ -244,8 +250,8 @@ impl Engine {
     }
 
     /// Runs exactly one statement.
-    async fn run_statement(&self, text: &str) -> Result<QueryStream> {
-        let (text, changelog_modes) = sql::strip_changelog_mode(text);
+    async fn run_statement(&self, typed: &str) -> Result<QueryStream> {
+        let (text, changelog_modes) = sql::strip_changelog_mode(typed);
         let text = sql::window_tvf::rewrite_window_tvfs(&text)?;
         let text = ml::calls::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
@@ -260,6 +266,22 @@ impl Engine {
                 ))))
             }
             Statement::ShowJobs => one_batch(jobs_batch(&self.jobs.list())?),
+            Statement::ListSettings => one_batch(crate::settings::changed(
+                &self.initial_settings,
+                self.ctx.state().config().options(),
+            )?),
+            Statement::Reset(key) => {
+                let state = self.ctx.state_ref();
+                let mut state = state.write();
+                crate::settings::reset(
+                    state.config_mut().options_mut(),
+                    &self.initial_settings,
+                    key.as_deref(),
+                )?;
+                Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
+                    Arc::new(Schema::empty()),
+                ))))
+            }
             Statement::StopJob(id) => {
                 let job = self.jobs.stop(id).await?;
                 one_batch(jobs_batch(&[job])?)
@@ -284,7 +306,12 @@ impl Engine {
                     self.ctx.deregister_table(temporary.as_str())?;
                 }
                 let plan = plan?;
-                if let Some(stream) = self.run_streaming(&plan, &text, changelog_modes).await? {
+                let statement = Typed {
+                    typed,
+                    text: &text,
+                    changelog_modes,
+                };
+                if let Some(stream) = self.run_streaming(&plan, statement).await? {
                     return Ok(stream);
                 }
                 let frame = self.ctx.execute_logical_plan(plan).await?;
@@ -296,13 +323,13 @@ impl Engine {
     /// Runs `plan` as a streaming query when it reads a stream; `EXPLAIN`
     /// of such a query shows its operator pipeline (with each stage's
     /// changelog mode for `EXPLAIN CHANGELOG_MODE`); `INSERT INTO` a
-    /// connector table starts a job (whose query text is `text`).
+    /// connector table starts a job (of `statement`'s text).
     async fn run_streaming(
         &self,
         plan: &LogicalPlan,
-        text: &str,
-        changelog_modes: bool,
+        statement: Typed<'_>,
     ) -> Result<Option<QueryStream>> {
+        let text = statement.text;
         match plan {
             LogicalPlan::Explain(explain) => {
                 let Some(pipeline) =
@@ -310,7 +337,7 @@ impl Engine {
                 else {
                     return Ok(None);
                 };
-                let lines = StringArray::from(if changelog_modes {
+                let lines = StringArray::from(if statement.changelog_modes {
                     pipeline.describe_changelog_modes()
                 } else {
                     pipeline.describe()
@@ -387,8 +414,14 @@ impl Engine {
                     // one leaves hidden files to clear.
                     sink.recover(sink_state.unwrap_or_default()).await?;
                 }
-                self.jobs
-                    .start(id, name, text.trim().to_string(), rows, sink, checkpointing);
+                self.jobs.start(
+                    id,
+                    name,
+                    statement.typed.trim().to_string(),
+                    rows,
+                    sink,
+                    checkpointing,
+                );
                 let schema = Arc::new(Schema::new(vec![Field::new(
                     "job_id",
                     DataType::UInt64,
@@ -552,6 +585,17 @@ impl Engine {
 /// Goes on from the newest intact checkpoint in `store` of job `query`, if
 /// there is one, and has `pipeline` take checkpoints every `every`: the
 /// job's checkpointing, and the sink's part of the checkpoint restored.
+/// A statement as typed and as planned (after flowsql's rewrites).
+#[derive(Clone, Copy)]
+struct Typed<'a> {
+    /// As the user typed it: what SHOW JOBS shows.
+    typed: &'a str,
+    /// As rewritten for DataFusion: what a checkpoint belongs to.
+    text: &'a str,
+    /// `EXPLAIN CHANGELOG_MODE`: say each stage's changelog mode.
+    changelog_modes: bool,
+}
+
 async fn resume(
     pipeline: &mut Pipeline,
     store: CheckpointStore,

@@ -17,7 +17,13 @@
 use std::any::Any;
 use std::time::Duration;
 
-use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::common::config::{
+    ConfigEntry, ConfigExtension, ConfigField, ConfigOptions, ExtensionOptions,
+};
 use datafusion::error::{DataFusionError, Result};
 
 use crate::config::parse_interval;
@@ -296,6 +302,93 @@ impl ExtensionOptions for SqlClientSettings {
             description: "How the shell shows an updating result: tableau, changelog or table",
         }]
     }
+}
+
+/// `SET;`: every setting whose value differs from `initial`'s, as `key`,
+/// `value` rows.
+pub fn changed(initial: &ConfigOptions, now: &ConfigOptions) -> crate::error::Result<RecordBatch> {
+    let before: HashMap<String, Option<String>> = initial
+        .entries()
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect();
+    let mut rows: Vec<(String, String)> = now
+        .entries()
+        .into_iter()
+        .filter(|e| before.get(&e.key) != Some(&e.value))
+        .map(|e| (e.key, e.value.unwrap_or_default()))
+        .collect();
+    rows.sort();
+    let keys = StringArray::from_iter_values(rows.iter().map(|r| r.0.as_str()));
+    let values = StringArray::from_iter_values(rows.iter().map(|r| r.1.as_str()));
+    Ok(RecordBatch::try_from_iter([
+        ("key", Arc::new(keys) as ArrayRef),
+        ("value", Arc::new(values) as ArrayRef),
+    ])?)
+}
+
+/// `RESET 'key'`: the setting back to its value in `initial`; `RESET;`
+/// (`key` `None`): every setting.
+pub fn reset(
+    options: &mut ConfigOptions,
+    initial: &ConfigOptions,
+    key: Option<&str>,
+) -> crate::error::Result<()> {
+    let Some(key) = key else {
+        *options = initial.clone();
+        return Ok(());
+    };
+    let extension = key.split('.').next().unwrap_or_default();
+    match extension {
+        ExecutionSettings::PREFIX => reset_in::<ExecutionSettings>(options, initial, key),
+        PipelineSettings::PREFIX => reset_in::<PipelineSettings>(options, initial, key),
+        TableSettings::PREFIX => reset_in::<TableSettings>(options, initial, key),
+        SqlClientSettings::PREFIX => reset_in::<SqlClientSettings>(options, initial, key),
+        _ => {
+            let entry = initial.entries().into_iter().find(|e| e.key == key);
+            match entry {
+                Some(ConfigEntry {
+                    value: Some(value), ..
+                }) => options.set(key, &value)?,
+                Some(_) => options.reset(key)?,
+                None => {
+                    return Err(crate::error::Error::query(format!(
+                        "unknown setting '{key}'; SET; lists the ones changed, SHOW ALL every one"
+                    )))
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Resets `key` of extension `T`: a fresh `T` given every other key's value.
+fn reset_in<T: ConfigExtension + Default + Clone>(
+    options: &mut ConfigOptions,
+    initial: &ConfigOptions,
+    key: &str,
+) -> crate::error::Result<()> {
+    let current = options.extensions.get::<T>().cloned().unwrap_or_default();
+    let mut fresh = initial.extensions.get::<T>().cloned().unwrap_or_default();
+    let known = current.entries().iter().any(|e| e.key == key);
+    if !known {
+        // Let the extension say what it knows.
+        let name = key
+            .strip_prefix(T::PREFIX)
+            .unwrap_or(key)
+            .trim_start_matches('.');
+        fresh.set(name, "")?;
+    }
+    for entry in current.entries() {
+        if entry.key == key {
+            continue;
+        }
+        if let (Some(value), Some(name)) = (entry.value, entry.key.strip_prefix(T::PREFIX)) {
+            fresh.set(name.trim_start_matches('.'), &value)?;
+        }
+    }
+    options.extensions.insert(fresh);
+    Ok(())
 }
 
 fn unknown(prefix: &str, key: &str, known: &str) -> DataFusionError {

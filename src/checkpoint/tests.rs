@@ -3,7 +3,8 @@
 //! same query; the output before the checkpoint plus the restored run's
 //! output must equal an uninterrupted run's, for every operator shape
 //! (sliced TUMBLE with DISTINCT and a user-defined aggregate, HOP,
-//! CUMULATE, the window operator, SESSION, per-batch filters, DISTINCT), resuming
+//! CUMULATE, the window operator, SESSION, per-batch filters, DISTINCT, the
+//! updating GROUP BY, alone and over another), resuming
 //! both between files and inside one.
 
 use std::sync::Arc;
@@ -228,6 +229,32 @@ async fn distinct_rows() {
     round_trips(
         "SELECT DISTINCT k, date_trunc('second', ts) AS second FROM events",
         "distinct",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_group_by() {
+    // The changelog before the checkpoint and after the restore is the
+    // uninterrupted one: every key's accumulators and last result survive.
+    round_trips(
+        "SELECT k, COUNT(*), SUM(v), MAX(v), AVG(v), COUNT(DISTINCT v % 7),
+                sum_of_squares(CAST(v AS DOUBLE))
+         FROM events GROUP BY k",
+        "group aggregate",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_group_by_over_an_updating_input() {
+    // The outer MIN and COUNT(DISTINCT) recompute from held values, which
+    // are checkpointed too.
+    round_trips(
+        "SELECT n % 10 AS bucket, COUNT(*), MIN(top), COUNT(DISTINCT top), SUM(n)
+         FROM (SELECT k, v % 50 AS g, COUNT(*) AS n, MAX(v) AS top FROM events GROUP BY k, v % 50)
+         GROUP BY n % 10",
+        "group aggregate",
     )
     .await;
 }

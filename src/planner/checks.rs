@@ -85,6 +85,18 @@ pub(super) fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<(
                 "SELECT DISTINCT and UNION over a stream are supported as the query's \
                  outermost operation (DISTINCT ON not yet); move them out of the subquery",
             ),
+            // Window Top-N and deduplication: ranked within each window,
+            // over the window's rows (or aggregates) when it closes.
+            (LogicalPlan::Window(window), StreamScan::Windowed(..))
+                if per_window(&window.window_expr, &starts, &ends) =>
+            {
+                None
+            }
+            (LogicalPlan::Window(_), StreamScan::Windowed(..)) => Some(
+                "OVER (...) over a window table function must be PARTITION BY window_start, \
+                 window_end (and any keys), so each window is ranked once, when it closes \
+                 (window Top-N, window deduplication)",
+            ),
             (LogicalPlan::Window(_), _) => Some(
                 "OVER (...) window functions are not supported on streams yet; \
                  use a window table function such as TUMBLE(...) with GROUP BY",
@@ -122,6 +134,24 @@ pub(super) fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<(
         Ok(TreeNodeRecursion::Continue)
     })?;
     problem.map_or(Ok(()), Err)
+}
+
+/// True when every window function of `exprs` partitions by the window
+/// (by `window_start` and `window_end`, under any of their names).
+fn per_window(exprs: &[Expr], starts: &[String], ends: &[String]) -> bool {
+    exprs.iter().all(|expr| {
+        let Expr::WindowFunction(function) = expr.clone().unalias_nested().data else {
+            return false;
+        };
+        let partitioned_by = |names: &[String]| {
+            function
+                .params
+                .partition_by
+                .iter()
+                .any(|e| matches!(e, Expr::Column(c) if names.contains(&c.name)))
+        };
+        partitioned_by(starts) && partitioned_by(ends)
+    })
 }
 
 /// `column` and the names it is renamed to anywhere in `plan`

@@ -32,6 +32,10 @@ pub enum Statement {
     DescribeModel(String),
     /// `DROP MODEL <name>`.
     DropModel(String),
+    /// `SET;` (Flink's): the settings changed in this session.
+    ListSettings,
+    /// `RESET 'key'`, or `RESET;` for every setting.
+    Reset(Option<String>),
     /// Anything DataFusion handles itself.
     DataFusion(Box<DFStatement>),
 }
@@ -83,6 +87,15 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
             ))
         }
         ["SHOW", "MODELS"] => return Ok(Statement::ShowModels),
+        ["SET"] => return Ok(Statement::ListSettings),
+        ["RESET"] => return Ok(Statement::Reset(None)),
+        ["RESET", _] => {
+            let key = sql.trim().trim_end_matches(';').trim()["RESET".len()..].trim();
+            return Ok(Statement::Reset(Some(
+                key.trim_matches(|c| c == '\'' || c == '"' || c == '`')
+                    .to_string(),
+            )));
+        }
         [verb @ ("DESCRIBE" | "DESC" | "DROP"), "MODEL", _, ..] => {
             // The name is the rest of the statement, quoted or not; the
             // registry says whether it is a model name.
