@@ -11,8 +11,9 @@
 //! - `SET 'table.exec.state.ttl' = '1 h'`: how long an unbounded operator
 //!   (an updating GROUP BY) keeps a key that has not changed (forever when
 //!   unset or 0, as in Flink).
-//! - `SET 'sql-client.execution.result-mode' = 'changelog' | 'table' |
-//!   'tableau'`: how the shell shows an updating result.
+//! - `SET 'sql-client.execution.result-mode' = 'tableau'`: how the shell
+//!   shows an updating result (Flink's `changelog` and `table` are refused:
+//!   not yet).
 
 use std::any::Any;
 use std::time::Duration;
@@ -230,16 +231,13 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-/// How the shell shows an updating result (Flink SQL client's result modes).
+/// How the shell shows an updating result (Flink SQL client's result
+/// modes; `changelog` and `table` are refused, not yet supported).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResultMode {
     /// Rows printed as they come, the changelog's `op` column first.
     #[default]
     Tableau,
-    /// The changelog, one change per line.
-    Changelog,
-    /// The result as a table, redrawn in place as it changes.
-    Table,
 }
 
 /// The `sql-client.` settings flowsql knows.
@@ -271,8 +269,13 @@ impl ExtensionOptions for SqlClientSettings {
             "execution.result-mode" => {
                 self.result_mode = match value.to_ascii_lowercase().as_str() {
                     "tableau" => ResultMode::Tableau,
-                    "changelog" => ResultMode::Changelog,
-                    "table" => ResultMode::Table,
+                    "changelog" | "table" => {
+                        return Err(DataFusionError::Configuration(format!(
+                            "'sql-client.execution.result-mode' = '{value}' is not supported \
+                             yet; the shell prints results as 'tableau' (each emission a table, \
+                             an updating result's op column first)"
+                        )))
+                    }
                     _ => {
                         return Err(DataFusionError::Configuration(format!(
                             "'sql-client.execution.result-mode' = '{value}': write \
@@ -293,8 +296,6 @@ impl ExtensionOptions for SqlClientSettings {
     fn entries(&self) -> Vec<ConfigEntry> {
         let mode = match self.result_mode {
             ResultMode::Tableau => "tableau",
-            ResultMode::Changelog => "changelog",
-            ResultMode::Table => "table",
         };
         vec![ConfigEntry {
             key: "sql-client.execution.result-mode".into(),

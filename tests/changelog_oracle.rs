@@ -17,6 +17,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::datasource::MemTable;
 use flowsql::Engine;
+use futures::StreamExt;
 
 /// A small deterministic generator (SplitMix64), so failures reproduce.
 struct Rng(u64);
@@ -167,4 +168,53 @@ async fn an_updating_result_says_so_and_retracts_before_it_updates() {
         }
     }
     assert!(updates > 10, "the input should update keys many times");
+}
+
+/// The kinds of key `key0`'s rows in the result of counting `t` per key,
+/// the input's two batches 200 ms apart, under `SET`ting `settings`.
+async fn kinds_of_key0(settings: &str) -> Vec<String> {
+    let engine = Engine::new().await.unwrap();
+    engine.execute(settings).await.unwrap();
+    let one = |ts: i64| {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["key0"])),
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(TimestampMillisecondArray::from(vec![ts])),
+        ];
+        RecordBatch::try_new(schema(), columns).unwrap()
+    };
+    let input = futures::stream::iter([one(1_000), one(2_000)]).then(|batch| async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(batch)
+    });
+    engine
+        .register_stream("t", schema(), "ts", Duration::from_secs(1), input)
+        .unwrap();
+    let results = engine
+        .query("SELECT k, COUNT(*) FROM t GROUP BY k")
+        .await
+        .unwrap();
+    let batches = results.collect().await.unwrap();
+    batches
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows()).map(move |i| {
+                datafusion::arrow::util::display::array_value_to_string(b.column(0), i).unwrap()
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_state_ttl_forgets_idle_keys() {
+    // Kept: the second row updates the count.
+    assert_eq!(
+        kinds_of_key0("SET 'table.exec.state.ttl' = '0'").await,
+        ["+I", "-U", "+U"]
+    );
+    // Idle for 200 ms under a 10 ms TTL: forgotten, the key starts afresh.
+    assert_eq!(
+        kinds_of_key0("SET 'table.exec.state.ttl' = '10 ms'").await,
+        ["+I", "+I"]
+    );
 }

@@ -422,3 +422,47 @@ async fn state_stays_bounded_on_a_long_input() {
         );
     }
 }
+
+/// Window Top-N (the top two keys of each window by count, ties broken by
+/// key) and window deduplication (each key's first row per window), as
+/// Flink's docs write them, against the same ranking over batch windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_top_n_and_deduplication_equal_batch() {
+    let mut rng = Rng(0x70_9E);
+    for case in 0..cases() / 10 {
+        let delay = [1i64, 300, 1500][rng.below(3) as usize];
+        let input = generate(&mut rng, delay);
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        write_files(&files, &input.rows, 50 + rng.below(400) as usize);
+        let files = format!("{}/", files.display());
+        let engine = engine_with_tables(&files, &files, input.delay, 64).await;
+        let size = [250i64, 1000, 2000][rng.below(3) as usize];
+        let streaming_rows =
+            format!("TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND))");
+        let batch_rows = format!(
+            "(SELECT k, v, ts, TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size}) AS window_start,
+                TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size} + {size}) AS window_end FROM b_ms)"
+        );
+        for template in [
+            "SELECT * FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY c DESC, k) AS rn
+               FROM (SELECT window_start, window_end, k, COUNT(*) AS c, SUM(v) AS total
+                     FROM ROWS GROUP BY window_start, window_end, k))
+             WHERE rn <= 2",
+            "SELECT window_start, window_end, k, v, ts FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end, k ORDER BY ts, v) AS rn
+               FROM ROWS)
+             WHERE rn = 1",
+        ] {
+            let streaming = template.replace("ROWS", &streaming_rows);
+            let batch = template.replace("ROWS", &batch_rows);
+            let stream = engine.query(&streaming).await.unwrap();
+            assert!(stream.is_streaming());
+            let got = rows_of(stream).await;
+            let want = rows_of(engine.query(&batch).await.unwrap()).await;
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "case {case}: {streaming}");
+        }
+    }
+}

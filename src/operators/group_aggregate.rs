@@ -519,6 +519,9 @@ impl Operator for GroupAggregateOperator {
                 .map(|(kind, rows)| (kind.is_retraction(), rows))
                 .collect(),
         };
+        // Keys idle past the TTL go before this batch's rows arrive: a
+        // key that comes back starts afresh (+I), as in Flink.
+        self.expire();
         let mut touched = Vec::new();
         for (retract, rows) in parts {
             for rows in self.plan.input.run(vec![rows]).await? {
@@ -526,7 +529,6 @@ impl Operator for GroupAggregateOperator {
             }
         }
         let out = self.emit(touched)?;
-        self.expire();
         Ok(Output::batches(out.into_iter().collect()))
     }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Operator, Output};
@@ -79,6 +80,13 @@ impl Operator for PerBatchOperator {
                 }
             }
         }
-        Ok(Output::batches(out))
+        // One batch per batch taken, as an insert-only query gives.
+        match out.first() {
+            Some(first) if out.len() > 1 => Ok(Output::batches(vec![concat_batches(
+                &first.schema(),
+                &out,
+            )?])),
+            _ => Ok(Output::batches(out)),
+        }
     }
 }
