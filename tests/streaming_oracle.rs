@@ -10,28 +10,15 @@
 //! covered: the sliced one (partial aggregate per slice) and, for queries it
 //! cannot take, the one that aggregates each window's rows.
 
+mod common;
+
 use std::fmt::Write as _;
+
+use common::Rng;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use flowsql::{Engine, QueryStream};
-
-/// A small deterministic generator (SplitMix64), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One generated input: rows `(key, value, event time in ms)` in arrival order.
 struct Input {
