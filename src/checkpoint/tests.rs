@@ -260,6 +260,24 @@ async fn updating_group_by_over_an_updating_input() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn top_n_and_deduplication() {
+    // The held rows (and their arrival order, which breaks ties) survive.
+    round_trips(
+        "SELECT * FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v % 100 DESC)
+         AS rn FROM events) WHERE rn <= 3",
+        "top-n",
+    )
+    .await;
+    // Keep-first: the rows waiting for the watermark and the keys done.
+    round_trips(
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k, v % 10 ORDER BY ts)
+         AS rn FROM events) WHERE rn = 1",
+        "keep the first",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_of_another_query_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with_events(dir.path()).await;

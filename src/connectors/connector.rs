@@ -84,7 +84,7 @@ pub trait ConnectorConfig: Send + Sync + Debug {
 
     /// The column whose values are the watermark when the table declares
     /// none (a generator's event time, in order).
-    fn implied_watermark(&self) -> Option<&'static str> {
+    fn implied_watermark(&self) -> Option<&str> {
         None
     }
 

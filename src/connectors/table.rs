@@ -82,7 +82,7 @@ impl ConnectorTable {
 
     /// The column whose values are the watermark when the table declares
     /// none (nexmark's `date_time`).
-    pub fn implied_watermark(&self) -> Option<&'static str> {
+    pub fn implied_watermark(&self) -> Option<&str> {
         self.config.implied_watermark()
     }
 

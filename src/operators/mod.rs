@@ -27,6 +27,7 @@ pub mod partitioned;
 pub mod per_batch;
 pub mod session_window;
 pub mod sliced_window;
+pub mod top_n;
 pub mod watermark;
 pub mod window_aggregate;
 

@@ -6,8 +6,10 @@
 //!   builds the operator pipeline ([`crate::pipeline`]).
 //!   Its parts: `scans` (where a plan reads streams), `checks` (what
 //!   cannot run on one), `slicing` (a windowed aggregate split per slice),
-//!   `group_by` (an unbounded GROUP BY, updating), `stand_in` (a table
-//!   standing in for an aggregate, so the query above it runs on its own).
+//!   `updating` (a stream without a window through stateful operators:
+//!   `group_by`, an unbounded GROUP BY, and `top_n`, Top-N and
+//!   deduplication), `stand_in` (a table standing in for an aggregate, so
+//!   the query above it runs on its own).
 //! - [`current_watermark`]: `CURRENT_WATERMARK(ts)`, bound to the pipeline
 //!   it is planned into.
 
@@ -18,4 +20,6 @@ mod scans;
 mod slicing;
 mod stand_in;
 pub mod streaming;
+mod top_n;
+mod updating;
 pub mod window_table;

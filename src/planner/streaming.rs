@@ -29,10 +29,10 @@ use datafusion::prelude::SessionContext;
 
 use super::checks::{check_no_query_time, check_no_stream_subqueries, check_supported};
 use super::current_watermark::{self, CurrentWatermarkUdf};
-use super::group_by::group_aggregates;
 pub use super::scans::reads_stream;
 use super::scans::{one_window_scan, stream_scans, StreamScan};
 use super::slicing::sliced_aggregate;
+use super::updating::updating_operators;
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
@@ -77,17 +77,21 @@ pub async fn plan_stream(
         None => plan,
     };
     let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
-    if direct && has_aggregate(plan)? {
-        // An unbounded GROUP BY: an updating result.
+    if direct && has_stateful(plan)? {
+        // An unbounded GROUP BY or a Top-N: an updating result (or a
+        // deduplication, append-only).
         let [StreamScan::Direct(stream)] = scans.as_slice() else {
             return Err(Error::query(
-                "an unbounded GROUP BY over several streams (a UNION ALL or a join of \
+                "an unbounded GROUP BY or Top-N over several streams (a UNION ALL or a join of \
                  streams) is not supported yet; aggregate one stream",
             ));
         };
         check_no_query_time(plan)?;
         check_no_stream_subqueries(plan)?;
-        if let Some(operators) = group_aggregates(ctx, plan, stream).await? {
+        let time_column = event_time_column(ctx, stream)?;
+        if let Some(operators) =
+            updating_operators(ctx, plan, stream, time_column.as_deref()).await?
+        {
             let mut chains = vec![chain(ctx, stream, operators, &metrics, sources).await?];
             unique_ids(&mut chains);
             let pool = Arc::clone(&ctx.runtime_env().memory_pool);
@@ -170,11 +174,11 @@ pub async fn plan_stream(
     Ok(Some(Pipeline::new(chains, metrics, &pool)))
 }
 
-/// True when `plan` aggregates (outside subqueries).
-fn has_aggregate(plan: &LogicalPlan) -> Result<bool> {
+/// True when `plan` aggregates or ranks (outside subqueries).
+fn has_stateful(plan: &LogicalPlan) -> Result<bool> {
     let mut found = false;
     plan.apply(|node| {
-        found |= matches!(node, LogicalPlan::Aggregate(_));
+        found |= matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_));
         Ok(if found {
             TreeNodeRecursion::Stop
         } else {
@@ -264,6 +268,18 @@ fn bind_current_watermark(
         })
     })?;
     Ok(rewritten.transformed.then_some(rewritten.data))
+}
+
+/// The event-time column of stream table `provider`: the one its
+/// WATERMARK is declared for, if any.
+fn event_time_column(
+    ctx: &SessionContext,
+    provider: &Arc<dyn TableProvider>,
+) -> Result<Option<String>> {
+    let stream = StreamTable::of(provider.as_ref())
+        .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
+    let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
+    Ok(stream.watermark(&ctx.state(), &schema)?.map(|w| w.column))
 }
 
 /// The stream's watermark, as an operator; `None` when it has none.

@@ -112,6 +112,19 @@ impl NexmarkTable {
         }
     }
 
+    /// The index in [`NexmarkTable::schema`] of the column a table declares
+    /// as `name`: today's names (`date_time`, `item_name`) or Nexmark's own
+    /// (`dateTime`, `itemName`, `initialBid`, `emailAddress`,
+    /// `creditCard`), in any case.
+    pub fn column_index(self, name: &str) -> Option<usize> {
+        let plain = |n: &str| n.replace('_', "").to_ascii_lowercase();
+        let wanted = plain(name);
+        self.schema()
+            .fields()
+            .iter()
+            .position(|f| plain(f.name()) == wanted)
+    }
+
     /// Every column the generator makes for this table, in order.
     pub fn schema(self) -> SchemaRef {
         let id = |name: &str| Field::new(name, DataType::Int64, false);

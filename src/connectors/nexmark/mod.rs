@@ -18,7 +18,9 @@
 //! the table's (see [`generator::NexmarkTable::schema`]), by name, cast to the declared
 //! types; columns left out are not generated. The stream's event time is
 //! `date_time`; without a WATERMARK clause the watermark is `date_time`
-//! itself (the events are in time order).
+//! itself (the events are in time order). Nexmark's own column names
+//! (`dateTime`, `itemName`, `initialBid`, `emailAddress`, `creditCard`)
+//! name the same columns, so the suite's queries run as written.
 //!
 //! - `options.rs`: its options and columns, checked once;
 //! - `source.rs`: the generating source;
@@ -67,8 +69,18 @@ impl Connector for Nexmark {
     ) -> Result<Arc<dyn ConnectorConfig>> {
         let options = NexmarkOptions::from_table(definition)?;
         options::check_columns(&options, definition, &declared)?;
+        // The event time as declared (`date_time` or Nexmark's `dateTime`).
+        let time_column = declared
+            .fields()
+            .iter()
+            .map(|f| f.name())
+            .find(|name| {
+                options.table.column_index(name) == options.table.column_index("date_time")
+            })
+            .cloned();
         Ok(Arc::new(NexmarkConfig {
             options,
+            time_column,
             // Rows only ever come from the generator, while a query runs.
             table: no_rows(declared)?,
         }))
@@ -79,6 +91,8 @@ impl Connector for Nexmark {
 #[derive(Debug)]
 struct NexmarkConfig {
     options: NexmarkOptions,
+    /// The declared event-time column, if declared.
+    time_column: Option<String>,
     table: Arc<dyn TableProvider>,
 }
 
@@ -93,8 +107,8 @@ impl ConnectorConfig for NexmarkConfig {
     }
 
     /// The events are in time order: `date_time` is the watermark.
-    fn implied_watermark(&self) -> Option<&'static str> {
-        Some("date_time")
+    fn implied_watermark(&self) -> Option<&str> {
+        self.time_column.as_deref()
     }
 
     async fn open_source(

@@ -97,7 +97,11 @@ pub fn check_columns(
             ));
         }
         let name = column.name();
-        let Ok(field) = generated.field_with_name(&name) else {
+        let Some(field) = options
+            .table
+            .column_index(&name)
+            .map(|i| generated.field(i))
+        else {
             return Err(Error::query_at(
                 format!(
                     "the nexmark {} table has no column '{name}'; it has: {}",

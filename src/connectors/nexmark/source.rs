@@ -34,12 +34,16 @@ pub struct NexmarkSource {
 impl NexmarkSource {
     /// A generator for a table of `schema` (the declared columns).
     pub fn open(options: &NexmarkOptions, schema: SchemaRef) -> Result<Self> {
-        let generated = options.table.schema();
         let indices = schema
             .fields()
             .iter()
-            .map(|f| generated.index_of(f.name()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+            .map(|f| {
+                options
+                    .table
+                    .column_index(f.name())
+                    .ok_or_else(|| Error::Internal(format!("nexmark has no column '{}'", f.name())))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let proportion = (0..50).filter(|e| options.table.owns(*e)).count() as u64;
         let mut events_per_batch = BATCH_ROWS * 50 / proportion;
         if options.events_per_second > 0 {
