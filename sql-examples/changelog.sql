@@ -33,3 +33,45 @@ GROUP BY bids;
 -- an append-only sink (filesystem, tcp) refuses an updating result.
 CREATE TABLE totals (auction BIGINT, bids BIGINT) WITH ('connector' = 'print');
 INSERT INTO totals SELECT auction, COUNT(*) FROM bids WHERE auction = 1001 GROUP BY auction;
+
+-- Top-N: the two highest bids of each auction, with their rank. A new
+-- higher bid changes each rank below it (-U the old row, +U the new).
+SELECT * FROM (
+  SELECT auction, bidder, price,
+         ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) AS rn
+  FROM bids)
+WHERE rn <= 2;
+
+-- Deduplication: each bidder's last bid (updating) ...
+SELECT auction, bidder, price, ts FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY ts DESC) AS rn FROM bids)
+WHERE rn = 1;
+
+-- ... and first bid (append-only: emitted once the watermark passes it).
+SELECT auction, bidder, price, ts FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY ts) AS rn FROM bids)
+WHERE rn = 1;
+
+-- Top-N over an aggregate: the three auctions with the most bids so far.
+SELECT * FROM (
+  SELECT auction, bids, ROW_NUMBER() OVER (ORDER BY bids DESC, auction) AS place
+  FROM (SELECT auction, COUNT(*) AS bids FROM bids GROUP BY auction))
+WHERE place <= 3;
+
+-- OVER aggregates (append-only, each row once the watermark passes it):
+-- each bid with its auction's average and maximum over the last hour of
+-- event time (one window for all, as Flink requires), ...
+SELECT auction, price, ts,
+       AVG(price) OVER last_hour AS hour_avg,
+       MAX(price) OVER last_hour AS hour_max
+FROM bids
+WHERE auction = 1001
+WINDOW last_hour AS (PARTITION BY auction ORDER BY ts
+                     RANGE BETWEEN INTERVAL '1' HOUR PRECEDING AND CURRENT ROW);
+
+-- ... and the sum of each bidder's last three bids.
+SELECT bidder, price, ts,
+       SUM(price) OVER (PARTITION BY bidder ORDER BY ts
+                        ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS last3
+FROM bids
+WHERE bidder < 2003;

@@ -293,6 +293,7 @@ impl Engine {
                 ))))
             }
             Statement::DataFusion(mut statement) => {
+                sql::session_views(&mut statement);
                 sql::group_window::rewrite_group_windows(&mut statement)?;
                 sql::flink_functions::rewrite(&mut statement)?;
                 if let Some(call) = ml::calls::per_window_training(&statement)? {

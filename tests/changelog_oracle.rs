@@ -6,7 +6,8 @@
 //! recomputing from held values (MIN, MAX, DISTINCT), and through Top-N
 //! (a Top-N of an aggregate, an aggregate of a Top-N). Rows arrive a little
 //! out of event-time order (less than the watermark delay), so keep-first
-//! deduplication must wait for the watermark.
+//! deduplication and OVER aggregates must wait for the watermark; their
+//! append-only results are compared as multisets.
 
 mod common;
 
@@ -109,6 +110,15 @@ const QUERIES: &[&str] = &[
      AS rn FROM t) WHERE rn = 1",
     "SELECT k, v, ts FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) \
      AS rn FROM t) WHERE rn = 1",
+    // OVER aggregates (append-only, each row once the watermark passes it).
+    "SELECT k, v, ts, SUM(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 PRECEDING \
+     AND CURRENT ROW) AS s, COUNT(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 2 \
+     PRECEDING AND CURRENT ROW) AS n FROM t",
+    "SELECT k, ts, MAX(v) OVER w AS hi, AVG(v) OVER w AS mean, COUNT(*) OVER w AS n FROM t \
+     WINDOW w AS (PARTITION BY k ORDER BY ts RANGE BETWEEN INTERVAL '1' SECOND PRECEDING \
+     AND CURRENT ROW)",
+    "SELECT ts, MIN(v) OVER (ORDER BY ts RANGE BETWEEN INTERVAL '500' MILLISECOND PRECEDING \
+     AND CURRENT ROW) AS lo FROM t WHERE v > 0",
     // A Top-N of an aggregate (retractions into the Top-N) ...
     "SELECT k, s, rn FROM (SELECT k, s, ROW_NUMBER() OVER (ORDER BY s DESC, k) AS rn \
      FROM (SELECT k, SUM(v) AS s FROM t GROUP BY k)) WHERE rn <= 3",

@@ -453,3 +453,71 @@ async fn window_top_n_and_deduplication_equal_batch() {
         }
     }
 }
+
+/// A window over a view of a stream (filtered, projected), and cascading
+/// windows: a TUMBLE over the `window_time` of an inner TUMBLE's result
+/// (Flink's docs' example), equal to the batch answer.
+#[tokio::test]
+async fn windows_over_views_and_cascading_windows_equal_batch() {
+    let mut rng = Rng(0x0CA5_CADE);
+    for case in 0..cases() / 10 {
+        let delay = [1i64, 300, 1500][rng.below(3) as usize];
+        let input = generate(&mut rng, delay);
+        let dir = tempfile::tempdir().unwrap();
+        let files = dir.path().join("files");
+        write_files(&files, &input.rows, 50 + rng.below(400) as usize);
+        let files = format!("{}/", files.display());
+        let engine = engine_with_tables(&files, &files, input.delay, 64).await;
+        let size = [250i64, 1000, 2000][rng.below(3) as usize];
+        let outer = size * [2i64, 3][rng.below(2) as usize];
+        engine
+            .execute(&format!(
+                "CREATE TEMPORARY VIEW sv AS SELECT k, v * 2 AS v2, ts FROM s WHERE v % 3 <> 0;
+                 CREATE TEMPORARY VIEW inner_w AS
+                   SELECT window_start AS s1, window_end AS e1, window_time AS rowtime, k,
+                          SUM(v) AS partial, COUNT(*) AS n
+                   FROM TABLE(TUMBLE(TABLE s, DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND))
+                   GROUP BY k, window_start, window_end, window_time;"
+            ))
+            .await
+            .unwrap();
+        let start =
+            |size: i64| format!("TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size})");
+        let end = |size: i64| {
+            format!("TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size} + {size})")
+        };
+        let cases = [
+            (
+                format!(
+                    "SELECT window_start, k, COUNT(*), SUM(v2) FROM TABLE(TUMBLE(TABLE sv, \
+                     DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND)) \
+                     GROUP BY window_start, window_end, k"
+                ),
+                format!(
+                    "SELECT {}, k, COUNT(*), SUM(v * 2) FROM b_ms WHERE v % 3 <> 0 GROUP BY 1, 2",
+                    start(size)
+                ),
+            ),
+            (
+                format!(
+                    "SELECT window_start, window_end, SUM(partial), SUM(n) FROM TABLE(TUMBLE(TABLE \
+                     inner_w, DESCRIPTOR(rowtime), INTERVAL '{outer}' MILLISECOND)) \
+                     GROUP BY window_start, window_end"
+                ),
+                format!(
+                    "SELECT {}, {}, SUM(v), COUNT(*) FROM b_ms GROUP BY 1, 2",
+                    start(outer),
+                    end(outer)
+                ),
+            ),
+        ];
+        for (streaming, batch) in cases {
+            let stream = engine.query(&streaming).await.unwrap();
+            assert!(stream.is_streaming());
+            let got = rows_of(stream).await;
+            let want = rows_of(engine.query(&batch).await.unwrap()).await;
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "case {case}: {streaming}");
+        }
+    }
+}

@@ -278,6 +278,19 @@ async fn top_n_and_deduplication() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_aggregates() {
+    // The rows waiting for the watermark and each key's frame survive; the
+    // accumulators are rebuilt from the frame.
+    round_trips(
+        "SELECT k, v, SUM(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 3 PRECEDING AND
+         CURRENT ROW), MAX(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 3 PRECEDING AND
+         CURRENT ROW) FROM events",
+        "over aggregate",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkpoint_of_another_query_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine_with_events(dir.path()).await;

@@ -20,6 +20,7 @@ pub mod distinct;
 pub mod emission;
 pub mod emission_source;
 pub mod group_aggregate;
+pub mod over_aggregate;
 // The shape for running one operator on several cores; tested, not yet
 // chosen by the planner.
 #[cfg_attr(not(test), allow(dead_code))]

@@ -7,8 +7,8 @@
 //!   Its parts: `scans` (where a plan reads streams), `checks` (what
 //!   cannot run on one), `slicing` (a windowed aggregate split per slice),
 //!   `updating` (a stream without a window through stateful operators:
-//!   `group_by`, an unbounded GROUP BY, and `top_n`, Top-N and
-//!   deduplication), `stand_in` (a table standing in for an aggregate, so
+//!   `group_by`, an unbounded GROUP BY, `top_n`, Top-N and deduplication,
+//!   and `over`, OVER aggregates), `stand_in` (a table standing in for an aggregate, so
 //!   the query above it runs on its own).
 //! - [`current_watermark`]: `CURRENT_WATERMARK(ts)`, bound to the pipeline
 //!   it is planned into.
@@ -16,6 +16,7 @@
 mod checks;
 pub mod current_watermark;
 mod group_by;
+mod over;
 mod scans;
 mod slicing;
 mod stand_in;

@@ -18,7 +18,8 @@ use crate::operators::emission::replace_scans;
 pub(super) enum StreamScan {
     /// The stream table itself.
     Direct(Arc<dyn TableProvider>),
-    /// A window function over the stream table.
+    /// A window function over the stream table (or over a view whose query
+    /// reads it).
     Windowed(Arc<WindowTable>, Arc<dyn TableProvider>),
 }
 
@@ -35,7 +36,11 @@ pub(super) fn stream_scans(plan: &LogicalPlan) -> Result<Vec<StreamScan>> {
             if let Ok(provider) = source_as_provider(&scan.source) {
                 let any: &dyn std::any::Any = provider.as_ref();
                 if let Some(window) = any.downcast_ref::<WindowTable>() {
-                    if window.stream_source().is_some() {
+                    let over_stream = match window.view_plan() {
+                        Some(view) => reads_stream(&view)?,
+                        None => window.stream_source().is_some(),
+                    };
+                    if over_stream {
                         let window = window_arc(&provider);
                         scans.push(StreamScan::Windowed(window, provider));
                     }

@@ -33,6 +33,7 @@ pub use super::scans::reads_stream;
 use super::scans::{one_window_scan, stream_scans, StreamScan};
 use super::slicing::sliced_aggregate;
 use super::updating::updating_operators;
+use super::window_table::WindowTable;
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
@@ -90,7 +91,7 @@ pub async fn plan_stream(
         check_no_stream_subqueries(plan)?;
         let time_column = event_time_column(ctx, stream)?;
         if let Some(operators) =
-            updating_operators(ctx, plan, stream, time_column.as_deref()).await?
+            updating_operators(ctx, plan, stream, time_column.as_deref(), &metrics).await?
         {
             let mut chains = vec![chain(ctx, stream, operators, &metrics, sources).await?];
             unique_ids(&mut chains);
@@ -124,28 +125,10 @@ pub async fn plan_stream(
     let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
-            let sliced = match window.spec.kind {
-                WindowKind::Session { .. } => None,
-                _ => sliced_aggregate(ctx, plan, provider).await?,
-            };
-            let operator: Box<dyn Operator> = match (sliced, &window.spec.kind) {
-                (Some(aggregate), _) => Box::new(SlicedWindowOperator::new(
-                    Arc::clone(&window.spec),
-                    aggregate,
-                    Arc::clone(&metrics),
-                )?),
-                (None, WindowKind::Session { .. }) => Box::new(SessionWindowOperator::new(
-                    Arc::clone(&window.spec),
-                    EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
-                    Arc::clone(&metrics),
-                )),
-                (None, _) => Box::new(WindowAggregateOperator::new(
-                    Arc::clone(&window.spec),
-                    EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
-                    Arc::clone(&metrics),
-                )),
-            };
-            chains.push(chain(ctx, &window.source, vec![operator], &metrics, sources).await?);
+            let operator = window_operator(ctx, plan, window, provider, &metrics).await?;
+            let (stream, mut operators) = window_input(ctx, window, &metrics).await?;
+            operators.push(operator);
+            chains.push(chain(ctx, &stream, operators, &metrics, sources).await?);
         }
         StreamScan::Direct(_) => {
             // Filters and projections, per batch, on one stream or on a
@@ -172,6 +155,91 @@ pub async fn plan_stream(
     unique_ids(&mut chains);
     let pool = Arc::clone(&ctx.runtime_env().memory_pool);
     Ok(Some(Pipeline::new(chains, metrics, &pool)))
+}
+
+/// The operator computing `plan` over the windows of `window` (scanned in
+/// `plan` as `provider`): sliced for the aggregates that can be, otherwise
+/// holding each window's rows.
+async fn window_operator(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    window: &Arc<WindowTable>,
+    provider: &Arc<dyn TableProvider>,
+    metrics: &Arc<StreamMetrics>,
+) -> Result<Box<dyn Operator>> {
+    let sliced = match window.spec.kind {
+        WindowKind::Session { .. } => None,
+        _ => sliced_aggregate(ctx, plan, provider).await?,
+    };
+    Ok(match (sliced, &window.spec.kind) {
+        (Some(aggregate), _) => Box::new(SlicedWindowOperator::new(
+            Arc::clone(&window.spec),
+            aggregate,
+            Arc::clone(metrics),
+        )?),
+        (None, WindowKind::Session { .. }) => Box::new(SessionWindowOperator::new(
+            Arc::clone(&window.spec),
+            EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
+            Arc::clone(metrics),
+        )),
+        (None, _) => Box::new(WindowAggregateOperator::new(
+            Arc::clone(&window.spec),
+            EmissionPlan::try_new(ctx, plan, std::slice::from_ref(provider)).await?,
+            Arc::clone(metrics),
+        )),
+    })
+}
+
+/// Where the rows `window` windows come from: the stream it reads, and the
+/// operators making its input rows from the stream's. None for a window
+/// over a stream table; for a window over a view, the view's query: per
+/// batch (a filtered stream) or itself a window (cascading windows, the
+/// inner window's rows emitted as it closes, before the watermark that
+/// closed it reaches the outer one).
+async fn window_input(
+    ctx: &SessionContext,
+    window: &WindowTable,
+    metrics: &Arc<StreamMetrics>,
+) -> Result<(Arc<dyn TableProvider>, Vec<Box<dyn Operator>>)> {
+    let Some(view) = window.view_plan() else {
+        return Ok((Arc::clone(&window.source), Vec::new()));
+    };
+    let name = &window.spec.source_name;
+    let mut scans = stream_scans(&view)?;
+    check_no_query_time(&view)?;
+    check_no_stream_subqueries(&view)?;
+    let view = match scans.as_slice() {
+        [_, _, ..] if scans.iter().all(|s| matches!(s, StreamScan::Windowed(..))) => {
+            let unified = one_window_scan(&view, &scans)?;
+            scans.truncate(1);
+            unified
+        }
+        [_] => view,
+        _ => {
+            return Err(Error::query(format!(
+                "a window over view '{name}', which reads several streams, is not supported                  yet; window a view of one stream"
+            )))
+        }
+    };
+    check_supported(&view, &scans[0]).map_err(|e| {
+        Error::query(format!(
+            "view '{name}' cannot feed a window: {e} (a window needs rows that never change:              filters, projections or another window's result)"
+        ))
+    })?;
+    match &scans[0] {
+        StreamScan::Direct(stream) => {
+            let emission = EmissionPlan::try_new(ctx, &view, std::slice::from_ref(stream)).await?;
+            let operator: Box<dyn Operator> =
+                Box::new(PerBatchOperator::new(Arc::new(emission), 0));
+            Ok((Arc::clone(stream), vec![operator]))
+        }
+        StreamScan::Windowed(inner, provider) => {
+            let operator = window_operator(ctx, &view, inner, provider, metrics).await?;
+            let (stream, mut operators) = Box::pin(window_input(ctx, inner, metrics)).await?;
+            operators.push(operator);
+            Ok((stream, operators))
+        }
+    }
 }
 
 /// True when `plan` aggregates or ranks (outside subqueries).

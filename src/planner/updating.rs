@@ -1,5 +1,6 @@
 //! A stream without a window through stateful operators: unbounded
-//! `GROUP BY` (`group_by.rs`) and Top-N / deduplication (`top_n.rs`). The
+//! `GROUP BY` (`group_by.rs`), Top-N / deduplication (`top_n.rs`) and OVER
+//! aggregates (`over.rs`). The
 //! query becomes a chain of them, lowest first, each reading the rows of
 //! the part of the query below it, and the rest of the query (HAVING,
 //! projections) runs over each change.
@@ -22,12 +23,15 @@ use datafusion::logical_expr::{Aggregate, LogicalPlan, Window};
 use datafusion::prelude::SessionContext;
 
 use super::group_by::group_aggregate_of;
+use super::over::{is_over_aggregate, over_aggregate_of};
 use super::stand_in::stand_in;
 use super::top_n::{ranked_window, top_n_of};
 use crate::changelog::ChangelogMode;
 use crate::error::{Error, Result};
+use crate::metrics::StreamMetrics;
 use crate::operators::emission::EmissionPlan;
 use crate::operators::group_aggregate::GroupAggregateOperator;
+use crate::operators::over_aggregate::OverAggregateOperator;
 use crate::operators::per_batch::PerBatchOperator;
 use crate::operators::top_n::TopNOperator;
 use crate::operators::Operator;
@@ -41,6 +45,7 @@ pub(super) async fn updating_operators(
     plan: &LogicalPlan,
     stream: &Arc<dyn TableProvider>,
     time_column: Option<&str>,
+    metrics: &Arc<StreamMetrics>,
 ) -> Result<Option<Vec<Box<dyn Operator>>>> {
     let ttl = ctx
         .state()
@@ -78,6 +83,24 @@ pub(super) async fn updating_operators(
                 rest = replace(rest, &LogicalPlan::Aggregate(aggregate), &replacement.plan)?;
                 reads = replacement.table;
                 Box::new(GroupAggregateOperator::try_new(plan)?)
+            }
+            Stateful::Window(window) if is_over_aggregate(&window) => {
+                check_rows_only(&window.input, mode)?;
+                let input =
+                    EmissionPlan::try_new(ctx, &window.input, &[Arc::clone(&reads)]).await?;
+                let replacement = stand_in(window.schema.as_ref(), &name)?;
+                let plan = over_aggregate_of(
+                    ctx,
+                    &window,
+                    input,
+                    Arc::clone(&replacement.schema),
+                    mode,
+                    time_column,
+                    Arc::clone(metrics),
+                )?;
+                rest = replace(rest, &LogicalPlan::Window(window), &replacement.plan)?;
+                reads = replacement.table;
+                Box::new(OverAggregateOperator::try_new(plan)?)
             }
             Stateful::Window(window) => {
                 check_rows_only(&window.input, mode)?;

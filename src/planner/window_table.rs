@@ -2,10 +2,12 @@
 //! SESSION) returns: its input table's rows, each once per window that holds
 //! it, with `window_start`, `window_end` and `window_time` added.
 //!
-//! Over a bounded table DataFusion scans it like any table: the input is read,
-//! assigned to windows, and served from memory. Over a stream it is never
-//! scanned: the streaming planner finds it in the plan and assigns windows
-//! incrementally as rows arrive.
+//! Over a bounded table (or a view of one) DataFusion scans it like any
+//! table: the input is read, assigned to windows, and served from memory.
+//! Over a stream, or a view whose query reads one (a filtered stream, or
+//! another window's result: cascading windows), it is never scanned: the
+//! streaming planner finds it in the plan and assigns windows incrementally
+//! as rows arrive.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use futures::FutureExt;
 
@@ -44,6 +46,11 @@ impl WindowTable {
     /// The stream this window runs over, if its input is a stream.
     pub fn stream_source(&self) -> Option<StreamTable<'_>> {
         StreamTable::of(self.source.as_ref())
+    }
+
+    /// The query of the view this window runs over, if its input is a view.
+    pub fn view_plan(&self) -> Option<LogicalPlan> {
+        Some(self.source.get_logical_plan()?.into_owned())
     }
 }
 
@@ -137,14 +144,9 @@ impl WindowFunction {
             return Err(self.usage());
         }
 
+        // A table, or a view (whose rows, over a stream, the streaming
+        // planner makes before windowing them: cascading windows too).
         let source = lookup_table(session, &source_name)?;
-        if source.table_type() == datafusion::datasource::TableType::View {
-            return Err(Error::query(format!(
-                "{}: windows over a view ('{source_name}') are not supported yet; window the \
-                 table the view reads, with the view's WHERE in the query",
-                self.name
-            )));
-        }
         let source_schema = source.schema();
         let column = |name: &str| -> Result<usize> {
             source_schema.index_of(name).map_err(|_| {

@@ -60,6 +60,17 @@ pub fn strip_changelog_mode(sql: &str) -> (String, bool) {
     (text, true)
 }
 
+/// `CREATE TEMPORARY VIEW` (Flink's usual form) as `CREATE VIEW`: flowsql's
+/// catalog lives in the session, so every view is temporary in Flink's sense.
+pub fn session_views(statement: &mut DFStatement) {
+    use datafusion::sql::sqlparser::ast::Statement as Ast;
+    if let DFStatement::Statement(ast) = statement {
+        if let Ast::CreateView(view) = ast.as_mut() {
+            view.temporary = false;
+        }
+    }
+}
+
 /// Parses exactly one statement.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
     unsupported::refuse_unsupported(sql)?;
