@@ -92,6 +92,10 @@ const QUERIES: &[&str] = &[
     "SELECT hi, COUNT(DISTINCT k) AS keys, AVG(n) AS mean FROM \
      (SELECT k, MAX(v) AS hi, COUNT(*) AS n FROM t GROUP BY k) WHERE n > 2 GROUP BY hi",
     "SELECT COUNT(*) AS groups FROM (SELECT k, v FROM t GROUP BY k, v)",
+    // SELECT DISTINCT over an updating result: a row comes and goes with
+    // its copies; and DISTINCT below an aggregate.
+    "SELECT DISTINCT n FROM (SELECT k, COUNT(*) AS n FROM t GROUP BY k)",
+    "SELECT s, COUNT(*) AS n FROM (SELECT DISTINCT k, v % 4 AS s FROM t) GROUP BY s",
     // Top-N with the rank column: changes per rank.
     "SELECT * FROM (SELECT k, v, ts, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC, ts) \
      AS rn FROM t) WHERE rn <= 3",

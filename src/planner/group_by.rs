@@ -71,9 +71,12 @@ pub(super) fn group_aggregate_of(
         input_mode,
         ttl,
         description: format!(
-            "group aggregate: by [{}], {} aggregate(s), updating{}",
+            "group aggregate: by [{}], {}, updating{}",
             names.join(", "),
-            aggregate.aggr_expr.len(),
+            match aggregate.aggr_expr.len() {
+                0 => "distinct rows".to_string(),
+                n => format!("{n} aggregate(s)"),
+            },
             ttl.map(|t| format!(", state ttl {t:?}"))
                 .unwrap_or_default()
         ),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Aggregate, LogicalPlan, Window};
+use datafusion::logical_expr::{Aggregate, Distinct, Expr, LogicalPlan, Window};
 use datafusion::prelude::SessionContext;
 
 use super::group_by::group_aggregate_of;
@@ -67,8 +67,8 @@ pub(super) async fn updating_operators(
     while let Some(node) = lowest_stateful(&rest)? {
         let name = format!("__updating_{}", operators.len() + 1);
         let operator: Box<dyn Operator> = match node {
-            Stateful::Aggregate(aggregate) => {
-                check_rows_only(&aggregate.input, mode)?;
+            Stateful::Aggregate(aggregate, node) => {
+                check_rows_only(&aggregate.input)?;
                 let input =
                     EmissionPlan::try_new(ctx, &aggregate.input, &[Arc::clone(&reads)]).await?;
                 let replacement = stand_in(aggregate.schema.as_ref(), &name)?;
@@ -80,12 +80,12 @@ pub(super) async fn updating_operators(
                     mode,
                     ttl,
                 )?;
-                rest = replace(rest, &LogicalPlan::Aggregate(aggregate), &replacement.plan)?;
+                rest = replace(rest, &node, &replacement.plan)?;
                 reads = replacement.table;
                 Box::new(GroupAggregateOperator::try_new(plan)?)
             }
             Stateful::Window(window) if is_over_aggregate(&window) => {
-                check_rows_only(&window.input, mode)?;
+                check_rows_only(&window.input)?;
                 let input =
                     EmissionPlan::try_new(ctx, &window.input, &[Arc::clone(&reads)]).await?;
                 let replacement = stand_in(window.schema.as_ref(), &name)?;
@@ -103,7 +103,7 @@ pub(super) async fn updating_operators(
                 Box::new(OverAggregateOperator::try_new(plan)?)
             }
             Stateful::Window(window) => {
-                check_rows_only(&window.input, mode)?;
+                check_rows_only(&window.input)?;
                 let ranked = ranked_window(&rest, &window)?;
                 let input =
                     EmissionPlan::try_new(ctx, &window.input, &[Arc::clone(&reads)]).await?;
@@ -137,7 +137,7 @@ pub(super) async fn updating_operators(
     if operators.is_empty() {
         return Ok(None);
     }
-    check_rows_only(&rest, mode)?;
+    check_rows_only(&rest)?;
     let rest = Arc::new(EmissionPlan::try_new(ctx, &rest, &[reads]).await?);
     operators.push(Box::new(match mode {
         ChangelogMode::InsertOnly => PerBatchOperator::new(rest, 0),
@@ -187,20 +187,44 @@ fn reads_column(
 
 /// A node that keeps state across batches.
 enum Stateful {
-    Aggregate(Aggregate),
+    /// A GROUP BY, or a `SELECT DISTINCT` as the GROUP BY of all its
+    /// columns (Flink's way: over an updating input a distinct row comes
+    /// and goes with its copies), with the node it stands for.
+    Aggregate(Aggregate, LogicalPlan),
     Window(Window),
 }
 
 /// The stateful node of `plan` with no other below it; an error when there
 /// are several (aggregates side by side, as a join of two would have).
 fn lowest_stateful(plan: &LogicalPlan) -> Result<Option<Stateful>> {
-    let is_stateful =
-        |n: &LogicalPlan| matches!(n, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_));
+    let is_stateful = |n: &LogicalPlan| {
+        matches!(
+            n,
+            LogicalPlan::Aggregate(_) | LogicalPlan::Window(_) | LogicalPlan::Distinct(_)
+        )
+    };
     let mut lowest = Vec::new();
     plan.apply(|node| {
         let stateful = match node {
-            LogicalPlan::Aggregate(a) => Stateful::Aggregate(a.clone()),
+            LogicalPlan::Aggregate(a) => Stateful::Aggregate(a.clone(), node.clone()),
             LogicalPlan::Window(w) => Stateful::Window(w.clone()),
+            LogicalPlan::Distinct(Distinct::All(input)) => {
+                let columns = input
+                    .schema()
+                    .columns()
+                    .into_iter()
+                    .map(Expr::Column)
+                    .collect();
+                let aggregate = Aggregate::try_new(Arc::clone(input), columns, Vec::new())?;
+                Stateful::Aggregate(aggregate, node.clone())
+            }
+            LogicalPlan::Distinct(Distinct::On(_)) => {
+                return Err(datafusion::error::DataFusionError::Plan(
+                    "DISTINCT ON over a stream is not supported; rank with ROW_NUMBER() OVER \
+                     (PARTITION BY ... ORDER BY ...) = 1 (deduplication) instead"
+                        .into(),
+                ))
+            }
             _ => return Ok(TreeNodeRecursion::Continue),
         };
         let mut below = false;
@@ -232,7 +256,7 @@ fn lowest_stateful(plan: &LogicalPlan) -> Result<Option<Stateful>> {
 
 /// Refuses what cannot run on the changes of a stream between two
 /// aggregates or above the last: everything but filters and projections.
-fn check_rows_only(plan: &LogicalPlan, mode: ChangelogMode) -> Result<()> {
+fn check_rows_only(plan: &LogicalPlan) -> Result<()> {
     let mut problem: Option<&'static str> = None;
     plan.apply(|node| {
         problem = match node {
@@ -249,14 +273,6 @@ fn check_rows_only(plan: &LogicalPlan, mode: ChangelogMode) -> Result<()> {
             LogicalPlan::Window(_) => Some(
                 "OVER (...) window functions next to an unbounded GROUP BY are not \
                  supported yet; use a window table function such as TUMBLE(...)",
-            ),
-            LogicalPlan::Distinct(_) if mode == ChangelogMode::Updating => Some(
-                "SELECT DISTINCT over an updating result (a GROUP BY's) is not supported \
-                 yet; group by the distinct columns instead",
-            ),
-            LogicalPlan::Distinct(_) => Some(
-                "SELECT DISTINCT below an unbounded GROUP BY is not supported yet; group \
-                 by the distinct columns instead",
             ),
             LogicalPlan::Union(_) => {
                 Some("an unbounded GROUP BY over a UNION of streams is not supported yet")
