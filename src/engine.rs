@@ -24,6 +24,7 @@ use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::{Stream, StreamExt};
 
+use crate::changelog::ChangelogMode;
 use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::config::AllowedPaths;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
@@ -376,10 +377,12 @@ impl Engine {
                 }
                 let id = self.jobs.new_id();
                 let job_name = name.clone().unwrap_or_else(|| id.to_string());
+                let mut mode = ChangelogMode::InsertOnly;
                 let (rows, checkpointing, sink_state) =
                     match plan_stream(&self.ctx, input, Sources::Open).await? {
                         Some(mut pipeline) => {
-                            sink_table.check_takes(pipeline.changelog_mode())?;
+                            mode = pipeline.changelog_mode();
+                            sink_table.check_takes(mode)?;
                             let (checkpointing, sink_state) = match interval {
                                 Some(every) => {
                                     let store = self
@@ -408,7 +411,7 @@ impl Engine {
                         }
                     };
                 let mut sink = sink_table
-                    .open_sink(&job_name, checkpointing.is_some())
+                    .open_sink(&job_name, checkpointing.is_some(), mode)
                     .await?;
                 if checkpointing.is_some() {
                     // Also without a checkpoint: a run killed before its first

@@ -1,9 +1,10 @@
 //! Exactly-once after crashes: three jobs (tumbling, hopping and session
-//! windows) read a Parquet stream into filesystem sinks, checkpointing
-//! every 50 ms, in a `flowsql` process killed with SIGKILL at random
-//! moments and started again each time; once a run finishes, each sink's
-//! visible rows must equal those of an uninterrupted run: nothing lost,
-//! nothing twice.
+//! windows) read a Parquet stream into filesystem sinks, and a fourth (an
+//! updating GROUP BY) into a filesystem table with a PRIMARY KEY (an
+//! upsert sink: one snapshot of the table), checkpointing every 50 ms, in
+//! a `flowsql` process killed with SIGKILL at random moments and started
+//! again each time; once a run finishes, each sink's visible rows must
+//! equal those of an uninterrupted run: nothing lost, nothing twice.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -75,8 +76,19 @@ fn script(input: &Path, output: &Path) -> String {
             output.display()
         ));
     }
+    script.push_str(&format!(
+        "CREATE TABLE out_{UPSERT} (k BIGINT, n BIGINT, total BIGINT, top BIGINT,
+           PRIMARY KEY (k) NOT ENFORCED)
+         WITH ('connector' = 'filesystem', 'path' = '{}/{UPSERT}/', 'format' = 'parquet');
+         SET 'pipeline.name' = '{UPSERT}';
+         INSERT INTO out_{UPSERT} SELECT k, COUNT(*), SUM(v), MAX(v) FROM events GROUP BY k;\n",
+        output.display()
+    ));
     script
 }
+
+/// The updating job, into a keyed (upsert) filesystem table.
+const UPSERT: &str = "per_key";
 
 /// A `flowsql` process running `script` over `data_dir`.
 fn flowsql(script: &Path, data_dir: &Path) -> Command {
@@ -174,7 +186,7 @@ async fn jobs_killed_at_random_moments_write_what_an_uninterrupted_run_writes() 
     assert!(kills > 0, "no run was killed: the jobs ended too soon");
     eprintln!("kills: {kills}");
 
-    for (name, _) in JOBS {
+    for name in JOBS.iter().map(|(name, _)| *name).chain([UPSERT]) {
         let want = visible_rows(&clean.join("out").join(name));
         let got = visible_rows(&crashy.join("out").join(name));
         assert!(!want.is_empty(), "{name}: no output");

@@ -93,6 +93,95 @@ async fn a_filesystem_sink_holds_exactly_the_query_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_updating_result_into_a_keyed_filesystem_table_is_one_snapshot_of_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("per_auction");
+    let engine = common::engine_in(dir.path()).await;
+    engine.execute(BIDS).await.unwrap();
+    engine.execute(common::BIDS_BOUNDED).await.unwrap();
+    let query = "SELECT auction, COUNT(*) AS bids, MAX(price) AS top FROM bids GROUP BY auction";
+    engine
+        .execute(&format!(
+            "CREATE TABLE per_auction (auction BIGINT, bids BIGINT, top DOUBLE,
+               PRIMARY KEY (auction) NOT ENFORCED)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv');
+             INSERT INTO per_auction {query}",
+            out.display()
+        ))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    let job = jobs.last().unwrap();
+    assert_eq!(job.state, JobState::Finished, "{:?}", job.state);
+    // One file, the table the changelog folds to: the batch answer.
+    assert_eq!(visible_files(&out), [format!("snapshot-{}.csv", job.id)]);
+    engine
+        .execute(&format!(
+            "CREATE TABLE back (auction BIGINT, bids BIGINT, top DOUBLE)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv')",
+            out.display()
+        ))
+        .await
+        .unwrap();
+    let written = engine
+        .query("SELECT * FROM back")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let batch = engine
+        .query(&query.replace("FROM bids", "FROM bounded"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(common::sorted_rows(&written), common::sorted_rows(&batch));
+    assert_eq!(common::sorted_rows(&written).len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_table_is_written_per_partition_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("by_minute");
+    let engine = common::engine_in(dir.path()).await;
+    engine.execute(BIDS).await.unwrap();
+    engine.execute(common::BIDS_BOUNDED).await.unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE by_minute (auction BIGINT, price DOUBLE, minute STRING, big BOOLEAN)
+             PARTITIONED BY (minute, big)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
+                   'sink.partition-commit.policy.kind' = 'success-file');
+             INSERT INTO by_minute SELECT auction, price, DATE_FORMAT(ts, 'HH:mm'), price > 250
+             FROM bids",
+            out.display()
+        ))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    assert_eq!(jobs[0].state, JobState::Finished, "{:?}", jobs[0].state);
+    // Seven minutes, each with cheap and dear bids: 14 directories.
+    let minutes = visible_files(&out);
+    assert_eq!(minutes.len(), 7, "{minutes:?}");
+    assert!(
+        minutes.iter().all(|m| m.starts_with("minute=10%3A0")),
+        "{minutes:?}"
+    );
+    let (written, uncommitted) = common::partitioned_rows(&out, 2).await;
+    assert!(uncommitted.is_empty(), "{uncommitted:?}");
+    let batch = engine
+        .query("SELECT auction, price, to_char(ts, '%H:%M'), price > 250 FROM bounded")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(written, common::sorted_rows(&batch));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_jobs_and_stop_job_from_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::engine_in(dir.path()).await;

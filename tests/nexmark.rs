@@ -329,6 +329,38 @@ async fn q18_last_bid_and_q19_top_ten_equal_batch() {
     assert_eq!(q19, batch);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q10_logs_bids_into_partitioned_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), "dateTime").await;
+    let text = std::fs::read_to_string("sql-examples/nexmark/q10.sql").unwrap();
+    let out = dir.path().join("bid");
+    let sink = &text[text.find("CREATE TABLE nexmark_q10").unwrap()..text.find("INSERT").unwrap()];
+    let sink = sink.replace("nexmark-q10-output/bid/", &format!("{}/", out.display()));
+    engine.execute(&sink).await.unwrap();
+    engine
+        .execute(&format!("INSERT INTO nexmark_q10\n{}", suite_query("q10")))
+        .await
+        .unwrap();
+    let jobs = engine.jobs().wait_all().await;
+    assert_eq!(
+        jobs[0].state,
+        flowsql::JobState::Finished,
+        "{:?}",
+        jobs[0].state
+    );
+    let (written, uncommitted) = common::partitioned_rows(&out, 2).await;
+    assert!(uncommitted.is_empty(), "{uncommitted:?}");
+    let batch = run(
+        &engine,
+        "SELECT auction, bidder, price, dateTime, extra, to_char(dateTime, '%Y-%m-%d'),
+                to_char(dateTime, '%H:%M') FROM bids",
+    )
+    .await;
+    assert_eq!(written.len(), 276_000);
+    assert_eq!(written, batch);
+}
+
 /// `'events-per-second'` paces the generator and spaces event times by
 /// 1/rate: 200 events at 2000/s are 0.5 ms apart (the last bid, event 199,
 /// at 99 ms).

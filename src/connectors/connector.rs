@@ -119,6 +119,27 @@ pub trait ConnectorConfig: Send + Sync + Debug {
         false
     }
 
+    /// True when the sink writes an updating result as upserts by the
+    /// table's `PRIMARY KEY` ([`ConnectorConfig::open_upsert_sink`]).
+    fn takes_upserts(&self) -> bool {
+        false
+    }
+
+    /// The sink writing an updating result as upserts by the columns `key`
+    /// (indices among the table's columns).
+    async fn open_upsert_sink(
+        &self,
+        name: &str,
+        job: &str,
+        exactly_once: bool,
+        key: Vec<usize>,
+    ) -> Result<Box<dyn Sink>> {
+        let _ = (job, exactly_once, key);
+        Err(Error::query(format!(
+            "table '{name}' cannot take upserts by its PRIMARY KEY"
+        )))
+    }
+
     /// One line for EXPLAIN: where a stream over the table `name` reads.
     fn describe(&self, name: &str) -> String;
 }

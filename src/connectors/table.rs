@@ -108,7 +108,12 @@ impl ConnectorTable {
     /// The writer for this sink table, for the job named `job` (file sinks
     /// name their files after it); `exactly_once` when the job takes
     /// checkpoints (file sinks then publish output only with a checkpoint).
-    pub async fn open_sink(&self, job: &str, exactly_once: bool) -> Result<Box<dyn Sink>> {
+    pub async fn open_sink(
+        &self,
+        job: &str,
+        exactly_once: bool,
+        mode: ChangelogMode,
+    ) -> Result<Box<dyn Sink>> {
         let name = self.definition.table_name();
         if !self.connector.roles().sink {
             return Err(Error::query(format!(
@@ -117,7 +122,27 @@ impl ConnectorTable {
                 registry::sinks().join(", ")
             )));
         }
+        if mode == ChangelogMode::Updating && !self.config.takes_updates() {
+            let key = self.primary_key_indices();
+            return self
+                .config
+                .open_upsert_sink(&name, job, exactly_once, key)
+                .await;
+        }
         self.config.open_sink(&name, job, exactly_once).await
+    }
+
+    /// The positions of the `PRIMARY KEY` columns among the table's.
+    fn primary_key_indices(&self) -> Vec<usize> {
+        let names: Vec<String> = self.definition.columns.iter().map(|c| c.name()).collect();
+        self.definition
+            .primary_key
+            .iter()
+            .filter_map(|k| {
+                let k = crate::sql::create_table::normalize(k);
+                names.iter().position(|n| *n == k)
+            })
+            .collect()
     }
 
     /// Refuses an updating result (`mode`) for a sink that takes only
@@ -126,12 +151,23 @@ impl ConnectorTable {
         if mode == ChangelogMode::InsertOnly || self.config.takes_updates() {
             return Ok(());
         }
+        let keyed = !self.definition.primary_key.is_empty();
+        if keyed && self.config.takes_upserts() {
+            return Ok(());
+        }
+        let upserts = match self.config.takes_upserts() {
+            true => {
+                "declare the table's key, PRIMARY KEY (...) NOT ENFORCED, to write it as \
+                     upserts by key; "
+            }
+            false => "",
+        };
         Err(Error::query(format!(
             "table '{}' (connector '{}') takes only appended rows, but the query's result is \
-             updating: it changes rows it emitted before (a GROUP BY without a window); \
-             write it to a sink that takes updates ('print', 'blackhole'), or make the query \
-             append-only by grouping per window: GROUP BY window_start, window_end of \
-             TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
+             updating: it changes rows it emitted before (a GROUP BY without a window, a \
+             Top-N); {upserts}write it to a sink that takes updates ('print', 'blackhole'), \
+             or make the query append-only by grouping per window: GROUP BY window_start, \
+             window_end of TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE))",
             self.definition.table_name(),
             self.connector.names()[0],
         )))

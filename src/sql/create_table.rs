@@ -30,6 +30,12 @@ pub struct CreateTable {
     pub columns: Vec<Column>,
     /// `WATERMARK FOR column AS expr`, if declared.
     pub watermark: Option<Watermark>,
+    /// `PRIMARY KEY (a, b) NOT ENFORCED`: its columns (none when not
+    /// declared). As in Flink, not checked: a sink writes upserts by it.
+    pub primary_key: Vec<Ident>,
+    /// `PARTITIONED BY (a, b)`: the columns a filesystem sink makes
+    /// directories of (`a=1/b=x/`), in order (none when not declared).
+    pub partitioned_by: Vec<Ident>,
     /// The `WITH (...)` options in the order written.
     pub options: Vec<TableOption>,
     /// The statement's SQL text.
@@ -141,12 +147,24 @@ pub fn parse_create_table(sql: &str) -> Result<Option<CreateTable>> {
     if !parser.consume_token(&Token::LParen) {
         return Ok(None);
     }
-    let (columns, watermark) = match parse_column_list(&mut parser) {
+    let (columns, watermark, primary_key) = match parse_column_list(&mut parser) {
         Ok(list) => list,
         // Not Flink's column list; let DataFusion parse it and report.
         Err(_) if !mentions_with_clause(sql) => return Ok(None),
         Err(e) => return Err(from_parser_error(e)),
     };
+    let mut partitioned_by = Vec::new();
+    if parser.parse_keywords(&[Keyword::PARTITIONED, Keyword::BY]) {
+        parser
+            .expect_token(&Token::LParen)
+            .map_err(from_parser_error)?;
+        partitioned_by = parser
+            .parse_comma_separated(|p| p.parse_identifier())
+            .map_err(from_parser_error)?;
+        parser
+            .expect_token(&Token::RParen)
+            .map_err(from_parser_error)?;
+    }
     if !parser.parse_keyword(Keyword::WITH) {
         let is_flink_only =
             watermark.is_some() || columns.iter().any(|c| matches!(c, Column::Computed { .. }));
@@ -188,12 +206,27 @@ pub fn parse_create_table(sql: &str) -> Result<Option<CreateTable>> {
     if let Some(watermark) = &mut watermark {
         super::flink_functions::rewrite::rewrite_expression(&mut watermark.expr)?;
     }
+    for (clause, keys) in [
+        ("PRIMARY KEY", &primary_key),
+        ("PARTITIONED BY", &partitioned_by),
+    ] {
+        for key in keys {
+            if !columns.iter().any(|c| c.name() == normalize(key)) {
+                return Err(Error::query(format!(
+                    "{clause} names column '{}', which the table does not have",
+                    key.value
+                )));
+            }
+        }
+    }
     Ok(Some(CreateTable {
         name,
         or_replace,
         if_not_exists,
         columns,
         watermark,
+        primary_key,
+        partitioned_by,
         options,
         definition: sql.to_string(),
     }))
@@ -203,11 +236,37 @@ fn mentions_with_clause(sql: &str) -> bool {
     sql.to_ascii_uppercase().contains("WITH")
 }
 
-fn parse_column_list(parser: &mut Parser) -> Result<(Vec<Column>, Option<Watermark>), ParserError> {
+/// The column list: columns, the WATERMARK and the PRIMARY KEY.
+type ColumnList = (Vec<Column>, Option<Watermark>, Vec<Ident>);
+
+fn parse_column_list(parser: &mut Parser) -> Result<ColumnList, ParserError> {
     let mut columns = Vec::new();
     let mut watermark = None;
+    let mut primary_key = Vec::new();
     loop {
-        if is_word(&parser.peek_nth_token(0), "WATERMARK")
+        // `[CONSTRAINT name] PRIMARY KEY (a, b) NOT ENFORCED`
+        let constraint = is_word(&parser.peek_nth_token(0), "CONSTRAINT");
+        let at = usize::from(constraint) * 2;
+        if is_word(&parser.peek_nth_token(at), "PRIMARY")
+            && is_word(&parser.peek_nth_token(at + 1), "KEY")
+        {
+            for _ in 0..at + 2 {
+                parser.next_token();
+            }
+            parser.expect_token(&Token::LParen)?;
+            let keys = parser.parse_comma_separated(|p| p.parse_identifier())?;
+            parser.expect_token(&Token::RParen)?;
+            if !parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]) {
+                return parser.expected(
+                    "NOT ENFORCED after PRIMARY KEY (...): as in Flink, keys are not checked",
+                    parser.peek_token(),
+                );
+            }
+            if !primary_key.is_empty() {
+                return parser.expected("only one PRIMARY KEY", parser.peek_token());
+            }
+            primary_key = keys;
+        } else if is_word(&parser.peek_nth_token(0), "WATERMARK")
             && is_word(&parser.peek_nth_token(1), "FOR")
         {
             parser.next_token();
@@ -235,7 +294,7 @@ fn parse_column_list(parser: &mut Parser) -> Result<(Vec<Column>, Option<Waterma
             continue;
         }
         parser.expect_token(&Token::RParen)?;
-        return Ok((columns, watermark));
+        return Ok((columns, watermark, primary_key));
     }
 }
 

@@ -22,17 +22,6 @@ struct Feature {
 
 const FEATURES: &[Feature] = &[
     Feature {
-        tokens: &["NOT", "ENFORCED"],
-        in_statement: &["CREATE"],
-        message: "PRIMARY KEY ... NOT ENFORCED is not supported yet (primary keys and upsert \
-                  tables come with changelog streams); leave the PRIMARY KEY clause out",
-    },
-    Feature {
-        tokens: &["PRIMARY", "KEY"],
-        in_statement: &["CREATE"],
-        message: "PRIMARY KEY is not supported yet on connector tables; leave it out",
-    },
-    Feature {
         tokens: &["ROW", "<"],
         in_statement: &["CREATE"],
         message: "ROW<...> types are not supported yet; declare the fields as columns of \
@@ -66,12 +55,6 @@ const FEATURES: &[Feature] = &[
         in_statement: &["CREATE"],
         message: "metadata columns (METADATA VIRTUAL) are not supported yet; leave the \
                   column out",
-    },
-    Feature {
-        tokens: &["PARTITIONED", "BY"],
-        in_statement: &["CREATE"],
-        message: "PARTITIONED BY is not supported yet; flowsql reads and writes a table's \
-                  directory without partition directories",
     },
     Feature {
         tokens: &["STATEMENT", "SET"],
@@ -176,10 +159,6 @@ mod tests {
     #[test]
     fn flink_features_are_named() {
         for (sql, expected) in [
-            (
-                "CREATE TABLE t (a INT, PRIMARY KEY (a) NOT ENFORCED) WITH ('connector' = 'x')",
-                "PRIMARY KEY ... NOT ENFORCED",
-            ),
             ("CREATE TABLE t (a ROW<x INT>) WITH ()", "ROW<...> types"),
             (
                 "CREATE TABLE t (a MAP<STRING, INT>) WITH ()",
@@ -192,10 +171,6 @@ mod tests {
             (
                 "CREATE TABLE t (a INT, o BIGINT METADATA FROM 'offset') WITH ()",
                 "metadata columns",
-            ),
-            (
-                "CREATE TABLE t (a INT) PARTITIONED BY (a) WITH ()",
-                "PARTITIONED BY",
             ),
             ("CREATE TABLE t2 LIKE t", "CREATE TABLE ... LIKE"),
             (

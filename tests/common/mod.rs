@@ -105,3 +105,53 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// The rows of a partitioned filesystem table written under `dir` (CSV
+/// files with a header, in `name=value/` directories, `%3A` for `:`), each
+/// followed by its partition values, sorted; and the partition directories
+/// that lack a `_SUCCESS` file.
+pub async fn partitioned_rows(dir: &Path, depth: usize) -> (Vec<String>, Vec<String>) {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let mut rows = Vec::new();
+    let mut uncommitted = Vec::new();
+    let mut level = vec![(dir.to_path_buf(), Vec::<String>::new())];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for (path, values) in level {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                let entry = entry.unwrap();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some((_, value)) = name.split_once('=') {
+                    let mut values = values.clone();
+                    values.push(value.replace("%3A", ":"));
+                    next.push((entry.path(), values));
+                }
+            }
+        }
+        level = next;
+    }
+    for (path, values) in level {
+        if !path.join("_SUCCESS").exists() {
+            uncommitted.push(path.display().to_string());
+        }
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let file = entry.unwrap().path();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            let batches = ctx
+                .read_csv(file.to_str().unwrap(), Default::default())
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            for row in sorted_rows(&batches) {
+                rows.push(format!("{row} | {}", values.join(" | ")));
+            }
+        }
+    }
+    rows.sort();
+    (rows, uncommitted)
+}

@@ -10,9 +10,11 @@
 pub mod csv_records;
 pub mod file_order;
 pub mod listing;
+pub mod partitioned;
 pub mod sink;
 pub mod stream;
 pub mod table;
+pub mod upsert;
 
 use std::sync::Arc;
 
@@ -74,6 +76,15 @@ impl Connector for Filesystem {
                 monitor_interval,
             },
             sink: FileSinkOptions::from_table(definition)?,
+            partition_columns: definition
+                .partitioned_by
+                .iter()
+                .map(|key| {
+                    let name = crate::sql::create_table::normalize(key);
+                    let position = definition.columns.iter().position(|c| c.name() == name);
+                    (name, position.unwrap_or_default())
+                })
+                .collect(),
             table,
         }))
     }
@@ -85,6 +96,8 @@ impl Connector for Filesystem {
 struct FilesystemConfig {
     stream: FileStreamOptions,
     sink: FileSinkOptions,
+    /// `PARTITIONED BY`: each partition column's name and position.
+    partition_columns: Vec<(String, usize)>,
     table: Arc<dyn TableProvider>,
 }
 
@@ -106,7 +119,42 @@ impl ConnectorConfig for FilesystemConfig {
     }
 
     async fn open_sink(&self, _name: &str, job: &str, exactly_once: bool) -> Result<Box<dyn Sink>> {
+        if !self.partition_columns.is_empty() {
+            return Ok(Box::new(partitioned::PartitionedFileSink::open(
+                &self.sink,
+                job,
+                exactly_once,
+                self.partition_columns.clone(),
+            )?));
+        }
         Ok(Box::new(FileSink::open(&self.sink, job, exactly_once)?))
+    }
+
+    /// An updating result into a table with a PRIMARY KEY: one snapshot
+    /// file of the whole table, replaced at each checkpoint.
+    fn takes_upserts(&self) -> bool {
+        true
+    }
+
+    async fn open_upsert_sink(
+        &self,
+        name: &str,
+        job: &str,
+        exactly_once: bool,
+        key: Vec<usize>,
+    ) -> Result<Box<dyn Sink>> {
+        if !self.partition_columns.is_empty() {
+            return Err(Error::query(format!(
+                "table '{name}': an updating result into a PARTITIONED BY table is not \
+                 supported yet; leave PARTITIONED BY out (the table is one snapshot file)"
+            )));
+        }
+        let files = FileSink::open_snapshots(&self.sink, job, exactly_once)?;
+        Ok(Box::new(upsert::UpsertFileSink::new(
+            files,
+            key,
+            exactly_once,
+        )))
     }
 
     fn describe(&self, name: &str) -> String {

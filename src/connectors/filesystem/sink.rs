@@ -17,6 +17,10 @@
 //!
 //! A published file is never overwritten: a new run numbers its files after
 //! those of earlier runs of the same job name in the directory.
+//!
+//! A table with a PRIMARY KEY given an updating result is written as
+//! snapshots instead (`upsert.rs`): one file, `snapshot-<job>.<ext>`,
+//! replaced whole (an atomic rename over it) by each newer snapshot.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -44,7 +48,13 @@ pub const OPTIONS: &[&str] = &[
     "csv.delimiter",
     "sink.rolling-policy.file-size",
     "sink.rolling-policy.rollover-interval",
+    "sink.rolling-policy.check-interval",
     "source.monitor-interval",
+    "sink.partition-commit.trigger",
+    "sink.partition-commit.delay",
+    "sink.partition-commit.policy.kind",
+    "partition.time-extractor.timestamp-pattern",
+    "partition.default-name",
 ];
 
 enum Writer {
@@ -75,6 +85,8 @@ pub struct FileSink {
     /// Complete files waiting for a checkpoint: the hidden name, then the
     /// visible one.
     pending: Vec<(PathBuf, PathBuf)>,
+    /// Writes snapshots: one file name, replaced by each new file.
+    snapshot: bool,
 }
 
 /// The filesystem sink's options, read and checked once, when the table
@@ -91,6 +103,11 @@ pub struct FileSinkOptions {
     max_bytes: usize,
     /// Time after which a file is rolled.
     max_age: Duration,
+    /// A partitioned table's partitions get a `_SUCCESS` file when
+    /// committed (`'sink.partition-commit.policy.kind' = 'success-file'`).
+    pub success_file: bool,
+    /// The directory name of a NULL partition value.
+    pub default_partition: String,
 }
 
 impl FileSinkOptions {
@@ -116,12 +133,44 @@ impl FileSinkOptions {
                 crate::config::parse_interval(o.value).map_err(|problem| o.error(problem))?
             }
         };
+        for key in [
+            "sink.rolling-policy.check-interval",
+            "sink.partition-commit.delay",
+        ] {
+            if let Some(o) = options.get(key) {
+                crate::config::parse_interval(o.value).map_err(|problem| o.error(problem))?;
+            }
+        }
+        if let Some(o) = options.get("sink.partition-commit.trigger") {
+            if !["process-time", "partition-time"].contains(&o.value) {
+                return Err(o.error("use 'process-time' or 'partition-time'".into()));
+            }
+        }
+        let mut success_file = false;
+        if let Some(o) = options.get("sink.partition-commit.policy.kind") {
+            for kind in o.value.split(',').map(str::trim) {
+                match kind {
+                    "success-file" => success_file = true,
+                    other => {
+                        return Err(o.error(format!(
+                            "'{other}' is not supported; use 'success-file' (a metastore \
+                             commit needs a Hive catalog, which flowsql does not have)"
+                        )))
+                    }
+                }
+            }
+        }
         Ok(FileSinkOptions {
             path,
             path_at,
             format: format_name,
             max_bytes,
             max_age,
+            success_file,
+            default_partition: options
+                .get("partition.default-name")
+                .map_or("__DEFAULT_PARTITION__", |o| o.value)
+                .to_string(),
         })
     }
 }
@@ -130,6 +179,27 @@ impl FileSink {
     /// A sink for the table's directory (created if missing), naming its
     /// files after job `job`; see the module docs for `exactly_once`.
     pub fn open(options: &FileSinkOptions, job: &str, exactly_once: bool) -> Result<Self> {
+        Self::open_as(options, job, exactly_once, false)
+    }
+
+    /// A sink writing whole snapshots of a table, each replacing the last
+    /// (see the module docs).
+    pub fn open_snapshots(
+        options: &FileSinkOptions,
+        job: &str,
+        exactly_once: bool,
+    ) -> Result<Self> {
+        Self::open_as(options, job, exactly_once, true)
+    }
+
+    /// How often a job without checkpoints rolls its files (or writes a
+    /// snapshot).
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// The sink's directory: the table's path.
+    pub fn directory(options: &FileSinkOptions) -> Result<PathBuf> {
         let local = options
             .path
             .strip_prefix("file://")
@@ -140,7 +210,33 @@ impl FileSink {
                 Some(options.path_at),
             ));
         }
-        let directory = PathBuf::from(local);
+        Ok(PathBuf::from(local))
+    }
+
+    fn open_as(
+        options: &FileSinkOptions,
+        job: &str,
+        exactly_once: bool,
+        snapshot: bool,
+    ) -> Result<Self> {
+        Self::open_in(
+            options,
+            Self::directory(options)?,
+            job,
+            exactly_once,
+            snapshot,
+        )
+    }
+
+    /// A sink writing files into `directory` (one partition's, for a
+    /// partitioned table), otherwise as the table's options say.
+    pub fn open_in(
+        options: &FileSinkOptions,
+        directory: PathBuf,
+        job: &str,
+        exactly_once: bool,
+        snapshot: bool,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&directory).map_err(|e| {
             Error::External(format!(
                 "cannot create sink directory '{}': {e}",
@@ -157,6 +253,7 @@ impl FileSink {
             current: None,
             exactly_once,
             pending: Vec::new(),
+            snapshot,
         };
         // Jobs are numbered from 1 in every process: a run goes on after
         // the files of earlier runs into the same directory, never over them.
@@ -170,7 +267,10 @@ impl FileSink {
     }
 
     fn new_file(&mut self, batch: &RecordBatch) -> Result<OpenFile> {
-        let name = format!("part-{}-{:05}.{}", self.job, self.next_part, self.format);
+        let name = match self.snapshot {
+            true => format!("snapshot-{}.{}", self.job, self.format),
+            false => format!("part-{}-{:05}.{}", self.job, self.next_part, self.format),
+        };
         self.next_part += 1;
         let visible = self.directory.join(&name);
         let in_progress = hidden(&visible, "inprogress");
@@ -199,6 +299,16 @@ impl FileSink {
         })
     }
 
+    /// Writes `batch` as one whole file (a snapshot, even of no rows),
+    /// complete at once: visible, or pending its checkpoint.
+    pub fn write_whole_file(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.roll()?;
+        let mut open = self.new_file(batch)?;
+        write_to(&mut open, batch)?;
+        self.current = Some(open);
+        self.roll()
+    }
+
     /// Completes the open file and makes it visible.
     fn roll(&mut self) -> Result<()> {
         let Some(open) = self.current.take() else {
@@ -218,10 +328,14 @@ impl FileSink {
         }
         if self.exactly_once {
             let pending = hidden(&open.visible, "pending");
-            rename(&open.in_progress, &pending)?;
+            // A newer snapshot supersedes one still waiting.
+            rename(&open.in_progress, &pending, self.snapshot)?;
+            if self.snapshot {
+                self.pending.clear();
+            }
             self.pending.push((pending, open.visible));
         } else {
-            rename(&open.in_progress, &open.visible)?;
+            rename(&open.in_progress, &open.visible, self.snapshot)?;
         }
         Ok(())
     }
@@ -229,7 +343,7 @@ impl FileSink {
     /// Publishes the pending files.
     fn publish_pending(&mut self) -> Result<()> {
         for (pending, visible) in self.pending.drain(..) {
-            rename(&pending, &visible)?;
+            rename(&pending, &visible, self.snapshot)?;
         }
         Ok(())
     }
@@ -259,7 +373,11 @@ impl FileSink {
                     Some(visible) => (visible, true),
                     None => (name, false),
                 };
-                let number = part_number(visible, &self.job)?;
+                let snapshot = format!("snapshot-{}.", self.job);
+                let number = match visible.starts_with(&snapshot) {
+                    true => 0,
+                    false => part_number(visible, &self.job)?,
+                };
                 Some((path, number, hidden))
             })
             .collect())
@@ -289,10 +407,10 @@ fn hidden(visible: &std::path::Path, suffix: &str) -> PathBuf {
     visible.with_file_name(format!(".{name}.{suffix}"))
 }
 
-/// Publishes `from` as `to`, which must not exist: a published file is
-/// never overwritten.
-fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
-    if to.exists() {
+/// Publishes `from` as `to`, which must not exist (a published file is
+/// never overwritten) unless it is a snapshot `replacing` the last one.
+fn rename(from: &std::path::Path, to: &std::path::Path, replacing: bool) -> Result<()> {
+    if to.exists() && !replacing {
         return Err(Error::External(format!(
             "cannot publish '{}': a file of that name exists already (another job writing \
              the same directory under the same name?); it is left as it is",
@@ -303,24 +421,33 @@ fn rename(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
         .map_err(|e| Error::External(format!("cannot publish '{}': {e}", to.display())))
 }
 
+/// Writes `batch` into `open`.
+fn write_to(open: &mut OpenFile, batch: &RecordBatch) -> Result<()> {
+    match &mut open.writer {
+        Writer::Parquet(writer) => writer
+            .write(batch)
+            .map_err(|e| Error::External(e.to_string()))?,
+        Writer::Csv(writer) => writer.write(batch)?,
+        Writer::Json(writer) => writer.write(batch)?,
+    }
+    open.bytes += batch.get_array_memory_size();
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        if self.current.is_none() {
-            self.current = Some(self.new_file(batch)?);
-        }
-        let open = self.current.as_mut().expect("opened above");
-        match &mut open.writer {
-            Writer::Parquet(writer) => writer
-                .write(batch)
-                .map_err(|e| Error::External(e.to_string()))?,
-            Writer::Csv(writer) => writer.write(batch)?,
-            Writer::Json(writer) => writer.write(batch)?,
-        }
-        open.bytes += batch.get_array_memory_size();
+        let open = match self.current.take() {
+            Some(open) => self.current.insert(open),
+            None => {
+                let open = self.new_file(batch)?;
+                self.current.insert(open)
+            }
+        };
+        write_to(open, batch)?;
         if open.bytes >= self.max_bytes || open.opened.elapsed() >= self.max_age {
             self.roll()?;
         }
@@ -370,7 +497,7 @@ impl Sink for FileSink {
                 let pending = hidden(&visible, "pending");
                 // Published already when the crash came after the commit.
                 if pending.exists() {
-                    rename(&pending, &visible)?;
+                    rename(&pending, &visible, self.snapshot)?;
                 }
             }
         }
