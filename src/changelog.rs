@@ -221,6 +221,42 @@ pub fn split(batch: &RecordBatch) -> Result<Vec<(RowKind, RecordBatch)>> {
     Ok(parts)
 }
 
+/// The data columns of `schema`: without its `op` column, if it has one.
+pub fn data_schema(schema: &Schema) -> SchemaRef {
+    match is_changelog(schema) {
+        true => Arc::new(Schema::new(schema.fields()[1..].to_vec())),
+        false => Arc::new(schema.clone()),
+    }
+}
+
+/// The rows of `batch` as Flink prints them, one per line: `+I[v1, v2]`,
+/// an updating result's rows with their kinds (`-U[...]`, `+U[...]`,
+/// `-D[...]`), NULL as `NULL`.
+pub fn flink_rows(batch: &RecordBatch) -> Result<String> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_null("NULL");
+    let (kinds, batch) = if is_changelog(&batch.schema()) {
+        (Some(kinds(batch)?), data(batch)?)
+    } else {
+        (None, batch.clone())
+    };
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut text = String::new();
+    for row in 0..batch.num_rows() {
+        let values: Vec<String> = formatters
+            .iter()
+            .map(|f| f.value(row).to_string())
+            .collect();
+        let kind = kinds.as_ref().map_or(RowKind::Insert, |k| k[row]);
+        text.push_str(&format!("{kind}[{}]\n", values.join(", ")));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -163,6 +163,19 @@ impl Engine {
         &self.ctx
     }
 
+    /// How the shell shows a streaming result
+    /// (`SET 'sql-client.execution.result-mode'`).
+    pub fn result_mode(&self) -> crate::ResultMode {
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<crate::settings::SqlClientSettings>()
+            .map(|s| s.result_mode)
+            .unwrap_or_default()
+    }
+
     /// Where persisted state lives.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -300,10 +313,21 @@ impl Engine {
                 if let Some(call) = ml::calls::per_window_training(&statement)? {
                     return self.train_per_window(call).await;
                 }
-                let temporaries =
+                let mut temporaries =
                     ml::calls::resolve(&self.ctx, &self.models, &mut statement).await?;
+                // Windows over CTEs read them as views of their own.
+                for (name, create) in sql::cte_windows::cte_views(&mut statement) {
+                    if let Err(e) = self.ctx.sql(&create).await {
+                        for temporary in &temporaries {
+                            self.ctx.deregister_table(temporary.as_str())?;
+                        }
+                        return Err(e.into());
+                    }
+                    temporaries.push(name);
+                }
                 let plan = self.ctx.state().statement_to_plan(*statement).await;
-                // The ML results are in the plan now; their names can go.
+                // The ML results and CTE views are in the plan now; their
+                // names can go.
                 for temporary in temporaries {
                     self.ctx.deregister_table(temporary.as_str())?;
                 }

@@ -85,6 +85,7 @@ pub(crate) mod connectors;
 pub mod engine;
 pub mod error;
 pub mod jobs;
+pub mod materialized;
 pub mod metrics;
 pub mod ml;
 pub(crate) mod operators;
@@ -106,6 +107,7 @@ pub use error::{Error, Location, Result};
 pub use jobs::{CheckpointInfo, JobInfo, JobState};
 pub use metrics::StreamMetrics;
 pub use results::QueryStream;
+pub use settings::ResultMode;
 
 /// Internals the fuzz targets drive directly; not a stable API.
 #[doc(hidden)]

@@ -18,6 +18,16 @@ use crate::metrics::StreamMetrics;
 
 /// The results of one statement. Poll it with `futures::StreamExt::next`.
 ///
+/// An updating result (an unbounded GROUP BY, a Top-N, a keep-last
+/// deduplication) is a changelog: every batch's first column is `op`
+/// (UTF-8: `+I`, `-U`, `+U` or `-D`, never null, marked in its field
+/// metadata so a data column named `op` is not taken for it; see
+/// [`crate::changelog`]), the data columns after it. An append-only result
+/// has no such column. [`crate::changelog::kinds`] and
+/// [`crate::changelog::data`] take a batch apart;
+/// [`crate::materialized::Materialized`] folds the stream into the table it
+/// stands for.
+///
 /// Dropping the stream cancels the query: DataFusion stops the tasks that
 /// produce it.
 pub struct QueryStream {

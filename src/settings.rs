@@ -9,11 +9,12 @@
 //! - `SET 'pipeline.name' = 'bids-per-minute'`: the next job's name; a job
 //!   started under the name of an earlier one resumes from its checkpoints.
 //! - `SET 'table.exec.state.ttl' = '1 h'`: how long an unbounded operator
-//!   (an updating GROUP BY) keeps a key that has not changed (forever when
+//!   (an updating GROUP BY, a Top-N, a deduplication) keeps a key that has not changed (forever when
 //!   unset or 0, as in Flink).
-//! - `SET 'sql-client.execution.result-mode' = 'tableau'`: how the shell
-//!   shows an updating result (Flink's `changelog` and `table` are refused:
-//!   not yet).
+//! - `SET 'sql-client.execution.result-mode' = 'tableau' | 'changelog' |
+//!   'table'`: how the shell shows a streaming result in the table format
+//!   (each emission a table; each change a `+I[...]` line; the table the
+//!   result folds to, kept up to date in place on a terminal).
 
 use std::any::Any;
 use std::time::Duration;
@@ -231,13 +232,19 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     }
 }
 
-/// How the shell shows an updating result (Flink SQL client's result
-/// modes; `changelog` and `table` are refused, not yet supported).
+/// How the shell shows a streaming result in the table format (Flink SQL
+/// client's result modes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResultMode {
-    /// Rows printed as they come, the changelog's `op` column first.
+    /// Each emission a table, as it comes, an updating result's `op`
+    /// column first.
     #[default]
     Tableau,
+    /// Every change a line as Flink prints it: `+I[...]`, `-U[...]`, ...
+    Changelog,
+    /// The table the result folds to, kept up to date in place on a
+    /// terminal (printed once, at the end, elsewhere).
+    Table,
 }
 
 /// The `sql-client.` settings flowsql knows.
@@ -269,13 +276,8 @@ impl ExtensionOptions for SqlClientSettings {
             "execution.result-mode" => {
                 self.result_mode = match value.to_ascii_lowercase().as_str() {
                     "tableau" => ResultMode::Tableau,
-                    "changelog" | "table" => {
-                        return Err(DataFusionError::Configuration(format!(
-                            "'sql-client.execution.result-mode' = '{value}' is not supported \
-                             yet; the shell prints results as 'tableau' (each emission a table, \
-                             an updating result's op column first)"
-                        )))
-                    }
+                    "changelog" => ResultMode::Changelog,
+                    "table" => ResultMode::Table,
                     _ => {
                         return Err(DataFusionError::Configuration(format!(
                             "'sql-client.execution.result-mode' = '{value}': write \
@@ -296,6 +298,8 @@ impl ExtensionOptions for SqlClientSettings {
     fn entries(&self) -> Vec<ConfigEntry> {
         let mode = match self.result_mode {
             ResultMode::Tableau => "tableau",
+            ResultMode::Changelog => "changelog",
+            ResultMode::Table => "table",
         };
         vec![ConfigEntry {
             key: "sql-client.execution.result-mode".into(),

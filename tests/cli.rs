@@ -454,3 +454,50 @@ mod shell {
         shell.exp_eof().unwrap();
     }
 }
+
+#[test]
+fn result_modes_show_the_changelog_or_the_table_it_folds_to() {
+    let run = |mode: &str| {
+        let output = flowsql(&[
+            "-q",
+            "-c",
+            &format!(
+                "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
+                   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+                 WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+                 SET 'sql-client.execution.result-mode' = '{mode}';
+                 SELECT auction, COUNT(*) AS n FROM bids WHERE auction <= 1002 GROUP BY auction"
+            ),
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    // Every change, as Flink prints it: the first file's counts, then
+    // their updates.
+    let changelog = run("changelog");
+    let lines: Vec<&str> = changelog.lines().collect();
+    assert_eq!(lines.len(), 6, "{changelog}");
+    for line in [
+        "+I[1001, 65]",
+        "-U[1001, 65]",
+        "+U[1001, 132]",
+        "+U[1002, 133]",
+    ] {
+        assert!(lines.contains(&line), "{line} not in {changelog}");
+    }
+    // The table the changelog folds to (printed once: not a terminal).
+    let table = run("table");
+    assert!(!table.contains("op"), "{table}");
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("100")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows.iter().any(|r| r.contains("1001") && r.contains("132")),
+        "{table}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("1002") && r.contains("133")),
+        "{table}"
+    );
+    // Tableau (the default) keeps each emission's table with its op column.
+    assert!(run("tableau").contains("| op |"));
+}

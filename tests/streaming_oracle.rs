@@ -454,8 +454,8 @@ async fn window_top_n_and_deduplication_equal_batch() {
     }
 }
 
-/// A window over a view of a stream (filtered, projected), and cascading
-/// windows: a TUMBLE over the `window_time` of an inner TUMBLE's result
+/// A window over a view of a stream (filtered, projected) or over a CTE,
+/// and cascading windows: a TUMBLE over the `window_time` of an inner TUMBLE's result
 /// (Flink's docs' example), equal to the batch answer.
 #[tokio::test]
 async fn windows_over_views_and_cascading_windows_equal_batch() {
@@ -490,6 +490,20 @@ async fn windows_over_views_and_cascading_windows_equal_batch() {
             (
                 format!(
                     "SELECT window_start, k, COUNT(*), SUM(v2) FROM TABLE(TUMBLE(TABLE sv, \
+                     DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND)) \
+                     GROUP BY window_start, window_end, k"
+                ),
+                format!(
+                    "SELECT {}, k, COUNT(*), SUM(v * 2) FROM b_ms WHERE v % 3 <> 0 GROUP BY 1, 2",
+                    start(size)
+                ),
+            ),
+            (
+                // The same over CTEs (the second reads the first).
+                format!(
+                    "WITH kept AS (SELECT k, v, ts FROM s WHERE v % 3 <> 0), \
+                     doubled AS (SELECT k, v * 2 AS v2, ts FROM kept) \
+                     SELECT window_start, k, COUNT(*), SUM(v2) FROM TABLE(TUMBLE(TABLE doubled, \
                      DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND)) \
                      GROUP BY window_start, window_end, k"
                 ),

@@ -247,6 +247,18 @@ async fn updating_group_by() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_group_by_on_the_columnar_path() {
+    // COUNT, SUM, MIN, MAX, AVG of numbers: the typed columns survive.
+    round_trips(
+        "SELECT k, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), AVG(v), SUM(v / 2.0) AS fsum,
+                MAX(v / 7.0) AS fmax
+         FROM events GROUP BY k",
+        "columnar",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updating_group_by_over_an_updating_input() {
     // The outer MIN and COUNT(DISTINCT) recompute from held values, which
     // are checkpointed too.

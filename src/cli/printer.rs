@@ -7,7 +7,7 @@
 //! Over a stream, which may never end, each emission is a table of its own
 //! and the JSON array is written element by element.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Instant;
 
 use clap::ValueEnum;
@@ -16,7 +16,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::{ArrayWriter, LineDelimitedWriter};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::{pretty_format_batches, pretty_format_batches_with_schema};
-use flowsql::QueryStream;
+use flowsql::materialized::Materialized;
+use flowsql::{QueryStream, ResultMode};
 use futures::StreamExt;
 
 use super::progress::Progress;
@@ -50,7 +51,13 @@ impl Printer {
     /// Prints every batch of `stream` to standard output and returns the
     /// number of rows printed. Statements that return no columns (DDL) print
     /// nothing.
-    pub async fn print(&self, stream: QueryStream, quiet: bool) -> Result<usize, CliError> {
+    /// A streaming result in the table format is shown as `mode` says.
+    pub async fn print(
+        &self,
+        stream: QueryStream,
+        quiet: bool,
+        mode: ResultMode,
+    ) -> Result<usize, CliError> {
         let started = Instant::now();
         let progress = Progress::start(stream.metrics().into_iter().collect(), quiet);
         let schema = stream.schema();
@@ -58,14 +65,27 @@ impl Printer {
             drain(stream).await?
         } else {
             match self.format {
-                Format::Table if stream.is_streaming() => {
+                Format::Table if stream.is_streaming() => match mode {
                     // Each emission is its own table, printed when it arrives.
-                    write_each(stream, progress.as_ref(), |buf, batch| {
-                        let table = pretty_format_batches(std::slice::from_ref(batch))?;
-                        writeln!(buf, "{table}").map_err(ArrowError::from)
-                    })
-                    .await?
-                }
+                    ResultMode::Tableau => {
+                        write_each(stream, progress.as_ref(), |buf, batch| {
+                            let table = pretty_format_batches(std::slice::from_ref(batch))?;
+                            writeln!(buf, "{table}").map_err(ArrowError::from)
+                        })
+                        .await?
+                    }
+                    // Each change a line, +I[...], -U[...], ...
+                    ResultMode::Changelog => {
+                        write_each(stream, progress.as_ref(), |buf, batch| {
+                            let text = flowsql::changelog::flink_rows(batch)
+                                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                            buf.extend_from_slice(text.as_bytes());
+                            Ok(())
+                        })
+                        .await?
+                    }
+                    ResultMode::Table => show_table(stream, progress.as_ref()).await?,
+                },
                 Format::Table => {
                     let batches = stream.collect().await?;
                     let table = pretty_format_batches_with_schema(schema, &batches)
@@ -146,6 +166,48 @@ impl Printer {
         }
         Ok(rows)
     }
+}
+
+/// The table a streaming result folds to: redrawn in place after each
+/// batch on a terminal, printed once at the end otherwise.
+async fn show_table(
+    mut stream: QueryStream,
+    progress: Option<&Progress>,
+) -> Result<usize, CliError> {
+    let data = flowsql::changelog::data_schema(stream.schema().as_ref());
+    let mut table = Materialized::new(data.clone())?;
+    let terminal = io::stdout().is_terminal();
+    let mut drawn_lines = 0;
+    let draw = |table: &Materialized, drawn_lines: &mut usize| -> Result<(), CliError> {
+        let text = pretty_format_batches_with_schema(data.clone(), &[table.to_batch()?])
+            .map_err(flowsql::Error::from)?
+            .to_string();
+        let mut out = String::new();
+        if *drawn_lines > 0 {
+            // Up to the last drawing's first line, and clear below.
+            out.push_str(&format!("\x1b[{}A\x1b[J", *drawn_lines));
+        }
+        out.push_str(&text);
+        out.push('\n');
+        *drawn_lines = text.lines().count();
+        Ok(write_stdout(out.as_bytes())?)
+    };
+    while let Some(batch) = stream.next().await {
+        table.apply(&batch?)?;
+        if terminal {
+            if let Some(progress) = progress {
+                progress.clear();
+            }
+            draw(&table, &mut drawn_lines)?;
+        }
+    }
+    if let Some(progress) = progress {
+        progress.clear();
+    }
+    if !terminal || drawn_lines == 0 {
+        draw(&table, &mut 0)?;
+    }
+    Ok(table.len())
 }
 
 /// Writes each batch as it arrives.

@@ -56,7 +56,7 @@ pub async fn run_text(session: &Session, source: &str, text: &str) -> Result<boo
                 let metrics = stream.metrics();
                 let printed = session
                     .printer
-                    .print(stream, session.quiet)
+                    .print(stream, session.quiet, session.engine.result_mode())
                     .await
                     .map(|_| ());
                 if let Some(metrics) = metrics {

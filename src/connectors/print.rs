@@ -4,7 +4,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::sink::Sink;
 use super::write_only::WriteOnly;
-use crate::changelog::{self, RowKind};
+use crate::changelog;
 use crate::error::Result;
 
 /// `'connector' = 'print'`.
@@ -18,28 +18,8 @@ pub struct PrintSink;
 #[async_trait::async_trait]
 impl Sink for PrintSink {
     async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
         use std::io::Write;
-        let options = FormatOptions::default().with_null("NULL");
-        let (kinds, batch) = if changelog::is_changelog(&batch.schema()) {
-            (Some(changelog::kinds(batch)?), changelog::data(batch)?)
-        } else {
-            (None, batch.clone())
-        };
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut text = String::new();
-        for row in 0..batch.num_rows() {
-            let values: Vec<String> = formatters
-                .iter()
-                .map(|f| f.value(row).to_string())
-                .collect();
-            let kind = kinds.as_ref().map_or(RowKind::Insert, |k| k[row]);
-            text.push_str(&format!("{kind}[{}]\n", values.join(", ")));
-        }
+        let text = changelog::flink_rows(batch)?;
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())?;
         out.flush()?;

@@ -16,6 +16,7 @@
 //! runs several instances of one, each holding the keys that hash to it
 //! (Flink's parallelism at the exchange), without changing it.
 
+pub mod columnar_aggregate;
 pub mod distinct;
 pub mod emission;
 pub mod emission_source;

@@ -12,6 +12,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::changelog::ChangelogMode;
 use crate::error::{Error, Result};
+use crate::operators::columnar_aggregate::{ColumnarAggregate, ColumnarPlan, Kind};
 use crate::operators::emission::EmissionPlan;
 use crate::operators::group_aggregate::{self, GroupAggregate};
 
@@ -81,4 +82,46 @@ pub(super) fn group_aggregate_of(
                 .unwrap_or_default()
         ),
     })
+}
+
+/// `plan` for the columnar fast path, when it can run there: an
+/// insert-only input without a state TTL, every aggregate COUNT, SUM, MIN,
+/// MAX or AVG of one integer or float argument, without DISTINCT or
+/// FILTER. Otherwise `plan` back, for DataFusion's accumulators.
+pub(super) fn columnar_plan(
+    plan: GroupAggregate,
+) -> Result<std::result::Result<ColumnarPlan, GroupAggregate>> {
+    if plan.input_mode != ChangelogMode::InsertOnly || plan.ttl.is_some() {
+        return Ok(Err(plan));
+    }
+    let mut aggregates = Vec::new();
+    for aggregate in &plan.aggregates {
+        let function = &aggregate.function;
+        let arguments = function.expressions();
+        let [argument] = arguments.as_slice() else {
+            return Ok(Err(plan));
+        };
+        let name = function.fun().name().to_ascii_lowercase();
+        let kind = Kind::of(&name, &argument.data_type(&plan.input_schema)?);
+        match kind {
+            Some(kind) if !function.is_distinct() && aggregate.filter.is_none() => {
+                aggregates.push(ColumnarAggregate {
+                    kind,
+                    argument: Arc::clone(argument),
+                });
+            }
+            _ => return Ok(Err(plan)),
+        }
+    }
+    Ok(Ok(ColumnarPlan {
+        input: plan.input,
+        keys: plan.keys,
+        aggregates,
+        schema: plan.schema,
+        description: plan.description.replacen(
+            "group aggregate:",
+            "group aggregate (columnar):",
+            1,
+        ),
+    }))
 }

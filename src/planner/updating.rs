@@ -22,13 +22,14 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::logical_expr::{Aggregate, Distinct, Expr, LogicalPlan, Window};
 use datafusion::prelude::SessionContext;
 
-use super::group_by::group_aggregate_of;
+use super::group_by::{columnar_plan, group_aggregate_of};
 use super::over::{is_over_aggregate, over_aggregate_of};
 use super::stand_in::stand_in;
 use super::top_n::{ranked_window, top_n_of};
 use crate::changelog::ChangelogMode;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
+use crate::operators::columnar_aggregate::ColumnarAggregateOperator;
 use crate::operators::emission::EmissionPlan;
 use crate::operators::group_aggregate::GroupAggregateOperator;
 use crate::operators::over_aggregate::OverAggregateOperator;
@@ -82,7 +83,10 @@ pub(super) async fn updating_operators(
                 )?;
                 rest = replace(rest, &node, &replacement.plan)?;
                 reads = replacement.table;
-                Box::new(GroupAggregateOperator::try_new(plan)?)
+                match columnar_plan(plan)? {
+                    Ok(fast) => Box::new(ColumnarAggregateOperator::try_new(fast)?),
+                    Err(plan) => Box::new(GroupAggregateOperator::try_new(plan)?),
+                }
             }
             Stateful::Window(window) if is_over_aggregate(&window) => {
                 check_rows_only(&window.input)?;

@@ -5,6 +5,7 @@
 //! flowsql only adds what DataFusion lacks.
 
 pub mod create_table;
+pub(crate) mod cte_windows;
 pub(crate) mod flink_functions;
 pub(crate) mod group_window;
 pub mod split;
