@@ -26,6 +26,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch,
 };
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::kernels::boolean::or;
+use datafusion::arrow::compute::kernels::cmp::distinct;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::HashMap;
@@ -357,8 +359,7 @@ impl ColumnarAggregateOperator {
     }
 
     /// Group numbers of `batch`'s rows (new groups made), and the groups
-    /// touched, each once, in order of first touch; `new_from`: the first
-    /// group number made by this batch.
+    /// touched, each once, in order of first touch.
     fn group(&mut self, batch: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>)> {
         let n = batch.num_rows();
         let key_columns = self
@@ -400,25 +401,32 @@ impl ColumnarAggregateOperator {
         Ok((ids, touched))
     }
 
-    /// Output rows of `groups`: their keys and current values.
-    fn rows(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
-        let parser = self.converter.parser();
-        let mut columns = match self.plan.keys.is_empty() {
-            true => Vec::new(),
-            false => self
-                .converter
-                .convert_rows(groups.iter().map(|g| parser.parse(&self.keys[*g as usize])))?,
-        };
-        let fields = self.plan.schema.fields();
-        for (i, state) in self.states.iter().enumerate() {
-            let values = state.values(groups);
-            let data_type = fields[self.plan.keys.len() + i].data_type();
-            columns.push(match values.data_type() == data_type {
-                true => values,
-                false => cast(&values, data_type)?,
-            });
+    /// The key columns of `groups`.
+    fn key_columns(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
+        if self.plan.keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(columns)
+        let parser = self.converter.parser();
+        Ok(self
+            .converter
+            .convert_rows(groups.iter().map(|g| parser.parse(&self.keys[*g as usize])))?)
+    }
+
+    /// The aggregate columns of `groups`: their current values, in the
+    /// output's types.
+    fn value_columns(&self, groups: &[u32]) -> Result<Vec<ArrayRef>> {
+        let fields = &self.plan.schema.fields()[self.plan.keys.len()..];
+        self.states
+            .iter()
+            .zip(fields)
+            .map(|(state, field)| {
+                let values = state.values(groups);
+                Ok(match values.data_type() == field.data_type() {
+                    true => values,
+                    false => cast(&values, field.data_type())?,
+                })
+            })
+            .collect()
     }
 
     /// Takes in `batch` and returns its changes.
@@ -430,68 +438,51 @@ impl ColumnarAggregateOperator {
         let first_new = self.keys.len() as u32;
         let (ids, touched) = self.group(batch)?;
         let (old, new): (Vec<u32>, Vec<u32>) = touched.iter().partition(|&&g| g < first_new);
-        let before = self.rows(&old)?;
+        let before = self.value_columns(&old)?;
         for (state, aggregate) in self.states.iter_mut().zip(&self.plan.aggregates) {
             let values = aggregate.argument.evaluate(batch)?.into_array(n)?;
             state.update(&values, &ids)?;
         }
-        let after = self.rows(&old)?;
-        // The groups whose values changed, by comparing old and new rows.
-        let width = self.plan.keys.len();
-        let changed: Vec<bool> = (0..old.len())
-            .map(|r| {
-                before[width..]
-                    .iter()
-                    .zip(&after[width..])
-                    .any(|(b, a)| !same_cell(b, a, r))
-            })
+        let after = self.value_columns(&old)?;
+        // The old groups whose values changed (NULLs compared as values).
+        let mut changed = BooleanArray::from(vec![false; old.len()]);
+        for (b, a) in before.iter().zip(&after) {
+            changed = or(&changed, &distinct(b, a)?)?;
+        }
+        let changed_groups: Vec<u32> = old
+            .iter()
+            .zip(changed.values().iter())
+            .filter_map(|(g, c)| c.then_some(*g))
             .collect();
-        let keep = BooleanArray::from(changed);
-        let mut parts = Vec::new();
-        let mut kinds = Vec::new();
-        let retracted = filter_columns(&before, &keep)?;
-        let updated = filter_columns(&after, &keep)?;
-        let count = keep.true_count();
-        parts.push(retracted);
-        kinds.extend(std::iter::repeat_n(RowKind::UpdateBefore, count));
-        parts.push(self.rows(&new)?);
-        kinds.extend(std::iter::repeat_n(RowKind::Insert, new.len()));
-        parts.push(updated);
-        kinds.extend(std::iter::repeat_n(RowKind::UpdateAfter, count));
-        if kinds.is_empty() {
+        let count = changed_groups.len();
+        if count == 0 && new.is_empty() {
             return Ok(None);
         }
+        // -U old values, +I new keys, +U new values; the changed keys once.
+        let changed_keys = self.key_columns(&changed_groups)?;
+        let new_keys = self.key_columns(&new)?;
+        let new_values = self.value_columns(&new)?;
+        let retracted = filter_columns(&before, &changed)?;
+        let updated = filter_columns(&after, &changed)?;
+        let width = self.plan.keys.len();
         let columns = (0..self.plan.schema.fields().len())
             .map(|c| {
-                let arrays: Vec<&dyn Array> = parts.iter().map(|p| p[c].as_ref()).collect();
-                Ok(datafusion::arrow::compute::concat(&arrays)?)
+                let parts: [&dyn Array; 3] = match c < width {
+                    true => [&changed_keys[c], &new_keys[c], &changed_keys[c]],
+                    false => [
+                        &retracted[c - width],
+                        &new_values[c - width],
+                        &updated[c - width],
+                    ],
+                };
+                Ok(datafusion::arrow::compute::concat(&parts)?)
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut kinds = vec![RowKind::UpdateBefore; count];
+        kinds.extend(std::iter::repeat_n(RowKind::Insert, new.len()));
+        kinds.extend(std::iter::repeat_n(RowKind::UpdateAfter, count));
         let data = RecordBatch::try_new(Arc::clone(&self.plan.schema), columns)?;
         Ok(Some(changelog::with_kinds(&data, &kinds)?))
-    }
-}
-
-/// True when row `r` of `a` and `b` holds the same value (NULLs alike).
-fn same_cell(a: &ArrayRef, b: &ArrayRef, r: usize) -> bool {
-    match (a.is_null(r), b.is_null(r)) {
-        (true, true) => true,
-        (false, false) => {
-            if let (Some(a), Some(b)) = (
-                a.as_primitive_opt::<Int64Type>(),
-                b.as_primitive_opt::<Int64Type>(),
-            ) {
-                return a.value(r) == b.value(r);
-            }
-            if let (Some(a), Some(b)) = (
-                a.as_primitive_opt::<Float64Type>(),
-                b.as_primitive_opt::<Float64Type>(),
-            ) {
-                return a.value(r).to_bits() == b.value(r).to_bits();
-            }
-            a.slice(r, 1) == b.slice(r, 1)
-        }
-        _ => false,
     }
 }
 
