@@ -60,6 +60,25 @@ impl Snapshot {
         self.tables.remove(name).unwrap_or_default()
     }
 
+    /// Sets table `name` to one batch of the named `columns` (every field
+    /// nullable): how operators write their state.
+    pub fn set_columns<N: Into<String>>(
+        &mut self,
+        name: &str,
+        columns: Vec<(N, ArrayRef)>,
+    ) -> Result<()> {
+        let (names, arrays): (Vec<String>, Vec<ArrayRef>) =
+            columns.into_iter().map(|(n, a)| (n.into(), a)).unzip();
+        let fields: Vec<Field> = names
+            .iter()
+            .zip(&arrays)
+            .map(|(name, array)| Field::new(name, array.data_type().clone(), true))
+            .collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+        self.set_table(name, vec![batch]);
+        Ok(())
+    }
+
     /// Sets table `name` to pairs of numbers (two Int64 columns).
     pub fn set_pairs(&mut self, name: impl Into<String>, pairs: &[(i64, i64)]) -> Result<()> {
         if pairs.is_empty() {

@@ -25,14 +25,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, RecordBatch,
 };
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::compute::kernels::boolean::or;
 use datafusion::arrow::compute::kernels::cmp::distinct;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::group_aggregate::cast_to;
 use super::{Operator, Output};
 use crate::changelog::{self, ChangelogMode, RowKind};
 use crate::checkpoint::Snapshot;
@@ -419,13 +419,7 @@ impl ColumnarAggregateOperator {
         self.states
             .iter()
             .zip(fields)
-            .map(|(state, field)| {
-                let values = state.values(groups);
-                Ok(match values.data_type() == field.data_type() {
-                    true => values,
-                    false => cast(&values, field.data_type())?,
-                })
-            })
+            .map(|(state, field)| cast_to(state.values(groups), field.data_type()))
             .collect()
     }
 
@@ -541,15 +535,7 @@ impl Operator for ColumnarAggregateOperator {
                 columns.push((format!("state{i}_{j}"), column));
             }
         }
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|(name, a)| Field::new(name, a.data_type().clone(), true))
-            .collect();
-        let batch = RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns.into_iter().map(|(_, a)| a).collect(),
-        )?;
-        snapshot.set_table("groups", vec![batch]);
+        snapshot.set_columns("groups", columns)?;
         Ok(snapshot)
     }
 

@@ -35,7 +35,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, RecordBatch, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, filter, take};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
@@ -478,7 +478,8 @@ fn recompute(
     Ok(())
 }
 
-fn cast_to(values: ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
+/// `values` as `data_type` (an aggregate's value as its column's type).
+pub(super) fn cast_to(values: ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
     if values.data_type() == data_type {
         Ok(values)
     } else {
@@ -577,7 +578,7 @@ impl Operator for GroupAggregateOperator {
                 columns.push((format!("state{i}_{j}"), ScalarValue::iter_to_array(state)?));
             }
         }
-        snapshot.set_table("groups", vec![table(columns)?]);
+        snapshot.set_columns("groups", columns)?;
         if !held.0.is_empty() {
             let held_columns: Vec<(String, ArrayRef)> = vec![
                 (
@@ -588,7 +589,7 @@ impl Operator for GroupAggregateOperator {
                 ("value".into(), Arc::new(BinaryArray::from(held.2))),
                 ("count".into(), Arc::new(Int64Array::from(held.3))),
             ];
-            snapshot.set_table("held", vec![table(held_columns)?]);
+            snapshot.set_columns("held", held_columns)?;
         }
         Ok(snapshot)
     }
@@ -659,16 +660,4 @@ impl Operator for GroupAggregateOperator {
         }
         snapshot.expect_consumed("GROUP BY")
     }
-}
-
-/// A batch of named columns, every field nullable.
-fn table(columns: Vec<(String, ArrayRef)>) -> Result<RecordBatch> {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(name, array)| Field::new(name, array.data_type().clone(), true))
-        .collect();
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )?)
 }

@@ -27,6 +27,7 @@ pub mod over_aggregate;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod partitioned;
 pub mod per_batch;
+pub mod row_bytes;
 pub mod session_window;
 pub mod sliced_window;
 pub mod top_n;

@@ -28,14 +28,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, RecordBatch,
 };
-use datafusion::arrow::compute::{cast, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::group_aggregate::Aggregate;
+use super::group_aggregate::{cast_to, Aggregate};
+use super::row_bytes::RowBytes;
 use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
@@ -74,14 +74,14 @@ pub struct OverAggregate {
     pub description: String,
 }
 
-type RowBytes = Box<[u8]>;
+type Bytes = Box<[u8]>;
 
 /// A row in a partition's frame: its time, and per aggregate its arguments
 /// (`None` when the aggregate's FILTER left it out).
 struct Held {
     time: i64,
     seq: u64,
-    row: RowBytes,
+    row: Bytes,
     arguments: Vec<Option<Vec<ScalarValue>>>,
 }
 
@@ -95,11 +95,10 @@ struct Partition {
 /// Computes OVER aggregates as the watermark passes each row.
 pub struct OverAggregateOperator {
     plan: OverAggregate,
-    partition_converter: Option<RowConverter>,
-    row_converter: RowConverter,
+    converters: RowBytes,
     /// Rows waiting for the watermark: (time, arrival) -> (partition, row).
-    waiting: BTreeMap<(i64, u64), (RowBytes, RowBytes)>,
-    partitions: HashMap<RowBytes, Partition>,
+    waiting: BTreeMap<(i64, u64), (Bytes, Bytes)>,
+    partitions: HashMap<Bytes, Partition>,
     next_seq: u64,
     watermark: Option<i64>,
     bytes: usize,
@@ -108,29 +107,7 @@ pub struct OverAggregateOperator {
 impl OverAggregateOperator {
     /// The operator for `plan`.
     pub fn try_new(plan: OverAggregate) -> Result<Self> {
-        let refuse = |what: &str, e: datafusion::arrow::error::ArrowError| {
-            Error::query(format!("OVER aggregates over a stream cannot {what}: {e}"))
-        };
-        let partition_converter = match plan.partition_by.is_empty() {
-            true => None,
-            false => Some(
-                RowConverter::new(
-                    plan.partition_by
-                        .iter()
-                        .map(|e| Ok(SortField::new(e.data_type(&plan.input_schema)?)))
-                        .collect::<Result<Vec<_>>>()?,
-                )
-                .map_err(|e| refuse("partition by these columns", e))?,
-            ),
-        };
-        let row_converter = RowConverter::new(
-            plan.input_schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )
-        .map_err(|e| refuse("hold rows of these types", e))?;
+        let converters = RowBytes::new(&plan.partition_by, &plan.input_schema, "OVER aggregates")?;
         for aggregate in &plan.aggregates {
             if !aggregate
                 .function
@@ -147,8 +124,7 @@ impl OverAggregateOperator {
         }
         Ok(OverAggregateOperator {
             plan,
-            partition_converter,
-            row_converter,
+            converters,
             waiting: BTreeMap::new(),
             partitions: HashMap::new(),
             next_seq: 0,
@@ -175,25 +151,11 @@ impl OverAggregateOperator {
             return Ok(());
         }
         let times = event_times(kept.column(self.plan.time_index))?;
-        let partitions = match &self.partition_converter {
-            Some(converter) => Some(
-                converter.convert_columns(
-                    &self
-                        .plan
-                        .partition_by
-                        .iter()
-                        .map(|e| Ok(e.evaluate(&kept)?.into_array(n)?))
-                        .collect::<Result<Vec<_>>>()?,
-                )?,
-            ),
-            None => None,
-        };
-        let rows = self.row_converter.convert_columns(kept.columns())?;
+        let partitions = self.converters.partitions(&kept)?;
+        let rows = self.converters.rows().convert_columns(kept.columns())?;
         for i in 0..n {
-            let partition: RowBytes = partitions
-                .as_ref()
-                .map_or(Box::default(), |p| p.row(i).data().into());
-            let row: RowBytes = rows.row(i).data().into();
+            let partition = RowBytes::partition_of(&partitions, i);
+            let row: Bytes = rows.row(i).data().into();
             self.bytes += partition.len() + row.len() + 64;
             self.waiting
                 .insert((times.value(i), self.next_seq), (partition, row));
@@ -215,7 +177,7 @@ impl OverAggregateOperator {
         if ready.is_empty() {
             return Ok(None);
         }
-        let ready: Vec<((i64, u64), (RowBytes, RowBytes))> = ready.into_iter().collect();
+        let ready: Vec<((i64, u64), (Bytes, Bytes))> = ready.into_iter().collect();
         let batch = self.rows_batch(ready.iter().map(|(_, (_, row))| row.as_ref()))?;
         let arguments = self.arguments(&batch)?;
         // Each partition's rows, in time order.
@@ -303,9 +265,10 @@ impl OverAggregateOperator {
 
     /// Rows (as bytes) back into a batch of the aggregated rows' layout.
     fn rows_batch<'a>(&self, rows: impl Iterator<Item = &'a [u8]>) -> Result<RecordBatch> {
-        let parser = self.row_converter.parser();
+        let parser = self.converters.rows().parser();
         let columns = self
-            .row_converter
+            .converters
+            .rows()
             .convert_rows(rows.map(|row| parser.parse(row)))?;
         Ok(RecordBatch::try_new(
             Arc::clone(&self.plan.input_schema),
@@ -393,14 +356,6 @@ fn expire(state: &mut Partition, frame: Frame, time: i64, bytes: &mut usize) -> 
     }
 }
 
-fn cast_to(values: ArrayRef, data_type: &DataType) -> Result<ArrayRef> {
-    if values.data_type() == data_type {
-        Ok(values)
-    } else {
-        Ok(cast(&values, data_type)?)
-    }
-}
-
 #[async_trait::async_trait]
 impl Operator for OverAggregateOperator {
     fn name(&self) -> &'static str {
@@ -470,12 +425,12 @@ impl Operator for OverAggregateOperator {
                 ("row", Arc::new(BinaryArray::from(rows))),
                 ("in_frame", Arc::new(BooleanArray::from(in_frame))),
             ];
-            snapshot.set_table("rows", vec![table(columns)?]);
+            snapshot.set_columns("rows", columns)?;
         }
         if let Some(watermark) = self.watermark {
             let columns: Vec<(&str, ArrayRef)> =
                 vec![("watermark", Arc::new(Int64Array::from(vec![watermark])))];
-            snapshot.set_table("watermark", vec![table(columns)?]);
+            snapshot.set_columns("watermark", columns)?;
         }
         Ok(snapshot)
     }
@@ -514,7 +469,7 @@ impl Operator for OverAggregateOperator {
             let rows_batch = self.rows_batch(framed.iter().map(|&r| row.value(r)))?;
             let arguments = self.arguments(&rows_batch)?;
             for (i, &r) in framed.iter().enumerate() {
-                let key: RowBytes = partition.value(r).into();
+                let key: Bytes = partition.value(r).into();
                 if !self.partitions.contains_key(&key) {
                     let state = self.new_partition()?;
                     self.partitions.insert(key.clone(), state);
@@ -531,7 +486,7 @@ impl Operator for OverAggregateOperator {
                 state.frame.push_back(held);
             }
             for r in (0..batch.num_rows()).filter(|&r| !in_frame.value(r)) {
-                let (partition, row): (RowBytes, RowBytes) =
+                let (partition, row): (Bytes, Bytes) =
                     (partition.value(r).into(), row.value(r).into());
                 self.bytes += partition.len() + row.len() + 64;
                 self.waiting
@@ -543,16 +498,4 @@ impl Operator for OverAggregateOperator {
         }
         snapshot.expect_consumed("OVER aggregate")
     }
-}
-
-/// A batch of named columns, every field nullable.
-fn table(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
-        .collect();
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )?)
 }

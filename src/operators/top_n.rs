@@ -39,10 +39,11 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, Int64Array, RecordBatch, UInt64Array,
 };
-use datafusion::arrow::datatypes::{Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
+use super::row_bytes::RowBytes;
 use super::{Operator, Output};
 use crate::changelog::{self, ChangelogMode, RowKind};
 use crate::checkpoint::Snapshot;
@@ -118,13 +119,13 @@ pub struct TopN {
 }
 
 /// One row held: its bytes (all columns).
-type RowBytes = Box<[u8]>;
+type Bytes = Box<[u8]>;
 
 /// One partition's rows, in rank order: (sort key, tie order) -> row. The
 /// tie order is the arrival number (or its complement, latest first).
 #[derive(Default)]
 struct Partition {
-    rows: BTreeMap<(RowBytes, u64), RowBytes>,
+    rows: BTreeMap<(Bytes, u64), Bytes>,
     /// Keep-first deduplication: the partition's row was emitted; later
     /// rows are dropped.
     done: bool,
@@ -135,16 +136,14 @@ struct Partition {
 /// Ranks each partition's rows and emits the changes of its top.
 pub struct TopNOperator {
     plan: TopN,
-    partitions: HashMap<RowBytes, Partition>,
-    /// Converts the partition columns to bytes (none without PARTITION BY).
-    partition_converter: Option<RowConverter>,
+    partitions: HashMap<Bytes, Partition>,
+    /// Converts the partition columns and whole rows to bytes.
+    converters: RowBytes,
     /// Converts the sort columns to bytes that sort as the ORDER BY does.
     sort_converter: RowConverter,
-    /// Converts whole rows to bytes and back.
-    row_converter: RowConverter,
     /// Keep-first deduplication: partitions waiting for the watermark, by
     /// the event time of their first row.
-    waiting: BTreeSet<(i64, RowBytes)>,
+    waiting: BTreeSet<(i64, Bytes)>,
     /// Arrival numbers, which order ties.
     next_seq: u64,
     watermark: Option<i64>,
@@ -161,18 +160,8 @@ impl TopNOperator {
                 plan.function.sql()
             ))
         };
-        let partition_converter = match plan.partition_by.is_empty() {
-            true => None,
-            false => Some(
-                RowConverter::new(
-                    plan.partition_by
-                        .iter()
-                        .map(|e| Ok(SortField::new(e.data_type(&plan.input_schema)?)))
-                        .collect::<Result<Vec<_>>>()?,
-                )
-                .map_err(|e| refuse("partition by these columns", e))?,
-            ),
-        };
+        let converters =
+            RowBytes::new(&plan.partition_by, &plan.input_schema, plan.function.sql())?;
         let sort_converter = RowConverter::new(
             plan.order_by
                 .iter()
@@ -185,20 +174,11 @@ impl TopNOperator {
                 .collect::<Result<Vec<_>>>()?,
         )
         .map_err(|e| refuse("order by these columns", e))?;
-        let row_converter = RowConverter::new(
-            plan.input_schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect(),
-        )
-        .map_err(|e| refuse("hold rows of these types", e))?;
         Ok(TopNOperator {
             plan,
             partitions: HashMap::new(),
-            partition_converter,
+            converters,
             sort_converter,
-            row_converter,
             waiting: BTreeSet::new(),
             next_seq: 0,
             watermark: None,
@@ -209,24 +189,12 @@ impl TopNOperator {
 
     /// Each row of `batch` (the ranked rows' layout) as (partition, sort
     /// key, row) bytes.
-    fn keyed_rows(&self, batch: &RecordBatch) -> Result<Vec<(RowBytes, RowBytes, RowBytes)>> {
+    fn keyed_rows(&self, batch: &RecordBatch) -> Result<Vec<(Bytes, Bytes, Bytes)>> {
         let n = batch.num_rows();
         let evaluate = |e: &Arc<dyn PhysicalExpr>| -> Result<ArrayRef> {
             Ok(e.evaluate(batch)?.into_array(n)?)
         };
-        let partitions = match &self.partition_converter {
-            Some(converter) => Some(
-                converter.convert_columns(
-                    &self
-                        .plan
-                        .partition_by
-                        .iter()
-                        .map(evaluate)
-                        .collect::<Result<Vec<_>>>()?,
-                )?,
-            ),
-            None => None,
-        };
+        let partitions = self.converters.partitions(batch)?;
         let sorts = self.sort_converter.convert_columns(
             &self
                 .plan
@@ -235,12 +203,10 @@ impl TopNOperator {
                 .map(|s| evaluate(&s.expr))
                 .collect::<Result<Vec<_>>>()?,
         )?;
-        let rows = self.row_converter.convert_columns(batch.columns())?;
+        let rows = self.converters.rows().convert_columns(batch.columns())?;
         Ok((0..n)
             .map(|i| {
-                let partition: RowBytes = partitions
-                    .as_ref()
-                    .map_or(Box::default(), |p| p.row(i).data().into());
+                let partition = RowBytes::partition_of(&partitions, i);
                 (
                     partition,
                     sorts.row(i).data().into(),
@@ -265,7 +231,7 @@ impl TopNOperator {
         &mut self,
         batch: &RecordBatch,
         retract: bool,
-        before: &mut HashMap<RowBytes, Vec<(u64, RowBytes)>>,
+        before: &mut HashMap<Bytes, Vec<(u64, Bytes)>>,
     ) -> Result<()> {
         let now = Instant::now();
         for (partition, sort, row) in self.keyed_rows(batch)? {
@@ -304,7 +270,7 @@ impl TopNOperator {
 
     /// Over an insert-only input, forgets the rows below the top of the
     /// partitions touched: they can never rise into it.
-    fn trim(&mut self, touched: impl Iterator<Item = RowBytes>) {
+    fn trim(&mut self, touched: impl Iterator<Item = Bytes>) {
         if self.plan.input_mode == ChangelogMode::Updating {
             return;
         }
@@ -333,10 +299,10 @@ impl TopNOperator {
     /// The changes between each touched partition's top before and now.
     fn changes(
         &mut self,
-        before: HashMap<RowBytes, Vec<(u64, RowBytes)>>,
+        before: HashMap<Bytes, Vec<(u64, Bytes)>>,
     ) -> Result<Option<RecordBatch>> {
-        let mut retracted: Vec<(u64, RowBytes, RowKind)> = Vec::new();
-        let mut added: Vec<(u64, RowBytes, RowKind)> = Vec::new();
+        let mut retracted: Vec<(u64, Bytes, RowKind)> = Vec::new();
+        let mut added: Vec<(u64, Bytes, RowKind)> = Vec::new();
         for (partition, old) in before {
             let new = match self.partitions.get(&partition) {
                 Some(state) => owned(self.top(state)),
@@ -370,13 +336,14 @@ impl TopNOperator {
 
     /// A batch of `rows` (rank, row bytes, kind), as a changelog unless the
     /// operator is append-only.
-    fn rows_of(&self, rows: &[(u64, RowBytes, RowKind)]) -> Result<Option<RecordBatch>> {
+    fn rows_of(&self, rows: &[(u64, Bytes, RowKind)]) -> Result<Option<RecordBatch>> {
         if rows.is_empty() {
             return Ok(None);
         }
-        let parser = self.row_converter.parser();
+        let parser = self.converters.rows().parser();
         let mut columns = self
-            .row_converter
+            .converters
+            .rows()
             .convert_rows(rows.iter().map(|(_, row, _)| parser.parse(row)))?;
         columns.push(Arc::new(UInt64Array::from_iter_values(
             rows.iter().map(|(rank, _, _)| *rank),
@@ -425,7 +392,7 @@ impl TopNOperator {
     /// Keep-first deduplication: the rows the watermark has passed (all of
     /// them at the end of the input).
     fn release_first(&mut self, watermark: Option<i64>) -> Result<Option<RecordBatch>> {
-        let ready: Vec<(i64, RowBytes)> = match watermark {
+        let ready: Vec<(i64, Bytes)> = match watermark {
             Some(w) => {
                 let later = self
                     .waiting
@@ -459,7 +426,7 @@ impl TopNOperator {
             return Ok(());
         }
         self.last_sweep = Instant::now();
-        let expired: Vec<RowBytes> = self
+        let expired: Vec<Bytes> = self
             .partitions
             .iter()
             .filter(|(_, p)| p.last_change.is_some_and(|t| t.elapsed() >= ttl))
@@ -482,7 +449,7 @@ impl TopNOperator {
 
 /// The rows of `rows` with their rank under `function`, in rank order.
 fn ranked(
-    rows: &BTreeMap<(RowBytes, u64), RowBytes>,
+    rows: &BTreeMap<(Bytes, u64), Bytes>,
     function: RankFunction,
 ) -> impl Iterator<Item = (u64, &[u8])> {
     let mut position = 0;
@@ -505,7 +472,7 @@ fn ranked(
     })
 }
 
-fn owned(top: Vec<(u64, &[u8])>) -> Vec<(u64, RowBytes)> {
+fn owned(top: Vec<(u64, &[u8])>) -> Vec<(u64, Bytes)> {
     top.into_iter()
         .map(|(rank, row)| (rank, row.into()))
         .collect()
@@ -515,12 +482,12 @@ fn owned(top: Vec<(u64, &[u8])>) -> Vec<(u64, RowBytes)> {
 /// multisets of rows, or of (rank, row) when `with_rank`.
 #[allow(clippy::type_complexity)]
 fn difference(
-    old: &[(u64, RowBytes)],
-    new: &[(u64, RowBytes)],
+    old: &[(u64, Bytes)],
+    new: &[(u64, Bytes)],
     with_rank: bool,
-) -> (Vec<(u64, RowBytes)>, Vec<(u64, RowBytes)>) {
-    let key = |(rank, row): &(u64, RowBytes)| (if with_rank { *rank } else { 0 }, row.clone());
-    let mut count: HashMap<(u64, RowBytes), i64> = HashMap::new();
+) -> (Vec<(u64, Bytes)>, Vec<(u64, Bytes)>) {
+    let key = |(rank, row): &(u64, Bytes)| (if with_rank { *rank } else { 0 }, row.clone());
+    let mut count: HashMap<(u64, Bytes), i64> = HashMap::new();
     for entry in old {
         *count.entry(key(entry)).or_default() += 1;
     }
@@ -548,8 +515,8 @@ fn difference(
 /// updates (`-U`, `+U`), per rank with the rank shown and per partition
 /// without it; the rest deletes and inserts.
 fn kinds(
-    gone: &[(u64, RowBytes)],
-    came: &[(u64, RowBytes)],
+    gone: &[(u64, Bytes)],
+    came: &[(u64, Bytes)],
     with_rank: bool,
 ) -> (Vec<RowKind>, Vec<RowKind>) {
     let group = |rank: u64| if with_rank { rank } else { 0 };
@@ -560,7 +527,7 @@ fn kinds(
     for (rank, _) in came {
         pairs.entry(group(*rank)).or_default().1 += 1;
     }
-    let label = |entries: &[(u64, RowBytes)], paired: RowKind, single: RowKind| {
+    let label = |entries: &[(u64, Bytes)], paired: RowKind, single: RowKind| {
         let mut used: HashMap<u64, usize> = HashMap::new();
         entries
             .iter()
@@ -695,12 +662,12 @@ impl Operator for TopNOperator {
                 ("seq", Arc::new(Int64Array::from(seqs))),
                 ("row", Arc::new(BinaryArray::from(rows))),
             ];
-            snapshot.set_table("rows", vec![table(columns)?]);
+            snapshot.set_columns("rows", columns)?;
         }
         if !done.is_empty() {
             let columns: Vec<(&str, ArrayRef)> =
                 vec![("partition", Arc::new(BinaryArray::from(done)))];
-            snapshot.set_table("done", vec![table(columns)?]);
+            snapshot.set_columns("done", columns)?;
         }
         Ok(snapshot)
     }
@@ -724,8 +691,8 @@ impl Operator for TopNOperator {
                 return Err(bad());
             };
             for r in 0..batch.num_rows() {
-                let key: RowBytes = partition.value(r).into();
-                let sort: RowBytes = sort.value(r).into();
+                let key: Bytes = partition.value(r).into();
+                let sort: Bytes = sort.value(r).into();
                 let seq = seq.value(r) as u64;
                 let arrival = match self.plan.latest_first {
                     true => u64::MAX - seq,
@@ -755,16 +722,4 @@ impl Operator for TopNOperator {
         self.bytes = self.partitions.values().map(|p| p.bytes).sum();
         snapshot.expect_consumed("Top-N")
     }
-}
-
-/// A batch of named columns, every field nullable.
-fn table(columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(name, array)| Field::new(*name, array.data_type().clone(), true))
-        .collect();
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )?)
 }
