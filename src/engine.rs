@@ -165,7 +165,7 @@ impl Engine {
 
     /// How the shell shows a streaming result
     /// (`SET 'sql-client.execution.result-mode'`).
-    pub fn result_mode(&self) -> crate::ResultMode {
+    pub fn result_mode(&self) -> crate::settings::ResultMode {
         self.ctx
             .state()
             .config()
