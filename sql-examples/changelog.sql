@@ -75,3 +75,10 @@ SELECT bidder, price, ts,
                         ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS last3
 FROM bids
 WHERE bidder < 2003;
+
+-- Into a filesystem table with a primary key: written as upserts by key,
+-- the table the changelog folds to as one file (snapshot-<job>.csv),
+-- replaced whole at each checkpoint and when the job ends.
+CREATE TABLE per_auction (auction BIGINT, bids BIGINT, PRIMARY KEY (auction) NOT ENFORCED)
+WITH ('connector' = 'filesystem', 'path' = 'changelog-output/per_auction/', 'format' = 'csv');
+INSERT INTO per_auction SELECT auction, COUNT(*) FROM bids GROUP BY auction;
