@@ -139,6 +139,22 @@ async fn an_updating_result_into_a_keyed_filesystem_table_is_one_snapshot_of_the
         .unwrap();
     assert_eq!(common::sorted_rows(&written), common::sorted_rows(&batch));
     assert_eq!(common::sorted_rows(&written).len(), 8);
+    // Without a key, the same table refuses, naming what to declare.
+    engine
+        .execute(&format!(
+            "CREATE TABLE no_key (auction BIGINT, bids BIGINT, top DOUBLE)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv')",
+            dir.path().join("no_key").display()
+        ))
+        .await
+        .unwrap();
+    let err = engine
+        .execute(&format!("INSERT INTO no_key {query}"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("takes only appended rows"), "{err}");
+    assert!(err.contains("PRIMARY KEY (...) NOT ENFORCED"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
