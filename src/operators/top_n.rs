@@ -189,7 +189,13 @@ impl TopNOperator {
 
     /// Each row of `batch` (the ranked rows' layout) as (partition, sort
     /// key, row) bytes.
-    fn keyed_rows(&self, batch: &RecordBatch) -> Result<Vec<(Bytes, Bytes, Bytes)>> {
+    /// Rows for which `skip(partition, sort key)` holds are left out before
+    /// their bytes are copied.
+    fn keyed_rows(
+        &self,
+        batch: &RecordBatch,
+        skip: impl Fn(&[u8], &[u8]) -> bool,
+    ) -> Result<Vec<(Bytes, Bytes, Bytes)>> {
         let n = batch.num_rows();
         let evaluate = |e: &Arc<dyn PhysicalExpr>| -> Result<ArrayRef> {
             Ok(e.evaluate(batch)?.into_array(n)?)
@@ -205,6 +211,10 @@ impl TopNOperator {
         )?;
         let rows = self.converters.rows().convert_columns(batch.columns())?;
         Ok((0..n)
+            .filter(|&i| {
+                let partition = partitions.as_ref().map_or(&[][..], |p| p.row(i).data());
+                !skip(partition, sorts.row(i).data())
+            })
             .map(|i| {
                 let partition = RowBytes::partition_of(&partitions, i);
                 (
@@ -214,6 +224,28 @@ impl TopNOperator {
                 )
             })
             .collect())
+    }
+
+    /// Over an insert-only input, true when a row of `sort` key cannot
+    /// enter `partition`'s full top: it would rank below every row held
+    /// (ties rank after the rows held, unless latest first).
+    fn cannot_enter(&self, partition: &[u8], sort: &[u8]) -> bool {
+        if self.plan.input_mode == ChangelogMode::Updating {
+            return false;
+        }
+        let Some(state) = self.partitions.get(partition) else {
+            return false;
+        };
+        if (state.rows.len() as u64) < self.plan.ranks.1 {
+            return false;
+        }
+        let Some(((last, _), _)) = state.rows.last_key_value() else {
+            return false;
+        };
+        match (self.plan.function, self.plan.latest_first) {
+            (RankFunction::RowNumber, false) => sort >= last.as_ref(),
+            _ => sort > last.as_ref(),
+        }
     }
 
     /// The rows of a partition's top: (rank, row), in rank order.
@@ -234,7 +266,10 @@ impl TopNOperator {
         before: &mut HashMap<Bytes, Vec<(u64, Bytes)>>,
     ) -> Result<()> {
         let now = Instant::now();
-        for (partition, sort, row) in self.keyed_rows(batch)? {
+        let rows = self.keyed_rows(batch, |partition, sort| {
+            !retract && self.cannot_enter(partition, sort)
+        })?;
+        for (partition, sort, row) in rows {
             if !before.contains_key(&partition) {
                 let old = self
                     .partitions
@@ -361,7 +396,11 @@ impl TopNOperator {
     fn take_in_first(&mut self, batch: &RecordBatch, time_index: usize) -> Result<()> {
         let times = event_times(batch.column(time_index))?;
         let now = Instant::now();
-        for (i, (partition, sort, row)) in self.keyed_rows(batch)?.into_iter().enumerate() {
+        for (i, (partition, sort, row)) in self
+            .keyed_rows(batch, |_, _| false)?
+            .into_iter()
+            .enumerate()
+        {
             if times.is_null(i) {
                 continue;
             }
