@@ -516,3 +516,36 @@ fn result_modes_show_the_changelog_or_the_table_it_folds_to() {
     // Tableau (the default) keeps each emission's table with its op column.
     assert!(run("tableau").contains("| op |"));
 }
+
+#[test]
+fn an_updating_result_starts_with_op_in_every_format() {
+    let sql = "CREATE TABLE bids (auction BIGINT, bidder BIGINT, price DOUBLE, ts TIMESTAMP(3),
+                 WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+               WITH ('connector' = 'filesystem', 'path' = 'data/bids/', 'format' = 'parquet');
+               SELECT auction, COUNT(*) AS n FROM bids WHERE auction = 1001 GROUP BY auction";
+    let run = |format: &str| {
+        let output = flowsql(&["-q", "--format", format, "-c", sql]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        stdout(&output)
+    };
+    assert_eq!(
+        run("csv"),
+        "op,auction,n\n+I,1001,65\n-U,1001,65\n+U,1001,132\n"
+    );
+    assert_eq!(
+        run("tsv"),
+        "op\tauction\tn\n+I\t1001\t65\n-U\t1001\t65\n+U\t1001\t132\n"
+    );
+    assert_eq!(
+        run("ndjson"),
+        "{\"op\":\"+I\",\"auction\":1001,\"n\":65}\n{\"op\":\"-U\",\"auction\":1001,\"n\":65}\n\
+         {\"op\":\"+U\",\"auction\":1001,\"n\":132}\n"
+    );
+    let json = run("json");
+    assert!(
+        json.starts_with("[{\"op\":\"+I\",\"auction\":1001,\"n\":65}"),
+        "{json}"
+    );
+    let table = run("table");
+    assert!(table.contains("| op | auction | n   |"), "{table}");
+}
