@@ -288,10 +288,13 @@ impl TopNOperator {
                     .map(|(key, _)| key.clone());
                 if let Some(key) = found {
                     state.rows.remove(&key);
-                    state.bytes = state.bytes.saturating_sub(key.0.len() + row.len() + 64);
+                    let freed = key.0.len() + row.len() + 64;
+                    state.bytes = state.bytes.saturating_sub(freed);
+                    self.bytes = self.bytes.saturating_sub(freed);
                 }
             } else {
                 state.bytes += sort.len() + row.len() + 64;
+                self.bytes += sort.len() + row.len() + 64;
                 let tie = match self.plan.latest_first {
                     true => u64::MAX - self.next_seq,
                     false => self.next_seq,
@@ -327,6 +330,7 @@ impl TopNOperator {
                     .map(|((sort, _), row)| sort.len() + row.len() + 64)
                     .sum();
                 state.bytes = state.bytes.saturating_sub(freed);
+                self.bytes = self.bytes.saturating_sub(freed);
             }
         }
     }
@@ -420,7 +424,9 @@ impl TopNOperator {
                 self.waiting.remove(&(held_time, partition.clone()));
             }
             state.last_change = Some(now);
-            state.bytes = sort.len() + row.len() + partition.len() + 96;
+            let bytes = sort.len() + row.len() + partition.len() + 96;
+            self.bytes = self.bytes.saturating_sub(state.bytes) + bytes;
+            state.bytes = bytes;
             state.rows.insert((sort, self.next_seq), row);
             self.next_seq += 1;
             self.waiting.insert((time, partition));
@@ -449,10 +455,17 @@ impl TopNOperator {
                     rows.push((1, row, RowKind::Insert));
                 }
                 state.done = true;
+                self.bytes = self.bytes.saturating_sub(state.bytes) + partition.len() + 64;
                 state.bytes = partition.len() + 64;
             }
         }
         self.rows_of(&rows)
+    }
+
+    /// The state's size counted over every partition (`bytes` is kept up to
+    /// date as partitions change, not recounted per batch).
+    fn counted_bytes(&self) -> usize {
+        self.partitions.values().map(|p| p.bytes).sum()
     }
 
     /// Drops the partitions idle longer than the state TTL (at most every
@@ -481,7 +494,7 @@ impl TopNOperator {
                 }
             }
         }
-        self.bytes = self.partitions.values().map(|p| p.bytes).sum();
+        self.bytes = self.counted_bytes();
         Ok(())
     }
 }
@@ -638,9 +651,9 @@ impl Operator for TopNOperator {
                     self.take_in_first(&rows, time_index)?;
                 }
             }
-            self.bytes = self.partitions.values().map(|p| p.bytes).sum();
             // Rows already at or below the watermark are complete.
             let out = self.release_first(self.watermark.or(Some(i64::MIN)))?;
+            debug_assert_eq!(self.bytes, self.counted_bytes());
             return Ok(Output::batches(out.into_iter().collect()));
         }
         let mut before = HashMap::new();
@@ -649,9 +662,9 @@ impl Operator for TopNOperator {
                 self.take_in(&rows, retract, &mut before)?;
             }
         }
-        self.trim(before.keys().cloned().collect::<Vec<_>>().into_iter());
+        self.trim(before.keys().cloned());
         let out = self.changes(before)?;
-        self.bytes = self.partitions.values().map(|p| p.bytes).sum();
+        debug_assert_eq!(self.bytes, self.counted_bytes());
         Ok(Output::batches(out.into_iter().collect()))
     }
 
@@ -758,7 +771,7 @@ impl Operator for TopNOperator {
                 state.bytes += partition.value(r).len() + 64;
             }
         }
-        self.bytes = self.partitions.values().map(|p| p.bytes).sum();
+        self.bytes = self.counted_bytes();
         snapshot.expect_consumed("Top-N")
     }
 }
