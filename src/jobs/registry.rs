@@ -70,6 +70,12 @@ impl Jobs {
             let body = async {
                 loop {
                     let end = tokio::select! {
+                        // In this order: a state the pipeline sent is taken
+                        // before any batch it sent after it, so each state
+                        // is checkpointed with exactly the rows before it in
+                        // the sink (a later batch in the sink's files would
+                        // be written again after a restart).
+                        biased;
                         _ = stopped.changed() => return Ok(JobState::Stopped),
                         Some(state) = next_state(&mut checkpointing) => {
                             waiting.push_back(state);
@@ -99,6 +105,13 @@ impl Jobs {
                         }
                         while waiting.front().is_some_and(|s| s.results_before <= written) {
                             let state = waiting.pop_front().expect("checked above");
+                            if state.results_before < written {
+                                return Err(Error::Internal(format!(
+                                    "a checkpoint's state came after {} batches beyond it \
+                                     reached the sink",
+                                    written - state.results_before
+                                )));
+                            }
                             let checkpoint = c.write(state, sink.as_mut()).await?;
                             if let Ok(mut info) = task_info.lock() {
                                 info.last_checkpoint = Some(checkpoint);
