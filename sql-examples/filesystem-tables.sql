@@ -53,3 +53,18 @@ CREATE TABLE top_bids (auction BIGINT, top DOUBLE) WITH (
 );
 
 SELECT COUNT(*) AS auctions, MAX(top) AS best FROM top_bids;
+
+-- The same tables live in object stores: a path of s3://, gs:// or az://
+-- reads, and a job's sink writes, there (credentials and endpoint from the
+-- environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+-- AWS_ENDPOINT_URL...). Each file is one multipart upload, visible only
+-- when complete (in a checkpointed job: when its checkpoint commits).
+-- Left as a comment here, as it needs a bucket:
+--
+--   CREATE TABLE per_auction_s3 (auction BIGINT, bids BIGINT, top DOUBLE) WITH (
+--     'connector' = 'filesystem',
+--     'path'      = 's3://my-bucket/per-auction/',
+--     'format'    = 'parquet'
+--   );
+--   INSERT INTO per_auction_s3
+--   SELECT auction, COUNT(*), MAX(price) FROM bids_csv GROUP BY auction;

@@ -1,6 +1,8 @@
-//! Reads Parquet over `s3://`, and writes and reads checkpoints, on a real
-//! S3-compatible server (moto) that each test starts on 127.0.0.1 with an
-//! ephemeral port and stops at the end.
+//! Reads Parquet over `s3://`, writes and reads checkpoints, and writes
+//! filesystem sinks into `s3://` (killed with SIGKILL and restarted: what
+//! an uninterrupted local run writes), on a real S3-compatible server
+//! (moto) that each test starts on 127.0.0.1 with an ephemeral port and
+//! stops at the end.
 //!
 //! moto comes from PyPI (`pip install 'moto[server]'`; `.ci/run` installs it).
 //! Where it is missing the test says so and passes, except when
@@ -255,4 +257,211 @@ fn a_job_checkpoints_to_s3_and_resumes_from_there() {
     }
     flowsql_csv(&script, moto.port);
     assert_eq!(visible(), Vec::<String>::new());
+}
+
+/// The body of a moto response.
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+/// The keys under `prefix` in the bucket.
+fn keys(port: u16, prefix: &str) -> Vec<String> {
+    let listing = http(
+        port,
+        "GET",
+        &format!("/{BUCKET}?list-type=2&prefix={prefix}"),
+        b"",
+    );
+    assert!(listing.starts_with("HTTP/1.1 200"), "{listing}");
+    assert!(!listing.contains("<IsTruncated>true"), "{listing}");
+    body(&listing)
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_string()))
+        .collect()
+}
+
+/// The jobs writing into `<out>/<job>/`: a window, an updating GROUP BY
+/// into a keyed table (one snapshot) and a PARTITIONED BY table.
+fn sink_script(input: &std::path::Path, out: &str) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '50ms';
+         CREATE TABLE events (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'parquet');
+         CREATE TABLE tumbling (window_start TIMESTAMP(3), k BIGINT, n BIGINT, total BIGINT)
+         WITH ('connector' = 'filesystem', 'path' = '{out}/tumbling/', 'format' = 'csv');
+         CREATE TABLE per_key (k BIGINT, n BIGINT, top BIGINT, PRIMARY KEY (k) NOT ENFORCED)
+         WITH ('connector' = 'filesystem', 'path' = '{out}/per_key/', 'format' = 'csv');
+         CREATE TABLE by_k (v BIGINT, ts TIMESTAMP(3), k BIGINT) PARTITIONED BY (k)
+         WITH ('connector' = 'filesystem', 'path' = '{out}/by_k/', 'format' = 'csv',
+               'sink.partition-commit.policy.kind' = 'success-file');
+         SET 'pipeline.name' = 'tumbling';
+         INSERT INTO tumbling SELECT window_start, k, COUNT(*), SUM(v)
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, k;
+         SET 'pipeline.name' = 'per_key';
+         INSERT INTO per_key SELECT k, COUNT(*), MAX(v) FROM events GROUP BY k;
+         SET 'pipeline.name' = 'by_k';
+         INSERT INTO by_k SELECT v, ts, k FROM events WHERE v % 10 < 5;",
+        input = input.display()
+    )
+}
+
+/// A `flowsql` process running `script` with moto's endpoint.
+fn flowsql_job(script: &std::path::Path, data_dir: &std::path::Path, port: u16) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["-q", "-f"])
+        .arg(script)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Each data row of the CSV files under `dir` (local) as `relative dir|row`,
+/// sorted, and the other files' relative paths.
+fn local_rows(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let (mut rows, mut others) = (Vec::new(), Vec::new());
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if relative.ends_with(".csv") {
+                let parent = relative.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+                let text = std::fs::read_to_string(&path).unwrap();
+                rows.extend(text.lines().skip(1).map(|row| format!("{parent}|{row}")));
+            } else {
+                others.push(relative);
+            }
+        }
+    }
+    rows.sort();
+    others.sort();
+    (rows, others)
+}
+
+/// The same for the objects under `prefix/`.
+fn s3_rows(port: u16, prefix: &str) -> (Vec<String>, Vec<String>) {
+    let (mut rows, mut others) = (Vec::new(), Vec::new());
+    for key in keys(port, &format!("{prefix}/")) {
+        let relative = key[prefix.len() + 1..].to_string();
+        if relative.ends_with(".csv") {
+            let parent = relative.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+            let response = http(port, "GET", &format!("/{BUCKET}/{key}"), b"");
+            assert!(response.starts_with("HTTP/1.1 200"), "{key}: {response}");
+            rows.extend(
+                body(&response)
+                    .lines()
+                    .skip(1)
+                    .map(|row| format!("{parent}|{row}")),
+            );
+        } else {
+            others.push(relative);
+        }
+    }
+    rows.sort();
+    others.sort();
+    (rows, others)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sinks_into_s3_killed_at_random_moments_write_what_a_local_run_writes() {
+    use rand::{Rng, SeedableRng};
+
+    let Some(moto) = moto_with_bucket() else {
+        return;
+    };
+    // 40 Parquet files of 4,000 rows, five keys, 10 ms apart, some disorder.
+    let root = tempfile::tempdir().unwrap();
+    let engine = flowsql::Engine::builder()
+        .data_dir(root.path())
+        .build()
+        .await
+        .unwrap();
+    let mut copy = String::new();
+    for part in 0..40 {
+        let (from, to) = (part * 4000 + 1, (part + 1) * 4000);
+        copy.push_str(&format!(
+            "COPY (SELECT value % 5 AS k, value % 1000 AS v,
+                    TO_TIMESTAMP_MILLIS(1767261600000 + value * 10 - (value * 7919) % 900) AS ts
+                   FROM generate_series({from}, {to}) ORDER BY value)
+             TO '{}/events/part-{part:03}.parquet' STORED AS PARQUET;",
+            root.path().display()
+        ));
+    }
+    engine.execute(&copy).await.unwrap();
+    let input = root.path().join("events");
+
+    // The uninterrupted run, into a local directory.
+    let local = root.path().join("local");
+    let local_script = root.path().join("local.sql");
+    std::fs::write(
+        &local_script,
+        sink_script(&input, &local.display().to_string()),
+    )
+    .unwrap();
+    let output = flowsql_job(&local_script, &root.path().join("local-data"), moto.port)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Runs into S3 killed with SIGKILL, then one left to finish.
+    let remote_script = root.path().join("remote.sql");
+    let out = format!("s3://{BUCKET}/out");
+    std::fs::write(&remote_script, sink_script(&input, &out)).unwrap();
+    let data = root.path().join("remote-data");
+    let mut random = rand::rngs::StdRng::seed_from_u64(11);
+    let mut kills = 0;
+    for _ in 0..4 {
+        let mut child = flowsql_job(&remote_script, &data, moto.port)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(random.random_range(300..1500)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let output = flowsql_job(&remote_script, &data, moto.port)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(kills > 0, "no run was killed: the jobs ended too soon");
+    eprintln!("kills: {kills}");
+
+    for job in ["tumbling", "per_key", "by_k"] {
+        let (want, want_others) = local_rows(&local.join(job));
+        let (got, got_others) = s3_rows(moto.port, &format!("out/{job}"));
+        assert!(!want.is_empty(), "{job}: no output");
+        assert_eq!(got.len(), want.len(), "{job}: rows after {kills} kills");
+        assert_eq!(got, want, "{job}: rows after {kills} kills");
+        // Only _SUCCESS files beside the data; nothing hidden left visible.
+        assert_eq!(got_others, want_others, "{job}");
+    }
+    let (_, success) = local_rows(&local.join("by_k"));
+    assert_eq!(success.len(), 5, "a _SUCCESS per partition: {success:?}");
 }

@@ -14,6 +14,7 @@ use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStor
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::multipart::MultipartStore;
 use object_store::ObjectStore;
 use url::Url;
 
@@ -49,20 +50,33 @@ impl ObjectStoreRegistry for LazyObjectStoreRegistry {
 
 /// Builds the store for `url`'s bucket from environment configuration.
 fn build_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    writable_store(url).map(|(store, _)| store)
+}
+
+/// The store for `url`'s bucket, built from environment configuration as
+/// for reading, with its multipart uploads: the filesystem sink writes a
+/// file as one upload and makes it visible by completing the upload.
+pub fn writable_store(url: &Url) -> Result<(Arc<dyn ObjectStore>, Arc<dyn MultipartStore>)> {
+    fn both<S: ObjectStore + MultipartStore>(
+        store: S,
+    ) -> (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>) {
+        let store = Arc::new(store);
+        (Arc::clone(&store) as _, store as _)
+    }
     let bucket = || format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-    let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match url.scheme() {
+    let built = match url.scheme() {
         "s3" | "s3a" => AmazonS3Builder::from_env()
             .with_url(bucket())
             .build()
-            .map(|s| Arc::new(s) as _),
+            .map(both),
         "gs" | "gcs" => GoogleCloudStorageBuilder::from_env()
             .with_url(bucket())
             .build()
-            .map(|s| Arc::new(s) as _),
+            .map(both),
         "az" | "azure" | "abfs" | "abfss" => MicrosoftAzureBuilder::from_env()
             .with_url(bucket())
             .build()
-            .map(|s| Arc::new(s) as _),
+            .map(both),
         other => {
             return Err(DataFusionError::Plan(format!(
                 "no object store for '{url}': the '{other}' scheme is not supported; \

@@ -150,6 +150,14 @@ pub async fn create_table_at(
                 .await
                 .map_err(|e| reading_error(path.value, e));
         }
+    } else if names_a_remote_directory(path.value)
+        && list_files(state, path.value, format).await?.is_empty()
+    {
+        // The same for a prefix in an object store (nothing to create).
+        return factory
+            .create(state, &command(declared)?)
+            .await
+            .map_err(|e| reading_error(path.value, e));
     }
     // First let DataFusion infer the files' schema, then check the declaration
     // against it, then create the table with the declared schema.
@@ -283,12 +291,27 @@ fn names_a_directory(path: &str) -> bool {
             && !path.contains(['*', '?', '[']))
 }
 
-/// The location DataFusion should list: a local directory gets the trailing
-/// `/` that tells DataFusion to read every file in it.
+/// True when object-store URL `path` names a directory (a prefix): it ends
+/// with `/`, or its last part has no file extension nor glob (a sink's
+/// output directory: `'path' = 's3://bucket/out'`).
+fn names_a_remote_directory(path: &str) -> bool {
+    let Ok(url) = url::Url::parse(path) else {
+        return false;
+    };
+    let last = url.path().rsplit('/').next().unwrap_or_default();
+    !last.contains(['.', '*', '?', '['])
+}
+
+/// The location DataFusion should list: a directory gets the trailing `/`
+/// that tells DataFusion to read every file in it.
 fn table_location(path: &str) -> String {
     let local = path.strip_prefix("file://").unwrap_or(path);
     let is_url = path.contains("://") && !path.starts_with("file://");
-    if !is_url && !local.ends_with('/') && names_a_directory(local) {
+    let directory = match is_url {
+        true => names_a_remote_directory(path),
+        false => names_a_directory(local),
+    };
+    if !local.ends_with('/') && directory {
         format!("{path}/")
     } else {
         path.to_string()

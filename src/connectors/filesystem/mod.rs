@@ -3,11 +3,14 @@
 //!
 //! - `listing.rs`: its options and the files a path names;
 //! - `table.rs`: the bounded table; `stream.rs`: the files as a stream;
-//! - `sink.rs`: files written by a job;
+//! - `sink.rs`: files written by a job; `directory.rs`: where they go (a
+//!   local directory or an object store) and how each becomes visible;
+//!   `partitioned.rs`, `upsert.rs`: PARTITIONED BY and PRIMARY KEY tables;
 //! - `csv_records.rs`, `file_order.rs`: one CSV record per line, a file's
 //!   rows in file order.
 
 pub mod csv_records;
+pub mod directory;
 pub mod file_order;
 pub mod listing;
 pub mod partitioned;
@@ -127,7 +130,9 @@ impl ConnectorConfig for FilesystemConfig {
                 self.partition_columns.clone(),
             )?));
         }
-        Ok(Box::new(FileSink::open(&self.sink, job, exactly_once)?))
+        Ok(Box::new(
+            FileSink::open(&self.sink, job, exactly_once).await?,
+        ))
     }
 
     /// An updating result into a table with a PRIMARY KEY: one snapshot
@@ -149,7 +154,7 @@ impl ConnectorConfig for FilesystemConfig {
                  supported yet; leave PARTITIONED BY out (the table is one snapshot file)"
             )));
         }
-        let files = FileSink::open_snapshots(&self.sink, job, exactly_once)?;
+        let files = FileSink::open_snapshots(&self.sink, job, exactly_once).await?;
         Ok(Box::new(upsert::UpsertFileSink::new(
             files,
             key,

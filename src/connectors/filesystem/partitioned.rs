@@ -9,7 +9,8 @@
 //!                            └▶ dt=2026-01-01/hm=10%3A01/  ...
 //! ```
 //!
-//! Each partition directory is written by its own [`FileSink`], so files
+//! Each partition directory (local or in an object store) is written by
+//! its own [`FileSink`], so files
 //! roll, stay hidden until complete and, in a checkpointed job, are
 //! published with their checkpoint exactly as in an unpartitioned table.
 //! With `'sink.partition-commit.policy.kind' = 'success-file'` each
@@ -19,7 +20,6 @@
 //! the end).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, StringArray, UInt32Array};
@@ -27,7 +27,8 @@ use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::sink::{FileSink, FileSinkOptions};
+use super::directory::{Sealed, SinkDirectory};
+use super::sink::{self, FileSink, FileSinkOptions};
 use crate::checkpoint::Snapshot;
 use crate::connectors::sink::Sink;
 use crate::error::{Error, Result};
@@ -35,7 +36,7 @@ use crate::error::{Error, Result};
 /// Writes each partition's rows into its own directory.
 pub struct PartitionedFileSink {
     options: FileSinkOptions,
-    directory: PathBuf,
+    directory: SinkDirectory,
     job: String,
     exactly_once: bool,
     /// The partition columns: their names and positions among the columns.
@@ -52,16 +53,9 @@ impl PartitionedFileSink {
         exactly_once: bool,
         partition_columns: Vec<(String, usize)>,
     ) -> Result<Self> {
-        let directory = FileSink::directory(options)?;
-        std::fs::create_dir_all(&directory).map_err(|e| {
-            Error::External(format!(
-                "cannot create sink directory '{}': {e}",
-                directory.display()
-            ))
-        })?;
         Ok(PartitionedFileSink {
             options: options.clone(),
-            directory,
+            directory: options.directory()?,
             job: job.to_string(),
             exactly_once,
             partition_columns,
@@ -70,15 +64,16 @@ impl PartitionedFileSink {
     }
 
     /// The sink of partition directory `partition`, opened on first use.
-    fn partition(&mut self, partition: &str) -> Result<&mut FileSink> {
+    async fn partition(&mut self, partition: &str) -> Result<&mut FileSink> {
         if !self.partitions.contains_key(partition) {
             let sink = FileSink::open_in(
                 &self.options,
-                self.directory.join(partition),
+                self.directory.join(partition)?,
                 &self.job,
                 self.exactly_once,
                 false,
-            )?;
+            )
+            .await?;
             self.partitions.insert(partition.to_string(), sink);
         }
         self.partitions
@@ -122,32 +117,31 @@ impl PartitionedFileSink {
             })
             .collect())
     }
+}
 
-    /// The partition directories under the table's (to the depth of the
-    /// partition columns), relative.
-    fn existing_partitions(&self) -> Result<Vec<String>> {
-        let mut found = vec![String::new()];
-        for _ in &self.partition_columns {
-            let mut next = Vec::new();
-            for relative in found {
-                let dir = self.directory.join(&relative);
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if entry.path().is_dir() && name.contains('=') && !name.starts_with('.') {
-                        next.push(match relative.is_empty() {
-                            true => name,
-                            false => format!("{relative}/{name}"),
-                        });
-                    }
+/// The partition directories under `directory`, `depth` levels down (the
+/// partition columns), relative. (Not a method: an open sink is not `Sync`.)
+async fn existing_partitions(directory: &SinkDirectory, depth: usize) -> Result<Vec<String>> {
+    let mut found = vec![String::new()];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for relative in found {
+            let dir = match relative.is_empty() {
+                true => directory.clone(),
+                false => directory.join(&relative)?,
+            };
+            for name in dir.subdirectory_names().await? {
+                if name.contains('=') && !name.starts_with('.') {
+                    next.push(match relative.is_empty() {
+                        true => name,
+                        false => format!("{relative}/{name}"),
+                    });
                 }
             }
-            found = next;
         }
-        Ok(found)
+        found = next;
     }
+    Ok(found)
 }
 
 /// A partition name or value as Flink writes it in a path: `%XX` for the
@@ -165,13 +159,6 @@ fn escape(text: &str) -> String {
         }
     }
     out
-}
-
-/// Writes an empty `_SUCCESS` file into `dir`.
-fn success_file(dir: &Path) -> Result<()> {
-    let path = dir.join("_SUCCESS");
-    std::fs::write(&path, b"")
-        .map_err(|e| Error::External(format!("cannot write '{}': {e}", path.display())))
 }
 
 #[async_trait::async_trait]
@@ -192,7 +179,7 @@ impl Sink for PartitionedFileSink {
         let data = batch.project(&kept)?;
         for (dir, indices) in rows {
             let part = take_record_batch(&data, &UInt32Array::from(indices))?;
-            self.partition(dir)?.write(&part).await?;
+            self.partition(dir).await?.write(&part).await?;
         }
         Ok(())
     }
@@ -201,7 +188,11 @@ impl Sink for PartitionedFileSink {
         for (dir, sink) in self.partitions.iter_mut() {
             sink.finish().await?;
             if self.options.success_file {
-                success_file(&self.directory.join(dir))?;
+                // An empty file marks the partition complete.
+                self.directory
+                    .join(dir)?
+                    .put_file("_SUCCESS", Vec::new())
+                    .await?;
             }
         }
         Ok(())
@@ -216,11 +207,9 @@ impl Sink for PartitionedFileSink {
             dirs.push(dir.clone());
             next_parts.push(state.take("next_part").unwrap_or(0));
             for batch in state.take_table("pending") {
-                if let Some(files) = batch.column(0).as_string_opt::<i32>() {
-                    for file in files.iter().flatten() {
-                        pending_dirs.push(dir.clone());
-                        pending_files.push(file.to_string());
-                    }
+                for file in sink::read_pending(&batch)? {
+                    pending_dirs.push(dir.clone());
+                    pending_files.push(file);
                 }
             }
         }
@@ -238,16 +227,18 @@ impl Sink for PartitionedFileSink {
             );
         }
         if !pending_dirs.is_empty() {
-            state.set_table(
-                "pending",
-                vec![RecordBatch::try_from_iter([
-                    ("dir", Arc::new(StringArray::from(pending_dirs)) as ArrayRef),
-                    (
-                        "file",
-                        Arc::new(StringArray::from(pending_files)) as ArrayRef,
-                    ),
-                ])?],
+            // The files' table (sink.rs) with each one's partition before.
+            let files = sink::pending_table(&pending_files)?;
+            let dirs = Arc::new(StringArray::from(pending_dirs)) as ArrayRef;
+            let schema = files.schema();
+            let columns = std::iter::once(("dir".to_string(), dirs)).chain(
+                schema
+                    .fields()
+                    .iter()
+                    .zip(files.columns())
+                    .map(|(field, column)| (field.name().clone(), Arc::clone(column))),
             );
+            state.set_table("pending", vec![RecordBatch::try_from_iter(columns)?]);
         }
         Ok(state)
     }
@@ -283,34 +274,32 @@ impl Sink for PartitionedFileSink {
                     .set("next_part", next);
             }
         }
-        let mut pending: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut pending: BTreeMap<String, Vec<Sealed>> = BTreeMap::new();
         for batch in state.take_table("pending") {
-            let dirs = batch.column(0).as_string_opt::<i32>().ok_or_else(bad)?;
-            let files = batch.column(1).as_string_opt::<i32>().ok_or_else(bad)?;
-            for (dir, file) in dirs.iter().zip(files.iter()) {
-                let (Some(dir), Some(file)) = (dir, file) else {
-                    return Err(bad());
-                };
+            let dirs = batch
+                .column_by_name("dir")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(bad)?;
+            for (dir, file) in dirs.iter().zip(sink::read_pending(&batch)?) {
                 pending
-                    .entry(dir.to_string())
+                    .entry(dir.ok_or_else(bad)?.to_string())
                     .or_default()
-                    .push(file.to_string());
+                    .push(file);
             }
         }
         for (dir, files) in pending {
-            let names = Arc::new(StringArray::from(files)) as ArrayRef;
-            per_partition.entry(dir).or_default().set_table(
-                "pending",
-                vec![RecordBatch::try_from_iter([("file", names)])?],
-            );
+            per_partition
+                .entry(dir)
+                .or_default()
+                .set_table("pending", vec![sink::pending_table(&files)?]);
         }
         // Partitions the checkpoint knows publish its files; every other
         // partition directory loses this job's hidden files.
-        for dir in self.existing_partitions()? {
+        for dir in existing_partitions(&self.directory, self.partition_columns.len()).await? {
             per_partition.entry(dir).or_default();
         }
         for (dir, partition_state) in per_partition {
-            self.partition(&dir)?.recover(partition_state).await?;
+            self.partition(&dir).await?.recover(partition_state).await?;
         }
         Ok(())
     }

@@ -1,39 +1,43 @@
-//! The filesystem sink: Parquet, CSV or JSON files in a local directory,
-//! each visible only once complete.
+//! The filesystem sink: Parquet, CSV or JSON files in a directory, local
+//! or in an object store (`s3://`, `gs://`, `az://`), each visible only
+//! once complete.
 //!
-//! Rows are written to a hidden in-progress file (`.part-<job>-<n>.<ext>.inprogress`)
-//! and the file is renamed to `part-<job>-<n>.<ext>` when it is complete: when
-//! it reaches `'sink.rolling-policy.file-size'` (default 128 MiB), when it is
-//! older than `'sink.rolling-policy.rollover-interval'` (default 1 min,
-//! checked as batches arrive), and when the job ends or is stopped. Readers
-//! never see a partial file.
+//! Rows are written to a hidden file (`.part-<job>-<n>.<ext>.inprogress`
+//! locally, a multipart upload in an object store: `directory.rs`) that
+//! becomes `part-<job>-<n>.<ext>` when it is complete: when it reaches
+//! `'sink.rolling-policy.file-size'` (default 128 MiB), when it is older
+//! than `'sink.rolling-policy.rollover-interval'` (default 1 min, checked
+//! as batches arrive), and when the job ends or is stopped. Readers never
+//! see a partial file.
 //!
 //! In a checkpointed job the sink is exactly-once (Flink's two-phase
-//! commit): a complete file is first renamed `.part-<job>-<n>.<ext>.pending`,
-//! each checkpoint completes the open file, and the pending files become
-//! visible only once the checkpoint holding their names is committed. After
-//! a crash, the job's restart publishes the files its last checkpoint named
-//! and deletes the job's other hidden files: their rows are written again.
+//! commit): a complete file is first sealed (renamed
+//! `.part-<job>-<n>.<ext>.pending`, or every part of its upload sent), each
+//! checkpoint completes the open file, and the sealed files become visible
+//! only once the checkpoint holding their names (and upload ids) is
+//! committed. After a crash, the job's restart publishes the files its
+//! last checkpoint named and deletes the job's other hidden files: their
+//! rows are written again.
 //!
 //! A published file is never overwritten: a new run numbers its files after
 //! those of earlier runs of the same job name in the directory.
 //!
 //! A table with a PRIMARY KEY given an updating result is written as
 //! snapshots instead (`upsert.rs`): one file, `snapshot-<job>.<ext>`,
-//! replaced whole (an atomic rename over it) by each newer snapshot.
+//! replaced whole (an atomic rename over it, or a completed upload) by
+//! each newer snapshot.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 
+use super::directory::{OpenTarget, Sealed, SinkDirectory};
 use crate::checkpoint::Snapshot;
 use crate::connectors::options::Options;
 use crate::connectors::sink::Sink;
@@ -58,22 +62,24 @@ pub const OPTIONS: &[&str] = &[
 ];
 
 enum Writer {
-    Parquet(ArrowWriter<File>),
-    Csv(datafusion::arrow::csv::Writer<BufWriter<File>>),
-    Json(LineDelimitedWriter<BufWriter<File>>),
+    Parquet(ArrowWriter<Output>),
+    Csv(datafusion::arrow::csv::Writer<Output>),
+    Json(LineDelimitedWriter<Output>),
 }
+
+/// Where a format writer's bytes go (a local file, an upload's buffer).
+type Output = Box<dyn Write + Send>;
 
 struct OpenFile {
     writer: Writer,
-    in_progress: PathBuf,
-    visible: PathBuf,
+    target: OpenTarget,
     opened: Instant,
     bytes: usize,
 }
 
 /// Writes rolling files into a directory.
 pub struct FileSink {
-    directory: PathBuf,
+    directory: SinkDirectory,
     format: String,
     job: String,
     next_part: u64,
@@ -82,9 +88,8 @@ pub struct FileSink {
     current: Option<OpenFile>,
     /// Files are published only by checkpoints.
     exactly_once: bool,
-    /// Complete files waiting for a checkpoint: the hidden name, then the
-    /// visible one.
-    pending: Vec<(PathBuf, PathBuf)>,
+    /// Complete files waiting for a checkpoint.
+    pending: Vec<Sealed>,
     /// Writes snapshots: one file name, replaced by each new file.
     snapshot: bool,
 }
@@ -111,6 +116,11 @@ pub struct FileSinkOptions {
 }
 
 impl FileSinkOptions {
+    /// The sink's directory: the table's path, local or in an object store.
+    pub fn directory(&self) -> Result<SinkDirectory> {
+        SinkDirectory::open(&self.path, self.path_at)
+    }
+
     /// Reads and checks the sink options of `table`.
     pub fn from_table(table: &CreateTable) -> Result<Self> {
         let options = Options::new(table, OPTIONS)?;
@@ -178,18 +188,18 @@ impl FileSinkOptions {
 impl FileSink {
     /// A sink for the table's directory (created if missing), naming its
     /// files after job `job`; see the module docs for `exactly_once`.
-    pub fn open(options: &FileSinkOptions, job: &str, exactly_once: bool) -> Result<Self> {
-        Self::open_as(options, job, exactly_once, false)
+    pub async fn open(options: &FileSinkOptions, job: &str, exactly_once: bool) -> Result<Self> {
+        Self::open_in(options, options.directory()?, job, exactly_once, false).await
     }
 
     /// A sink writing whole snapshots of a table, each replacing the last
     /// (see the module docs).
-    pub fn open_snapshots(
+    pub async fn open_snapshots(
         options: &FileSinkOptions,
         job: &str,
         exactly_once: bool,
     ) -> Result<Self> {
-        Self::open_as(options, job, exactly_once, true)
+        Self::open_in(options, options.directory()?, job, exactly_once, true).await
     }
 
     /// How often a job without checkpoints rolls its files (or writes a
@@ -198,102 +208,55 @@ impl FileSink {
         self.max_age
     }
 
-    /// The sink's directory: the table's path.
-    pub fn directory(options: &FileSinkOptions) -> Result<PathBuf> {
-        let local = options
-            .path
-            .strip_prefix("file://")
-            .unwrap_or(&options.path);
-        if local.contains("://") {
-            return Err(Error::query_at(
-                "option 'path': the filesystem sink writes local directories only for now",
-                Some(options.path_at),
-            ));
-        }
-        Ok(PathBuf::from(local))
-    }
-
-    fn open_as(
-        options: &FileSinkOptions,
-        job: &str,
-        exactly_once: bool,
-        snapshot: bool,
-    ) -> Result<Self> {
-        Self::open_in(
-            options,
-            Self::directory(options)?,
-            job,
-            exactly_once,
-            snapshot,
-        )
-    }
-
     /// A sink writing files into `directory` (one partition's, for a
     /// partitioned table), otherwise as the table's options say.
-    pub fn open_in(
+    pub async fn open_in(
         options: &FileSinkOptions,
-        directory: PathBuf,
+        directory: SinkDirectory,
         job: &str,
         exactly_once: bool,
         snapshot: bool,
     ) -> Result<Self> {
-        std::fs::create_dir_all(&directory).map_err(|e| {
-            Error::External(format!(
-                "cannot create sink directory '{}': {e}",
-                directory.display()
-            ))
-        })?;
-        let mut sink = FileSink {
+        // Jobs are numbered from 1 in every process: a run goes on after
+        // the files of earlier runs into the same directory, never over them.
+        let next_part = job_files(&directory, job)
+            .await?
+            .iter()
+            .map(|(_, n)| n + 1)
+            .max()
+            .unwrap_or(0);
+        Ok(FileSink {
             directory,
             format: options.format.clone(),
             job: job.to_string(),
-            next_part: 0,
+            next_part,
             max_bytes: options.max_bytes,
             max_age: options.max_age,
             current: None,
             exactly_once,
             pending: Vec::new(),
             snapshot,
-        };
-        // Jobs are numbered from 1 in every process: a run goes on after
-        // the files of earlier runs into the same directory, never over them.
-        sink.next_part = sink
-            .parts()?
-            .iter()
-            .map(|(_, n, _)| n + 1)
-            .max()
-            .unwrap_or(0);
-        Ok(sink)
+        })
     }
 
-    fn new_file(&mut self, batch: &RecordBatch) -> Result<OpenFile> {
+    async fn new_file(&mut self, batch: &RecordBatch) -> Result<OpenFile> {
         let name = match self.snapshot {
             true => format!("snapshot-{}.{}", self.job, self.format),
             false => format!("part-{}-{:05}.{}", self.job, self.next_part, self.format),
         };
         self.next_part += 1;
-        let visible = self.directory.join(&name);
-        let in_progress = hidden(&visible, "inprogress");
-        // A new file, never one another writer has open.
-        let file = File::create_new(&in_progress).map_err(|e| {
-            Error::External(format!("cannot create '{}': {e}", in_progress.display()))
-        })?;
+        let (target, output) = self.directory.create_file(&name).await?;
         let writer = match self.format.as_str() {
             "parquet" => Writer::Parquet(
-                ArrowWriter::try_new(file, batch.schema(), None)
+                ArrowWriter::try_new(output, batch.schema(), None)
                     .map_err(|e| Error::External(e.to_string()))?,
             ),
-            "csv" => Writer::Csv(
-                CsvWriterBuilder::new()
-                    .with_header(true)
-                    .build(BufWriter::new(file)),
-            ),
-            _ => Writer::Json(LineDelimitedWriter::new(BufWriter::new(file))),
+            "csv" => Writer::Csv(CsvWriterBuilder::new().with_header(true).build(output)),
+            _ => Writer::Json(LineDelimitedWriter::new(output)),
         };
         Ok(OpenFile {
             writer,
-            in_progress,
-            visible,
+            target,
             opened: Instant::now(),
             bytes: 0,
         })
@@ -301,87 +264,71 @@ impl FileSink {
 
     /// Writes `batch` as one whole file (a snapshot, even of no rows),
     /// complete at once: visible, or pending its checkpoint.
-    pub fn write_whole_file(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.roll()?;
-        let mut open = self.new_file(batch)?;
+    pub async fn write_whole_file(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.roll().await?;
+        let mut open = self.new_file(batch).await?;
         write_to(&mut open, batch)?;
         self.current = Some(open);
-        self.roll()
+        self.roll().await
     }
 
-    /// Completes the open file and makes it visible.
-    fn roll(&mut self) -> Result<()> {
+    /// Completes the open file and makes it visible (or pending).
+    async fn roll(&mut self) -> Result<()> {
         let Some(open) = self.current.take() else {
             return Ok(());
         };
-        match open.writer {
-            Writer::Parquet(writer) => {
-                writer.close().map_err(|e| Error::External(e.to_string()))?;
-            }
-            Writer::Csv(writer) => {
-                writer.into_inner().flush()?;
-            }
+        let mut output = match open.writer {
+            Writer::Parquet(writer) => writer
+                .into_inner()
+                .map_err(|e| Error::External(e.to_string()))?,
+            Writer::Csv(writer) => writer.into_inner(),
             Writer::Json(mut writer) => {
                 writer.finish()?;
-                writer.into_inner().flush()?;
+                writer.into_inner()
+            }
+        };
+        output.flush()?;
+        drop(output);
+        // A newer snapshot supersedes one still waiting.
+        let sealed = self.directory.seal(open.target, self.snapshot).await?;
+        if !self.exactly_once {
+            return self.directory.publish(&sealed, self.snapshot).await;
+        }
+        if self.snapshot {
+            for superseded in std::mem::take(&mut self.pending) {
+                self.directory.discard(&superseded).await?;
             }
         }
-        if self.exactly_once {
-            let pending = hidden(&open.visible, "pending");
-            // A newer snapshot supersedes one still waiting.
-            rename(&open.in_progress, &pending, self.snapshot)?;
-            if self.snapshot {
-                self.pending.clear();
-            }
-            self.pending.push((pending, open.visible));
-        } else {
-            rename(&open.in_progress, &open.visible, self.snapshot)?;
-        }
+        self.pending.push(sealed);
         Ok(())
     }
 
     /// Publishes the pending files.
-    fn publish_pending(&mut self) -> Result<()> {
-        for (pending, visible) in self.pending.drain(..) {
-            rename(&pending, &visible, self.snapshot)?;
+    async fn publish_pending(&mut self) -> Result<()> {
+        for sealed in std::mem::take(&mut self.pending) {
+            self.directory.publish(&sealed, self.snapshot).await?;
         }
         Ok(())
     }
+}
 
-    /// This job's hidden files in the directory (in progress or pending).
-    fn hidden_files(&self) -> Result<Vec<PathBuf>> {
-        Ok(self
-            .parts()?
-            .into_iter()
-            .filter(|(_, _, hidden)| *hidden)
-            .map(|(path, _, _)| path)
-            .collect())
-    }
-
-    /// This job's files in the directory, visible or hidden: each path, its
-    /// part number and whether it is hidden.
-    fn parts(&self) -> Result<Vec<(PathBuf, u64, bool)>> {
-        let entries = std::fs::read_dir(&self.directory).map_err(|e| {
-            Error::External(format!("cannot list '{}': {e}", self.directory.display()))
-        })?;
-        Ok(entries
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.path())
-            .filter_map(|path| {
-                let name = path.file_name()?.to_str()?;
-                let (visible, hidden) = match name.strip_prefix('.') {
-                    Some(visible) => (visible, true),
-                    None => (name, false),
-                };
-                let snapshot = format!("snapshot-{}.", self.job);
-                let number = match visible.starts_with(&snapshot) {
-                    true => 0,
-                    false => part_number(visible, &self.job)?,
-                };
-                Some((path, number, hidden))
-            })
-            .collect())
-    }
+/// Job `job`'s files in `directory`, visible or hidden: each name and its
+/// part number. (Not a method: a sink's open writer is not `Sync`.)
+async fn job_files(directory: &SinkDirectory, job: &str) -> Result<Vec<(String, u64)>> {
+    let snapshot = format!("snapshot-{job}.");
+    Ok(directory
+        .file_names()
+        .await?
+        .into_iter()
+        .filter_map(|name| {
+            let visible = name.strip_prefix('.').unwrap_or(&name);
+            let number = match visible.starts_with(&snapshot) {
+                true => 0,
+                false => part_number(visible, job)?,
+            };
+            Some((name, number))
+        })
+        .collect())
 }
 
 /// `n` of `part-<job>-<n>.<ext>`: not of another job whose name begins
@@ -398,29 +345,6 @@ fn part_number(file: &str, job: &str) -> Option<u64> {
     number.parse().ok()
 }
 
-/// `dir/.name.<suffix>` for `dir/name`.
-fn hidden(visible: &std::path::Path, suffix: &str) -> PathBuf {
-    let name = visible
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    visible.with_file_name(format!(".{name}.{suffix}"))
-}
-
-/// Publishes `from` as `to`, which must not exist (a published file is
-/// never overwritten) unless it is a snapshot `replacing` the last one.
-fn rename(from: &std::path::Path, to: &std::path::Path, replacing: bool) -> Result<()> {
-    if to.exists() && !replacing {
-        return Err(Error::External(format!(
-            "cannot publish '{}': a file of that name exists already (another job writing \
-             the same directory under the same name?); it is left as it is",
-            to.display()
-        )));
-    }
-    std::fs::rename(from, to)
-        .map_err(|e| Error::External(format!("cannot publish '{}': {e}", to.display())))
-}
-
 /// Writes `batch` into `open`.
 fn write_to(open: &mut OpenFile, batch: &RecordBatch) -> Result<()> {
     match &mut open.writer {
@@ -434,52 +358,103 @@ fn write_to(open: &mut OpenFile, batch: &RecordBatch) -> Result<()> {
     Ok(())
 }
 
+/// The checkpoint's table of pending files: each one's name and, in an
+/// object store, its upload (id, and part ids one per line).
+pub fn pending_table(files: &[Sealed]) -> Result<RecordBatch> {
+    let names: StringArray = files.iter().map(|f| Some(f.name.as_str())).collect();
+    let uploads: StringArray = files
+        .iter()
+        .map(|f| f.upload.as_ref().map(|(id, _)| id.as_str()))
+        .collect();
+    let parts: StringArray = files
+        .iter()
+        .map(|f| f.upload.as_ref().map(|(_, parts)| parts.join("\n")))
+        .collect();
+    Ok(RecordBatch::try_from_iter([
+        ("file", Arc::new(names) as ArrayRef),
+        ("upload", Arc::new(uploads) as ArrayRef),
+        ("parts", Arc::new(parts) as ArrayRef),
+    ])?)
+}
+
+/// The files of a checkpoint's pending table ([`pending_table`]; a table
+/// of older checkpoints has only the names).
+pub fn read_pending(batch: &RecordBatch) -> Result<Vec<Sealed>> {
+    let bad = || {
+        Error::query(
+            "the checkpoint's sink files are not readable; it was taken by a different query",
+        )
+    };
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .map(|c| c.as_string_opt::<i32>().ok_or_else(bad))
+            .transpose()
+    };
+    let names = column("file")?.ok_or_else(bad)?;
+    let (uploads, parts) = (column("upload")?, column("parts")?);
+    (0..batch.num_rows())
+        .map(|row| {
+            if names.is_null(row) {
+                return Err(bad());
+            }
+            let upload = match (uploads, parts) {
+                (Some(uploads), Some(parts)) if !uploads.is_null(row) => Some((
+                    uploads.value(row).to_string(),
+                    parts
+                        .value(row)
+                        .split('\n')
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )),
+                _ => None,
+            };
+            Ok(Sealed {
+                name: names.value(row).to_string(),
+                upload,
+            })
+        })
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let open = match self.current.take() {
-            Some(open) => self.current.insert(open),
-            None => {
-                let open = self.new_file(batch)?;
-                self.current.insert(open)
-            }
+        if self.current.is_none() {
+            self.current = Some(self.new_file(batch).await?);
+        }
+        let Some(open) = self.current.as_mut() else {
+            return Err(Error::Internal("the sink's open file vanished".into()));
         };
         write_to(open, batch)?;
+        self.directory.upload_parts(&mut open.target).await?;
         if open.bytes >= self.max_bytes || open.opened.elapsed() >= self.max_age {
-            self.roll()?;
+            self.roll().await?;
         }
         Ok(())
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.roll()?;
-        self.publish_pending()
+        self.roll().await?;
+        self.publish_pending().await
     }
 
     async fn pre_commit(&mut self) -> Result<Snapshot> {
-        self.roll()?;
+        self.roll().await?;
         let mut state = Snapshot::default();
         state.set("next_part", self.next_part as i64);
-        let names: Vec<&str> = self
-            .pending
-            .iter()
-            .filter_map(|(_, visible)| visible.file_name().and_then(|n| n.to_str()))
-            .collect();
-        if !names.is_empty() {
-            let files = Arc::new(StringArray::from(names)) as ArrayRef;
-            state.set_table(
-                "pending",
-                vec![RecordBatch::try_from_iter([("file", files)])?],
-            );
+        if !self.pending.is_empty() {
+            state.set_table("pending", vec![pending_table(&self.pending)?]);
         }
         Ok(state)
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.publish_pending()
+        self.publish_pending().await
     }
 
     async fn recover(&mut self, mut state: Snapshot) -> Result<()> {
@@ -487,26 +462,17 @@ impl Sink for FileSink {
             self.next_part = next as u64;
         }
         for batch in state.take_table("pending") {
-            let Some(names) = batch.column(0).as_string_opt::<i32>() else {
-                return Err(Error::query(
-                    "the checkpoint's sink files are not readable; it was taken by a different query",
-                ));
-            };
-            for name in names.iter().flatten() {
-                let visible = self.directory.join(name);
-                let pending = hidden(&visible, "pending");
-                // Published already when the crash came after the commit.
-                if pending.exists() {
-                    rename(&pending, &visible, self.snapshot)?;
-                }
+            for sealed in read_pending(&batch)? {
+                self.directory.republish(&sealed).await?;
             }
         }
-        for leftover in self.hidden_files()? {
-            std::fs::remove_file(&leftover).map_err(|e| {
-                Error::External(format!("cannot delete '{}': {e}", leftover.display()))
-            })?;
-        }
-        Ok(())
+        // What no checkpoint covers: deleted, its rows are written again.
+        let names: Vec<String> = job_files(&self.directory, &self.job)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        self.directory.remove_hidden(&names)
     }
 
     async fn abort(&mut self) -> Result<()> {
@@ -515,6 +481,6 @@ impl Sink for FileSink {
         }
         // What no checkpoint covers stays hidden; a restart deletes it and
         // writes its rows again.
-        self.roll()
+        self.roll().await
     }
 }

@@ -2,7 +2,7 @@
 //! `PRIMARY KEY (...) NOT ENFORCED`: the changelog is folded by key into
 //! the table it stands for (`+I`/`+U` set the key's row, `-U`/`-D` remove
 //! it), and the table is written whole, as one snapshot file replacing the
-//! last (`snapshot-<job>.<ext>`, an atomic rename: a reader sees one
+//! last (`snapshot-<job>.<ext>`, an atomic rename or a completed upload: a reader sees one
 //! complete table, never a mix).
 //!
 //! ```text
@@ -103,10 +103,10 @@ impl UpsertFileSink {
     }
 
     /// Writes the table as a new snapshot file.
-    fn write_snapshot(&mut self) -> Result<()> {
+    async fn write_snapshot(&mut self) -> Result<()> {
         self.last_snapshot = Instant::now();
         match self.table_batch()? {
-            Some(batch) => self.files.write_whole_file(&batch),
+            Some(batch) => self.files.write_whole_file(&batch).await,
             None => Ok(()),
         }
     }
@@ -143,18 +143,18 @@ impl Sink for UpsertFileSink {
             }
         }
         if !self.exactly_once && self.last_snapshot.elapsed() >= self.files.max_age() {
-            self.write_snapshot()?;
+            self.write_snapshot().await?;
         }
         Ok(())
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.write_snapshot()?;
+        self.write_snapshot().await?;
         self.files.finish().await
     }
 
     async fn pre_commit(&mut self) -> Result<Snapshot> {
-        self.write_snapshot()?;
+        self.write_snapshot().await?;
         let mut state = self.files.pre_commit().await?;
         if let Some(batch) = self.table_batch()? {
             state.set_table("table", vec![batch]);
@@ -192,7 +192,7 @@ impl Sink for UpsertFileSink {
         // ... and the checkpoint's table is published again, whether or not
         // its commit came before the crash.
         if self.schema.is_some() {
-            self.write_snapshot()?;
+            self.write_snapshot().await?;
             self.files.commit().await?;
         }
         Ok(())
