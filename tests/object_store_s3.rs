@@ -326,6 +326,16 @@ fn flowsql_job(script: &std::path::Path, data_dir: &std::path::Path, port: u16) 
     command
 }
 
+/// Runs `command` to its end, which must be a success.
+fn run_to_end(mut command: Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Each data row of the CSV files under `dir` (local) as `relative dir|row`,
 /// sorted, and the other files' relative paths.
 fn local_rows(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
@@ -415,14 +425,11 @@ async fn sinks_into_s3_killed_at_random_moments_write_what_a_local_run_writes() 
         sink_script(&input, &local.display().to_string()),
     )
     .unwrap();
-    let output = flowsql_job(&local_script, &root.path().join("local-data"), moto.port)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_to_end(flowsql_job(
+        &local_script,
+        &root.path().join("local-data"),
+        moto.port,
+    ));
 
     // Runs into S3 killed with SIGKILL, then one left to finish.
     let remote_script = root.path().join("remote.sql");
@@ -442,14 +449,7 @@ async fn sinks_into_s3_killed_at_random_moments_write_what_a_local_run_writes() 
         }
         child.wait().unwrap();
     }
-    let output = flowsql_job(&remote_script, &data, moto.port)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_to_end(flowsql_job(&remote_script, &data, moto.port));
     assert!(kills > 0, "no run was killed: the jobs ended too soon");
     eprintln!("kills: {kills}");
 

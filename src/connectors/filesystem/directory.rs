@@ -178,16 +178,8 @@ impl SinkDirectory {
     /// The names of the files directly in the directory, hidden ones too.
     pub async fn file_names(&self) -> Result<Vec<String>> {
         match self {
-            SinkDirectory::Local(dir) => {
-                let entries = std::fs::read_dir(dir).map_err(|e| {
-                    Error::External(format!("cannot list '{}': {e}", dir.display()))
-                })?;
-                Ok(entries
-                    .filter_map(|entry| entry.ok())
-                    .filter(|entry| entry.path().is_file())
-                    .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
-                    .collect())
-            }
+            SinkDirectory::Local(dir) => local_names(dir, false)
+                .map_err(|e| Error::External(format!("cannot list '{}': {e}", dir.display()))),
             SinkDirectory::Object(object) => Ok(object
                 .list()
                 .await?
@@ -201,16 +193,7 @@ impl SinkDirectory {
     /// The names of the directories directly in this one.
     pub async fn subdirectory_names(&self) -> Result<Vec<String>> {
         match self {
-            SinkDirectory::Local(dir) => {
-                let Ok(entries) = std::fs::read_dir(dir) else {
-                    return Ok(Vec::new());
-                };
-                Ok(entries
-                    .filter_map(|entry| entry.ok())
-                    .filter(|entry| entry.path().is_dir())
-                    .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
-                    .collect())
-            }
+            SinkDirectory::Local(dir) => Ok(local_names(dir, true).unwrap_or_default()),
             SinkDirectory::Object(object) => Ok(object
                 .list()
                 .await?
@@ -460,6 +443,16 @@ impl ObjectPrefix {
     fn error(&self, what: &str, name: &str, e: object_store::Error) -> Error {
         Error::External(format!("{what} '{}/{name}': {e}", self.url))
     }
+}
+
+/// The names in local directory `dir`: of its subdirectories, or of its
+/// files.
+fn local_names(dir: &std::path::Path, directories: bool) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_dir() == directories)
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_string))
+        .collect())
 }
 
 /// `.name.<suffix>`: the hidden name of file `name` at one step.
