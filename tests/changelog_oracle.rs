@@ -109,6 +109,9 @@ const QUERIES: &[&str] = &[
      FROM t WHERE v IS NOT NULL) WHERE dr <= 3 AND v > 0",
     "SELECT v, ts, rn FROM (SELECT v, ts, ROW_NUMBER() OVER (ORDER BY v DESC NULLS LAST, ts) \
      AS rn FROM t) WHERE 5 >= rn",
+    // Top-1 with the rank column (one row per partition, replaced in place).
+    "SELECT k, v, ts, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC, \
+     ts) AS rn FROM t) WHERE rn <= 1",
     // Deduplication: keep the last row (updating), keep the first (append-only).
     "SELECT k, v, ts FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) \
      AS rn FROM t) WHERE rn = 1",
@@ -303,4 +306,47 @@ async fn the_state_ttl_forgets_idle_keys() {
         kinds_of_key0("SET 'table.exec.state.ttl' = '10 ms'").await,
         ["+I", "+I"]
     );
+}
+
+/// Batches of (k, v, ts) rows, one batch per slice.
+fn batches_of(slices: &[&[(&str, i64, i64)]]) -> Vec<RecordBatch> {
+    slices
+        .iter()
+        .map(|rows| {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.2),
+                )),
+            ];
+            RecordBatch::try_new(schema(), columns).unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn top_one_ties_go_to_the_later_row_keeping_the_last_and_else_to_the_earlier() {
+    // Within a batch and across batches, rows tie on the ORDER BY key.
+    let batches = batches_of(&[
+        &[("a", 1, 1_000), ("a", 2, 1_000), ("b", 5, 1_000)],
+        &[("a", 3, 1_000), ("b", 6, 900), ("b", 7, 1_000)],
+    ]);
+    // Keeping the last by event time, of one time the later to arrive is
+    // the last (Flink's deduplication).
+    let last = streaming(
+        &batches,
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) \
+         AS rn FROM t) WHERE rn = 1",
+    )
+    .await;
+    // Ranked by more than one key, of equal keys the first to arrive stays.
+    let first_of_ties = streaming(
+        &batches,
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts \
+         DESC, k) AS rn FROM t) WHERE rn = 1",
+    )
+    .await;
+    assert_eq!(last, ["a | 3", "b | 7"]);
+    assert_eq!(first_of_ties, ["a | 1", "b | 5"]);
 }

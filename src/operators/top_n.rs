@@ -22,6 +22,11 @@
 //! it, per partition (`-U`/`+U` while rows are replaced, `-D`/`+I` when the
 //! partition's top shrinks or grows).
 //!
+//! A Top-1 over an insert-only input (`ROW_NUMBER() ... = 1`, keep-last
+//! deduplication among them) takes a shorter way to the same changes: the
+//! batch's best row per partition first, then one comparison with the row
+//! held.
+//!
 //! Deduplication keeping the first row by event time (`ROW_NUMBER() ...
 //! ORDER BY ts ASC` = 1) is append-only, as in Flink: a partition's first
 //! row is emitted once the watermark passes it (no earlier row can then
@@ -395,6 +400,99 @@ impl TopNOperator {
         Ok(Some(changelog::with_kinds(&data, &kinds)?))
     }
 
+    /// Whether the fast path of [`Self::take_in_top_one`] applies: one row
+    /// per partition (`ROW_NUMBER() ... = 1`, keep-last deduplication among
+    /// them) over an insert-only input.
+    fn is_top_one(&self) -> bool {
+        self.plan.function == RankFunction::RowNumber
+            && self.plan.ranks == (1, 1)
+            && self.plan.input_mode == ChangelogMode::InsertOnly
+            && self.plan.first_by_event_time.is_none()
+    }
+
+    /// Top-1 over an insert-only input: the batch's best row per partition
+    /// is found first (no copy per row), then compared once with the row
+    /// held; a partition's change is `+I` (its first row) or `-U` old, `+U`
+    /// new. The same changes as the general path, without its per-partition
+    /// top before and after.
+    fn take_in_top_one(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+        let n = batch.num_rows();
+        let partitions = self.converters.partitions(batch)?;
+        let sort_columns = self
+            .plan
+            .order_by
+            .iter()
+            .map(|s| Ok(s.expr.evaluate(batch)?.into_array(n)?))
+            .collect::<Result<Vec<_>>>()?;
+        let sorts = self.sort_converter.convert_columns(&sort_columns)?;
+        let latest_first = self.plan.latest_first;
+        // Whether a row of sort key `new` displaces one of `held`: a lower
+        // key ranks first; of equal keys the later when latest first.
+        let displaces = |new: &[u8], held: &[u8]| new < held || (latest_first && new == held);
+        let partition_of = |i: usize| partitions.as_ref().map_or(&[][..], |p| p.row(i).data());
+        let mut best: HashMap<&[u8], usize> = HashMap::new();
+        for i in 0..n {
+            best.entry(partition_of(i))
+                .and_modify(|b| {
+                    if displaces(sorts.row(i).data(), sorts.row(*b).data()) {
+                        *b = i;
+                    }
+                })
+                .or_insert(i);
+        }
+        let entering: Vec<(&[u8], usize)> = best
+            .into_iter()
+            .filter(|(partition, i)| {
+                self.partitions
+                    .get(*partition)
+                    .and_then(|p| p.rows.first_key_value())
+                    .is_none_or(|((held, _), _)| displaces(sorts.row(*i).data(), held))
+            })
+            .collect();
+        if entering.is_empty() {
+            return Ok(None);
+        }
+        let rows = self.converters.rows().convert_columns(batch.columns())?;
+        let now = Instant::now();
+        let mut retracted: Vec<(u64, Bytes, RowKind)> = Vec::new();
+        let mut added: Vec<(u64, Bytes, RowKind)> = Vec::with_capacity(entering.len());
+        for (partition, i) in entering {
+            let sort: Bytes = sorts.row(i).data().into();
+            let row: Bytes = rows.row(i).data().into();
+            let tie = match latest_first {
+                true => u64::MAX - self.next_seq,
+                false => self.next_seq,
+            };
+            self.next_seq += 1;
+            let bytes = sort.len() + row.len() + 64;
+            if !self.partitions.contains_key(partition) {
+                self.partitions
+                    .insert(partition.into(), Partition::default());
+            }
+            let Some(state) = self.partitions.get_mut(partition) else {
+                continue;
+            };
+            let kind = match state.rows.pop_first() {
+                // The same row again: held anew, nothing to tell.
+                Some((_, old)) if old == row => None,
+                Some((_, old)) => {
+                    retracted.push((1, old, RowKind::UpdateBefore));
+                    Some(RowKind::UpdateAfter)
+                }
+                None => Some(RowKind::Insert),
+            };
+            self.bytes = self.bytes.saturating_sub(state.bytes) + bytes;
+            state.bytes = bytes;
+            state.last_change = Some(now);
+            if let Some(kind) = kind {
+                added.push((1, row.clone(), kind));
+            }
+            state.rows.insert((sort, tie), row);
+        }
+        retracted.extend(added);
+        self.rows_of(&retracted)
+    }
+
     /// Keep-first deduplication: takes in `batch`'s rows, each partition's
     /// earliest waiting for the watermark.
     fn take_in_first(&mut self, batch: &RecordBatch, time_index: usize) -> Result<()> {
@@ -655,6 +753,16 @@ impl Operator for TopNOperator {
             let out = self.release_first(self.watermark.or(Some(i64::MIN)))?;
             debug_assert_eq!(self.bytes, self.counted_bytes());
             return Ok(Output::batches(out.into_iter().collect()));
+        }
+        if self.is_top_one() {
+            let mut out = Vec::new();
+            for (_, rows) in parts {
+                for rows in self.plan.input.run(vec![rows]).await? {
+                    out.extend(self.take_in_top_one(&rows)?);
+                }
+            }
+            debug_assert_eq!(self.bytes, self.counted_bytes());
+            return Ok(Output::batches(out));
         }
         let mut before = HashMap::new();
         for (retract, rows) in parts {
