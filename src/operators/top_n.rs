@@ -45,7 +45,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, Int64Array, RecordBatch, UInt64Array,
 };
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
-use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
 use super::row_bytes::RowBytes;
@@ -201,21 +201,10 @@ impl TopNOperator {
         batch: &RecordBatch,
         skip: impl Fn(&[u8], &[u8]) -> bool,
     ) -> Result<Vec<(Bytes, Bytes, Bytes)>> {
-        let n = batch.num_rows();
-        let evaluate = |e: &Arc<dyn PhysicalExpr>| -> Result<ArrayRef> {
-            Ok(e.evaluate(batch)?.into_array(n)?)
-        };
         let partitions = self.converters.partitions(batch)?;
-        let sorts = self.sort_converter.convert_columns(
-            &self
-                .plan
-                .order_by
-                .iter()
-                .map(|s| evaluate(&s.expr))
-                .collect::<Result<Vec<_>>>()?,
-        )?;
+        let sorts = self.sort_keys(batch)?;
         let rows = self.converters.rows().convert_columns(batch.columns())?;
-        Ok((0..n)
+        Ok((0..batch.num_rows())
             .filter(|&i| {
                 let partition = partitions.as_ref().map_or(&[][..], |p| p.row(i).data());
                 !skip(partition, sorts.row(i).data())
@@ -229,6 +218,19 @@ impl TopNOperator {
                 )
             })
             .collect())
+    }
+
+    /// The `ORDER BY` key of each row of `batch`, as bytes that sort as it
+    /// does.
+    fn sort_keys(&self, batch: &RecordBatch) -> Result<Rows> {
+        let n = batch.num_rows();
+        let columns = self
+            .plan
+            .order_by
+            .iter()
+            .map(|s| Ok(s.expr.evaluate(batch)?.into_array(n)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.sort_converter.convert_columns(&columns)?)
     }
 
     /// Over an insert-only input, true when a row of `sort` key cannot
@@ -293,17 +295,14 @@ impl TopNOperator {
                     .map(|(key, _)| key.clone());
                 if let Some(key) = found {
                     state.rows.remove(&key);
-                    let freed = key.0.len() + row.len() + 64;
+                    let freed = held_bytes(&key.0, &row);
                     state.bytes = state.bytes.saturating_sub(freed);
                     self.bytes = self.bytes.saturating_sub(freed);
                 }
             } else {
-                state.bytes += sort.len() + row.len() + 64;
-                self.bytes += sort.len() + row.len() + 64;
-                let tie = match self.plan.latest_first {
-                    true => u64::MAX - self.next_seq,
-                    false => self.next_seq,
-                };
+                state.bytes += held_bytes(&sort, &row);
+                self.bytes += held_bytes(&sort, &row);
+                let tie = tie_order(self.next_seq, self.plan.latest_first);
                 state.rows.insert((sort, tie), row);
                 self.next_seq += 1;
             }
@@ -332,7 +331,7 @@ impl TopNOperator {
                 let dropped = state.rows.split_off(&first_out);
                 let freed: usize = dropped
                     .iter()
-                    .map(|((sort, _), row)| sort.len() + row.len() + 64)
+                    .map(|((sort, _), row)| held_bytes(sort, row))
                     .sum();
                 state.bytes = state.bytes.saturating_sub(freed);
                 self.bytes = self.bytes.saturating_sub(freed);
@@ -416,22 +415,15 @@ impl TopNOperator {
     /// new. The same changes as the general path, without its per-partition
     /// top before and after.
     fn take_in_top_one(&mut self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
-        let n = batch.num_rows();
         let partitions = self.converters.partitions(batch)?;
-        let sort_columns = self
-            .plan
-            .order_by
-            .iter()
-            .map(|s| Ok(s.expr.evaluate(batch)?.into_array(n)?))
-            .collect::<Result<Vec<_>>>()?;
-        let sorts = self.sort_converter.convert_columns(&sort_columns)?;
+        let sorts = self.sort_keys(batch)?;
         let latest_first = self.plan.latest_first;
         // Whether a row of sort key `new` displaces one of `held`: a lower
         // key ranks first; of equal keys the later when latest first.
         let displaces = |new: &[u8], held: &[u8]| new < held || (latest_first && new == held);
         let partition_of = |i: usize| partitions.as_ref().map_or(&[][..], |p| p.row(i).data());
         let mut best: HashMap<&[u8], usize> = HashMap::new();
-        for i in 0..n {
+        for i in 0..batch.num_rows() {
             best.entry(partition_of(i))
                 .and_modify(|b| {
                     if displaces(sorts.row(i).data(), sorts.row(*b).data()) {
@@ -459,12 +451,9 @@ impl TopNOperator {
         for (partition, i) in entering {
             let sort: Bytes = sorts.row(i).data().into();
             let row: Bytes = rows.row(i).data().into();
-            let tie = match latest_first {
-                true => u64::MAX - self.next_seq,
-                false => self.next_seq,
-            };
+            let tie = tie_order(self.next_seq, latest_first);
             self.next_seq += 1;
-            let bytes = sort.len() + row.len() + 64;
+            let bytes = held_bytes(&sort, &row);
             if !self.partitions.contains_key(partition) {
                 self.partitions
                     .insert(partition.into(), Partition::default());
@@ -620,6 +609,21 @@ fn ranked(
         };
         (r, row.as_ref())
     })
+}
+
+/// The tie order of the row that arrived `seq`-th (its complement when
+/// the latest goes first), and back: the map is its own inverse.
+fn tie_order(seq: u64, latest_first: bool) -> u64 {
+    match latest_first {
+        true => u64::MAX - seq,
+        false => seq,
+    }
+}
+
+/// What a held row counts toward the state's size: its bytes and the
+/// B-tree entry's.
+fn held_bytes(sort: &[u8], row: &[u8]) -> usize {
+    sort.len() + row.len() + 64
 }
 
 fn owned(top: Vec<(u64, &[u8])>) -> Vec<(u64, Bytes)> {
@@ -854,17 +858,14 @@ impl Operator for TopNOperator {
                 let key: Bytes = partition.value(r).into();
                 let sort: Bytes = sort.value(r).into();
                 let seq = seq.value(r) as u64;
-                let arrival = match self.plan.latest_first {
-                    true => u64::MAX - seq,
-                    false => seq,
-                };
+                let arrival = tie_order(seq, self.plan.latest_first);
                 self.next_seq = self.next_seq.max(arrival + 1);
                 if self.plan.first_by_event_time.is_some() {
                     let time = times_of_sort(&self.sort_converter, &sort)?;
                     self.waiting.insert((time, key.clone()));
                 }
                 let state = self.partitions.entry(key).or_default();
-                state.bytes += sort.len() + row.value(r).len() + 64;
+                state.bytes += held_bytes(&sort, row.value(r));
                 state.rows.insert((sort, seq), row.value(r).into());
             }
         }
