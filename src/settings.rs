@@ -165,6 +165,8 @@ impl ExtensionOptions for PipelineSettings {
 pub struct TableSettings {
     /// `table.exec.state.ttl`, as written.
     pub state_ttl: Option<String>,
+    /// `table.exec.source.idle-timeout`, as written.
+    pub idle_timeout: Option<String>,
 }
 
 impl TableSettings {
@@ -174,6 +176,16 @@ impl TableSettings {
             .as_deref()
             .and_then(|text| parse_duration(text).ok())
             .filter(|ttl| !ttl.is_zero())
+    }
+
+    /// How long a source may send nothing before it no longer holds back
+    /// the watermark of a join or a window over several streams, when set
+    /// (and not zero).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+            .as_deref()
+            .and_then(|text| parse_duration(text).ok())
+            .filter(|timeout| !timeout.is_zero())
     }
 }
 
@@ -203,17 +215,39 @@ impl ExtensionOptions for TableSettings {
                 self.state_ttl = Some(value.to_string());
                 Ok(())
             }
-            _ => Err(unknown("table", key, "table.exec.state.ttl")),
+            "exec.source.idle-timeout" => {
+                parse_duration(value).map_err(|problem| {
+                    DataFusionError::Configuration(format!(
+                        "'table.exec.source.idle-timeout': {problem}"
+                    ))
+                })?;
+                self.idle_timeout = Some(value.to_string());
+                Ok(())
+            }
+            _ => Err(unknown(
+                "table",
+                key,
+                "table.exec.state.ttl', 'table.exec.source.idle-timeout",
+            )),
         }
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![ConfigEntry {
-            key: "table.exec.state.ttl".into(),
-            value: self.state_ttl.clone(),
-            description: "How long an unbounded operator keeps a key that has not changed \
-                          (forever when unset or 0)",
-        }]
+        vec![
+            ConfigEntry {
+                key: "table.exec.state.ttl".into(),
+                value: self.state_ttl.clone(),
+                description: "How long an unbounded operator keeps a key that has not changed \
+                              (forever when unset or 0)",
+            },
+            ConfigEntry {
+                key: "table.exec.source.idle-timeout".into(),
+                value: self.idle_timeout.clone(),
+                description: "How long a source may send nothing before it no longer holds \
+                              back the watermark of a join or of a window over several \
+                              streams (never when unset or 0)",
+            },
+        ]
     }
 }
 

@@ -168,6 +168,58 @@ async fn q7_highest_bids_equal_batch() {
     assert_eq!(streaming, batch);
 }
 
+/// The CREATE TABLE statements of sql-examples/nexmark/<q>.sql for the
+/// generator's tables, with `events` events.
+fn suite_tables(q: &str, events: u64) -> String {
+    let text = std::fs::read_to_string(format!("sql-examples/nexmark/{q}.sql")).unwrap();
+    let tables: Vec<&str> = text
+        .split(';')
+        .filter(|s| s.contains("'connector' = 'nexmark'"))
+        .collect();
+    tables
+        .join(";")
+        .replace("'events'    = '1000000'", &format!("'events' = '{events}'"))
+}
+
+/// Registers the events of stream table `stream` as the bounded in-memory
+/// table `bounded`, read once through the stream.
+async fn bounded_copy(engine: &Engine, stream: &str, bounded: &str) {
+    let stream = engine
+        .query(&format!("SELECT * FROM {stream}"))
+        .await
+        .unwrap();
+    let schema = stream.schema();
+    let batches = stream.collect().await.unwrap();
+    let table = MemTable::try_new(schema, vec![batches]).unwrap();
+    engine
+        .session_context()
+        .register_table(bounded, Arc::new(table))
+        .unwrap();
+}
+
+/// q8 as the suite writes it: a window join of two streams (people and
+/// auctions, each from its own generator), against the batch join of each
+/// side's 10-second bins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q8_new_users_window_join_equals_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine.execute(&suite_tables("q8", EVENTS)).await.unwrap();
+    bounded_copy(&engine, "person", "persons").await;
+    bounded_copy(&engine, "auction", "auctions").await;
+    let streaming = run(&engine, &suite_query("q8")).await;
+    let batch = run(
+        &engine,
+        "SELECT P.id, P.name, P.ws FROM
+           (SELECT DISTINCT id, name, date_bin(INTERVAL '10' SECOND, datetime) AS ws FROM persons) P
+         JOIN (SELECT DISTINCT seller, date_bin(INTERVAL '10' SECOND, datetime) AS ws FROM auctions) A
+           ON P.id = A.seller AND P.ws = A.ws",
+    )
+    .await;
+    assert!(streaming.len() > 100, "{}", streaming.len());
+    assert_eq!(streaming, batch);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q11_sessions_equal_batch() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,9 +12,7 @@
 
 mod common;
 
-use std::fmt::Write as _;
-
-use common::Rng;
+use common::{write_files, Rng};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -38,41 +36,6 @@ fn generate(rng: &mut Rng, delay: i64) -> Input {
         rows.push((1 + rng.below(keys), rng.below(50), ts));
     }
     Input { rows, delay }
-}
-
-fn timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Writes rows as CSV files of `per_file` rows each, named in arrival order.
-fn write_files(dir: &std::path::Path, rows: &[(u64, u64, i64)], per_file: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (i, chunk) in rows.chunks(per_file).enumerate() {
-        let mut text = String::from("k,v,ts\n");
-        for (k, v, ts) in chunk {
-            writeln!(text, "{k},{v},{}", timestamp(*ts)).unwrap();
-        }
-        std::fs::write(dir.join(format!("part-{i:04}.csv")), text).unwrap();
-    }
 }
 
 async fn engine_with_tables(

@@ -85,6 +85,21 @@ impl EmissionPlan {
         }
         run_over(&self.physical, &self.slots[source], rows, &self.task).await
     }
+
+    /// Runs the query over `rows`, one list per target (each side of a
+    /// window join), and returns its result.
+    pub async fn run_each(&self, rows: Vec<Vec<RecordBatch>>) -> Result<Vec<RecordBatch>> {
+        let mut rows = rows.into_iter();
+        let first = rows.next().unwrap_or_default();
+        for slot in &self.slots[1..] {
+            fill(slot, rows.next().unwrap_or_default())?;
+        }
+        let result = run_over(&self.physical, &self.slots[0], first, &self.task).await;
+        for slot in &self.slots[1..] {
+            fill(slot, Vec::new())?;
+        }
+        result
+    }
 }
 
 fn fill(slot: &Slot, rows: Vec<RecordBatch>) -> Result<()> {

@@ -75,6 +75,14 @@ pub trait Operator: Send {
     /// Takes one batch.
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output>;
 
+    /// Takes one batch from side `side` of an operator fed by several
+    /// stages (a join's sides, the streams of a UNION ALL under a window);
+    /// by default as [`Operator::process_batch`], every side alike.
+    async fn process_input(&mut self, side: usize, batch: RecordBatch) -> Result<Output> {
+        let _ = side;
+        self.process_batch(batch).await
+    }
+
     /// The watermark rose to `watermark`: event time up to it is complete.
     /// By default the watermark is passed on.
     async fn on_watermark(&mut self, watermark: i64) -> Result<Output> {

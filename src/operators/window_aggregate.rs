@@ -11,6 +11,12 @@
 //!   └─ ts < earliest_on_time(watermark): late, dropped and counted
 //! ```
 //!
+//! A window join (Flink's window join: two or more windowed inputs joined on
+//! `window_start` and `window_end`) is the same operator with one side per
+//! input, each windowed by its own window function: a window's emission
+//! gives each side's rows to that side's scan in the query, so every join
+//! kind DataFusion has (inner, outer, semi, anti) runs once per window.
+//!
 //! State is the rows of the windows still open, so memory depends on the
 //! open windows, not on how many events have passed. Rows of overlapping HOP
 //! and CUMULATE windows are held once per window; the sliced operator avoids
@@ -26,17 +32,18 @@ use datafusion::arrow::record_batch::RecordBatch;
 use super::{Operator, Output};
 use crate::checkpoint::snapshot::{keyed, split_keyed};
 use crate::checkpoint::Snapshot;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::operators::emission::EmissionPlan;
 use crate::window::{event_times, WindowSpec};
 
 /// Holds open windows and emits each once.
 pub struct WindowAggregateOperator {
-    window: Arc<WindowSpec>,
+    /// Per side, its window function (one side but for a window join).
+    windows: Vec<Arc<WindowSpec>>,
     plan: EmissionPlan,
-    /// Rows of each open window, by window end (ms).
-    open: BTreeMap<i64, Vec<RecordBatch>>,
+    /// Rows of each open window, by window end (ms), per side.
+    open: BTreeMap<i64, Vec<Vec<RecordBatch>>>,
     watermark: Option<i64>,
     metrics: Arc<StreamMetrics>,
 }
@@ -44,8 +51,19 @@ pub struct WindowAggregateOperator {
 impl WindowAggregateOperator {
     /// An operator assigning rows to `window` and running `plan` per emission.
     pub fn new(window: Arc<WindowSpec>, plan: EmissionPlan, metrics: Arc<StreamMetrics>) -> Self {
+        Self::joining(vec![window], plan, metrics)
+    }
+
+    /// A window join: side `i`'s rows assigned to `windows[i]` (windows of
+    /// one kind and size), `plan` (with one target per side) run per
+    /// emission.
+    pub fn joining(
+        windows: Vec<Arc<WindowSpec>>,
+        plan: EmissionPlan,
+        metrics: Arc<StreamMetrics>,
+    ) -> Self {
         WindowAggregateOperator {
-            window,
+            windows,
             plan,
             open: BTreeMap::new(),
             watermark: None,
@@ -61,13 +79,16 @@ impl WindowAggregateOperator {
         if closed.is_empty() {
             return Ok(vec![]);
         }
-        let mut rows = Vec::new();
+        let mut rows = vec![Vec::new(); self.windows.len()];
         for end in closed {
-            rows.extend(self.open.remove(&end).unwrap_or_default());
+            let sides = self.open.remove(&end).unwrap_or_default();
+            for (side, held) in rows.iter_mut().zip(sides) {
+                side.extend(held);
+            }
         }
         // One batch per emission: an emission is every row of the windows
         // that closed, which consumers (training per window) rely on.
-        let results = self.plan.run(rows).await?;
+        let results = self.plan.run_each(rows).await?;
         match results.first() {
             Some(first) => Ok(vec![datafusion::arrow::compute::concat_batches(
                 &first.schema(),
@@ -85,16 +106,34 @@ impl Operator for WindowAggregateOperator {
     }
 
     fn describe(&self) -> String {
+        let sources: Vec<&str> = self
+            .windows
+            .iter()
+            .map(|w| w.source_name.as_str())
+            .collect();
+        let what = if sources.len() > 1 {
+            "window join"
+        } else {
+            "window"
+        };
         format!(
-            "window: {} over {}, emitted when the watermark passes window_end",
-            self.window.kind.describe(),
-            self.window.source_name
+            "{what}: {} over {}, emitted when the watermark passes window_end",
+            self.windows[0].kind.describe(),
+            sources.join(", ")
         )
     }
 
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
-        let earliest = self.watermark.map(|w| self.window.kind.earliest_on_time(w));
-        let (windowed, late) = self.window.assign(&batch, earliest)?;
+        self.process_input(0, batch).await
+    }
+
+    async fn process_input(&mut self, side: usize, batch: RecordBatch) -> Result<Output> {
+        let window = self
+            .windows
+            .get(side)
+            .ok_or_else(|| Error::Internal(format!("a window join has no side {side}")))?;
+        let earliest = self.watermark.map(|w| window.kind.earliest_on_time(w));
+        let (windowed, late) = window.assign(&batch, earliest)?;
         self.metrics.add_late_rows(late);
         if windowed.num_rows() == 0 {
             return Ok(Output::default());
@@ -113,7 +152,11 @@ impl Operator for WindowAggregateOperator {
                 let mask: BooleanArray = ends.iter().map(|e| Some(*e == end)).collect();
                 filter_record_batch(&windowed, &mask)?
             };
-            self.open.entry(end).or_default().push(part);
+            let sides = self.windows.len();
+            self.open
+                .entry(end)
+                .or_insert_with(|| vec![Vec::new(); sides])[side]
+                .push(part);
         }
         Ok(Output::default())
     }
@@ -138,6 +181,7 @@ impl Operator for WindowAggregateOperator {
         self.open
             .values()
             .flatten()
+            .flatten()
             .map(RecordBatch::get_array_memory_size)
             .sum()
     }
@@ -147,20 +191,40 @@ impl Operator for WindowAggregateOperator {
         if let Some(watermark) = self.watermark {
             snapshot.set("watermark", watermark);
         }
-        let windows = self.open.iter().map(|(end, rows)| (*end, rows.as_slice()));
-        let table = keyed("window_end", windows)?;
-        if !table.is_empty() {
-            snapshot.set_table("windows", table);
+        for side in 0..self.windows.len() {
+            let windows = self
+                .open
+                .iter()
+                .map(|(end, sides)| (*end, sides[side].as_slice()));
+            let table = keyed("window_end", windows)?;
+            if !table.is_empty() {
+                snapshot.set_table(side_table(side), table);
+            }
         }
         Ok(snapshot)
     }
 
     fn restore(&mut self, mut snapshot: Snapshot) -> Result<()> {
         self.watermark = snapshot.take("watermark");
-        for (end, rows) in split_keyed("windows", snapshot.take_table("windows"))? {
-            self.open.entry(end).or_default().push(rows);
+        let sides = self.windows.len();
+        for side in 0..sides {
+            let name = side_table(side);
+            for (end, rows) in split_keyed(&name, snapshot.take_table(&name))? {
+                self.open
+                    .entry(end)
+                    .or_insert_with(|| vec![Vec::new(); sides])[side]
+                    .push(rows);
+            }
         }
         snapshot.expect_consumed("window operator")
+    }
+}
+
+/// The checkpoint table of side `side`'s held rows.
+fn side_table(side: usize) -> String {
+    match side {
+        0 => "windows".to_string(),
+        _ => format!("windows/{side}"),
     }
 }
 

@@ -2,7 +2,8 @@
 //! message saying what to write instead.
 
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Expr, LogicalPlan, Operator};
 
 use super::scans::{stream_scans, StreamScan};
 use crate::error::{Error, Result};
@@ -134,6 +135,57 @@ pub(super) fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<(
         Ok(TreeNodeRecursion::Continue)
     })?;
     problem.map_or(Ok(()), Err)
+}
+
+/// Refuses a join of two windowed inputs that does not equate their
+/// `window_start` and `window_end`: each emission holds every window that
+/// closed, so only a join within the window gives Flink's window join.
+pub(super) fn check_window_joins(plan: &LogicalPlan) -> Result<()> {
+    let starts = names_of(plan, WINDOW_COLUMNS[0])?;
+    let ends = names_of(plan, WINDOW_COLUMNS[1])?;
+    let windowed = |input: &LogicalPlan| -> Result<bool> {
+        let scans = stream_scans(input)?;
+        Ok(scans.iter().any(|s| matches!(s, StreamScan::Windowed(..))))
+    };
+    let mut refused = false;
+    plan.apply(|node| {
+        let LogicalPlan::Join(join) = node else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        if !(windowed(&join.left)? && windowed(&join.right)?) {
+            return Ok(TreeNodeRecursion::Continue);
+        }
+        let mut pairs: Vec<(&Expr, &Expr)> = join.on.iter().map(|(l, r)| (l, r)).collect();
+        if let Some(filter) = &join.filter {
+            for conjunct in split_conjunction(filter) {
+                if let Expr::BinaryExpr(b) = conjunct {
+                    if b.op == Operator::Eq {
+                        pairs.push((b.left.as_ref(), b.right.as_ref()));
+                    }
+                }
+            }
+        }
+        let equates = |names: &[String]| {
+            pairs.iter().any(|(l, r)| {
+                matches!((l, r), (Expr::Column(a), Expr::Column(b))
+                    if names.contains(&a.name) && names.contains(&b.name))
+            })
+        };
+        refused = !(equates(&starts) && equates(&ends));
+        Ok(if refused {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    if refused {
+        return Err(Error::query(
+            "a join of two windowed inputs must be a window join: ON a.window_start = \
+             b.window_start AND a.window_end = b.window_end (besides any keys), so that \
+             each window is joined once, when it closes",
+        ));
+    }
+    Ok(())
 }
 
 /// True when every window function of `exprs` partitions by the window

@@ -54,6 +54,17 @@ pub(super) fn stream_scans(plan: &LogicalPlan) -> Result<Vec<StreamScan>> {
     Ok(scans)
 }
 
+/// The window every scan of `scans` reads, when they all read the same
+/// window over the same stream.
+pub(super) fn one_window(scans: &[StreamScan]) -> Option<&Arc<WindowTable>> {
+    let StreamScan::Windowed(first, _) = scans.first()? else {
+        return None;
+    };
+    let same =
+        |scan: &StreamScan| matches!(scan, StreamScan::Windowed(w, _) if w.same_window(first));
+    scans.iter().all(same).then_some(first)
+}
+
 /// `plan` with every window function scan reading the first one's table,
 /// when they all are the same window over the same stream; an error
 /// otherwise.
@@ -77,9 +88,9 @@ pub(super) fn one_window_scan(plan: &LogicalPlan, scans: &[StreamScan]) -> Resul
 
 fn several_streams() -> Error {
     Error::query(
-        "a query may window one stream, with one window (it may read that window \
-         several times); to window several streams or with several windows, window \
-         each in its own query",
+        "a query may join windows of streams (on window_start and window_end, a window \
+         join) or UNION ALL them, but not yet join a stream's rows with a window (an \
+         interval or regular join); window both sides, or run each in its own query",
     )
 }
 

@@ -17,7 +17,6 @@
 //! Everything else is refused before anything runs (`checks.rs`),
 //! with a message saying what to write instead.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
@@ -27,10 +26,12 @@ use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
-use super::checks::{check_no_query_time, check_no_stream_subqueries, check_supported};
+use super::checks::{
+    check_no_query_time, check_no_stream_subqueries, check_supported, check_window_joins,
+};
 use super::current_watermark::{self, CurrentWatermarkUdf};
 pub use super::scans::reads_stream;
-use super::scans::{one_window_scan, stream_scans, StreamScan};
+use super::scans::{one_window, one_window_scan, stream_scans, StreamScan};
 use super::slicing::sliced_aggregate;
 use super::updating::updating_operators;
 use super::window_table::WindowTable;
@@ -38,14 +39,15 @@ use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::metrics::StreamMetrics;
 use crate::operators::distinct::{DistinctOperator, SeenRows};
-use crate::operators::emission::EmissionPlan;
+use crate::operators::emission::{replace_scans, EmissionPlan};
 use crate::operators::per_batch::PerBatchOperator;
 use crate::operators::session_window::SessionWindowOperator;
 use crate::operators::sliced_window::SlicedWindowOperator;
 use crate::operators::watermark::WatermarkOperator;
 use crate::operators::window_aggregate::WindowAggregateOperator;
 use crate::operators::Operator;
-use crate::pipeline::{Chain, Pipeline};
+use crate::pipeline::{Chain, Pipeline, Stage};
+use crate::settings::TableSettings;
 use crate::window::WindowKind;
 
 /// Whether to start reading the streams while planning.
@@ -64,8 +66,7 @@ pub async fn plan_stream(
     plan: &LogicalPlan,
     sources: Sources,
 ) -> Result<Option<Pipeline>> {
-    let mut scans = stream_scans(plan)?;
-    if scans.is_empty() {
+    if stream_scans(plan)?.is_empty() {
         return Ok(None);
     }
     let metrics = Arc::new(StreamMetrics::default());
@@ -77,7 +78,37 @@ pub async fn plan_stream(
         }
         None => plan,
     };
+    let roots = plan_stages(ctx, plan, &metrics, sources).await?;
+    Ok(Some(pipeline(ctx, roots, metrics)))
+}
+
+/// The stages computing `plan`, whose results are the query's (several for
+/// a UNION ALL of differently windowed queries).
+async fn plan_stages(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    metrics: &Arc<StreamMetrics>,
+    sources: Sources,
+) -> Result<Vec<Stage>> {
+    let mut scans = stream_scans(plan)?;
+    if scans.is_empty() {
+        return Err(Error::query(
+            "each branch of a UNION ALL over streams must read a stream",
+        ));
+    }
     let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
+    if let (LogicalPlan::Union(union), false) = (plan, direct) {
+        if one_window(&scans).is_none() {
+            // Each branch its own stages (two windows of different sizes
+            // over one stream, or windows of different streams), their
+            // results side by side.
+            let mut roots = Vec::new();
+            for branch in &union.inputs {
+                roots.extend(Box::pin(plan_stages(ctx, branch, metrics, sources)).await?);
+            }
+            return Ok(roots);
+        }
+    }
     if direct && has_stateful(plan)? {
         // An unbounded GROUP BY or a Top-N: an updating result (or a
         // deduplication, append-only).
@@ -91,12 +122,10 @@ pub async fn plan_stream(
         check_no_stream_subqueries(plan)?;
         let time_column = event_time_column(ctx, stream)?;
         if let Some(operators) =
-            updating_operators(ctx, plan, stream, time_column.as_deref(), &metrics).await?
+            updating_operators(ctx, plan, stream, time_column.as_deref(), metrics).await?
         {
-            let mut chains = vec![chain(ctx, stream, operators, &metrics, sources).await?];
-            unique_ids(&mut chains);
-            let pool = Arc::clone(&ctx.runtime_env().memory_pool);
-            return Ok(Some(Pipeline::new(chains, metrics, &pool)));
+            let chains = vec![chain(ctx, stream, operators, metrics, sources).await?];
+            return Ok(sources_of(chains));
         }
     }
     // SELECT DISTINCT / UNION over unwindowed streams: the rows per batch,
@@ -106,8 +135,15 @@ pub async fn plan_stream(
         LogicalPlan::Distinct(Distinct::All(input)) if direct => (input.as_ref(), true),
         other => (other, false),
     };
+    let all_windowed = scans.iter().all(|s| matches!(s, StreamScan::Windowed(..)));
+    if scans.len() > 1 && all_windowed && one_window(&scans).is_none() {
+        // Windows of several streams (a window join).
+        return Ok(vec![
+            window_join(ctx, plan, &scans, metrics, sources).await?,
+        ]);
+    }
     let unified;
-    let plan = if scans.len() > 1 && scans.iter().any(|s| matches!(s, StreamScan::Windowed(..))) {
+    let plan = if scans.len() > 1 && !direct {
         // The same window over the same stream, read more than once (a
         // self-join of windowed aggregates, as in Nexmark q5): one window
         // operator feeds every read, each emission holding one window's rows.
@@ -120,15 +156,16 @@ pub async fn plan_stream(
     for scan in &scans {
         check_supported(plan, scan)?;
     }
+    check_window_joins(plan)?;
     check_no_query_time(plan)?;
     check_no_stream_subqueries(plan)?;
-    let mut chains = Vec::with_capacity(scans.len());
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
-            let operator = window_operator(ctx, plan, window, provider, &metrics).await?;
-            let (stream, mut operators) = window_input(ctx, window, &metrics).await?;
-            operators.push(operator);
-            chains.push(chain(ctx, &stream, operators, &metrics, sources).await?);
+            let operator = window_operator(ctx, plan, window, provider, metrics).await?;
+            let feeds = window_input(ctx, window, metrics).await?;
+            Ok(vec![
+                fed_stage(ctx, feeds, operator, metrics, sources).await?,
+            ])
         }
         StreamScan::Direct(_) => {
             // Filters and projections, per batch, on one stream or on a
@@ -142,19 +179,166 @@ pub async fn plan_stream(
                 .collect();
             let emission = Arc::new(EmissionPlan::try_new(ctx, plan, &tables).await?);
             let seen = SeenRows::default();
+            let mut chains = Vec::with_capacity(tables.len());
             for (i, table) in tables.iter().enumerate() {
                 let mut operators: Vec<Box<dyn Operator>> =
                     vec![Box::new(PerBatchOperator::new(Arc::clone(&emission), i))];
                 if distinct {
                     operators.push(Box::new(DistinctOperator::new(Arc::clone(&seen), i == 0)));
                 }
-                chains.push(chain(ctx, table, operators, &metrics, sources).await?);
+                chains.push(chain(ctx, table, operators, metrics, sources).await?);
+            }
+            Ok(sources_of(chains))
+        }
+    }
+}
+
+/// A window join: `plan` over windows of several streams, one side per
+/// distinct window of `scans` (all of one kind and size), each emission
+/// running the query over every side's rows of the windows that closed.
+async fn window_join(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    scans: &[StreamScan],
+    metrics: &Arc<StreamMetrics>,
+    sources: Sources,
+) -> Result<Stage> {
+    let mut sides: Vec<(&Arc<WindowTable>, &Arc<dyn TableProvider>)> = Vec::new();
+    for scan in scans {
+        if let StreamScan::Windowed(window, provider) = scan {
+            if !sides.iter().any(|(seen, _)| seen.same_window(window)) {
+                sides.push((window, provider));
             }
         }
     }
-    unique_ids(&mut chains);
-    let pool = Arc::clone(&ctx.runtime_env().memory_pool);
-    Ok(Some(Pipeline::new(chains, metrics, &pool)))
+    let first = &sides[0].0.spec;
+    for (window, _) in &sides {
+        let kind = &window.spec.kind;
+        if matches!(kind, WindowKind::Session { .. }) || *kind != first.kind {
+            return Err(Error::query(format!(
+                "a window join needs the same window on every side, and not SESSION: \
+                 here {} over {} and {} over {}; give both sides the same TUMBLE, HOP or \
+                 CUMULATE, or aggregate each in its own query",
+                first.kind.describe(),
+                first.source_name,
+                kind.describe(),
+                window.spec.source_name
+            )));
+        }
+    }
+    // Every read of one window reads its side's rows.
+    let plan = replace_scans(plan.clone(), |provider| {
+        let any: &dyn std::any::Any = provider.as_ref();
+        let window = any.downcast_ref::<WindowTable>()?;
+        sides
+            .iter()
+            .find(|(side, _)| side.same_window(window))
+            .map(|(_, provider)| Arc::clone(provider))
+    })?;
+    for scan in scans {
+        check_supported(&plan, scan)?;
+    }
+    check_window_joins(&plan)?;
+    check_no_query_time(&plan)?;
+    check_no_stream_subqueries(&plan)?;
+    let providers: Vec<Arc<dyn TableProvider>> = sides.iter().map(|(_, p)| Arc::clone(p)).collect();
+    let emission = EmissionPlan::try_new(ctx, &plan, &providers).await?;
+    let windows = sides.iter().map(|(w, _)| Arc::clone(&w.spec)).collect();
+    let operator: Box<dyn Operator> = Box::new(WindowAggregateOperator::joining(
+        windows,
+        emission,
+        Arc::clone(metrics),
+    ));
+    let mut fed = Vec::with_capacity(sides.len());
+    let mut names = Vec::new();
+    for (window, _) in &sides {
+        let mut stages = Vec::new();
+        for feed in window_input(ctx, window, metrics).await? {
+            require_event_time(ctx, &feed.stream)?;
+            names.push(stream_name(&feed.stream)?);
+            stages.push(Stage::source(
+                chain(ctx, &feed.stream, feed.operators, metrics, sources).await?,
+            ));
+        }
+        fed.push(stages);
+    }
+    Ok(Stage::fed(fed_chain(&names, "window join", operator), fed))
+}
+
+/// Where a window's input rows come from: a stream, and the operators
+/// making them from its rows (none for a window over the stream table).
+struct Feed {
+    stream: Arc<dyn TableProvider>,
+    operators: Vec<Box<dyn Operator>>,
+}
+
+/// The stage running `operator` over the rows of `feeds`: on the one
+/// stream's own chain, or fed by one chain per stream (a window over a
+/// UNION ALL of streams), its watermark the least of theirs.
+async fn fed_stage(
+    ctx: &SessionContext,
+    mut feeds: Vec<Feed>,
+    operator: Box<dyn Operator>,
+    metrics: &Arc<StreamMetrics>,
+    sources: Sources,
+) -> Result<Stage> {
+    if feeds.len() == 1 {
+        let Feed {
+            stream,
+            mut operators,
+        } = feeds.remove(0);
+        operators.push(operator);
+        return Ok(Stage::source(
+            chain(ctx, &stream, operators, metrics, sources).await?,
+        ));
+    }
+    let mut stages = Vec::with_capacity(feeds.len());
+    let mut names = Vec::new();
+    for feed in feeds {
+        if operator.needs_watermark() {
+            require_event_time(ctx, &feed.stream)?;
+        }
+        names.push(stream_name(&feed.stream)?);
+        stages.push(Stage::source(
+            chain(ctx, &feed.stream, feed.operators, metrics, sources).await?,
+        ));
+    }
+    Ok(Stage::fed(
+        fed_chain(&names, "union of", operator),
+        vec![stages],
+    ))
+}
+
+/// The chain of a stage fed by the streams `names`, running `operator`.
+fn fed_chain(names: &[String], what: &str, operator: Box<dyn Operator>) -> Chain {
+    let joined = names.join("+");
+    Chain {
+        description: format!("{what} {}", names.join(", ")),
+        definition: String::new(),
+        source: None,
+        operator_ids: vec![format!("{joined}/{}", operator.name())],
+        operators: vec![operator],
+        source_id: String::new(),
+    }
+}
+
+/// The name of stream table `provider`.
+fn stream_name(provider: &Arc<dyn TableProvider>) -> Result<String> {
+    StreamTable::of(provider.as_ref())
+        .map(|s| s.name().to_string())
+        .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))
+}
+
+/// Refuses a stream without a WATERMARK under a window.
+fn require_event_time(ctx: &SessionContext, provider: &Arc<dyn TableProvider>) -> Result<()> {
+    match event_time_column(ctx, provider)? {
+        Some(_) => Ok(()),
+        None => Err(Error::query(format!(
+            "windows over stream '{}' need event time: declare \
+             WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND",
+            stream_name(provider)?
+        ))),
+    }
 }
 
 /// The operator computing `plan` over the windows of `window` (scanned in
@@ -190,24 +374,29 @@ async fn window_operator(
     })
 }
 
-/// Where the rows `window` windows come from: the stream it reads, and the
-/// operators making its input rows from the stream's. None for a window
-/// over a stream table; for a window over a view, the view's query: per
-/// batch (a filtered stream) or itself a window (cascading windows, the
+/// Where the rows `window` windows come from: the streams it reads, each
+/// with the operators making its input rows from the stream's. One stream
+/// and no operators for a window over a stream table; for a window over a
+/// view, the view's query: per batch (a filtered stream, or a UNION ALL of
+/// streams, one feed each) or itself a window (cascading windows, the
 /// inner window's rows emitted as it closes, before the watermark that
 /// closed it reaches the outer one).
 async fn window_input(
     ctx: &SessionContext,
     window: &WindowTable,
     metrics: &Arc<StreamMetrics>,
-) -> Result<(Arc<dyn TableProvider>, Vec<Box<dyn Operator>>)> {
+) -> Result<Vec<Feed>> {
     let Some(view) = window.view_plan() else {
-        return Ok((Arc::clone(&window.source), Vec::new()));
+        return Ok(vec![Feed {
+            stream: Arc::clone(&window.source),
+            operators: Vec::new(),
+        }]);
     };
     let name = &window.spec.source_name;
     let mut scans = stream_scans(&view)?;
     check_no_query_time(&view)?;
     check_no_stream_subqueries(&view)?;
+    let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
     let view = match scans.as_slice() {
         [_, _, ..] if scans.iter().all(|s| matches!(s, StreamScan::Windowed(..))) => {
             let unified = one_window_scan(&view, &scans)?;
@@ -215,29 +404,53 @@ async fn window_input(
             unified
         }
         [_] => view,
+        _ if direct => view,
         _ => {
             return Err(Error::query(format!(
-                "a window over view '{name}', which reads several streams, is not supported                  yet; window a view of one stream"
+                "a window over view '{name}', which reads streams both windowed and not, \
+                 is not supported yet; window a view of streams, or of one window"
             )))
         }
     };
-    check_supported(&view, &scans[0]).map_err(|e| {
-        Error::query(format!(
-            "view '{name}' cannot feed a window: {e} (a window needs rows that never change:              filters, projections or another window's result)"
-        ))
-    })?;
+    for scan in &scans {
+        check_supported(&view, scan).map_err(|e| {
+            Error::query(format!(
+                "view '{name}' cannot feed a window: {e} (a window needs rows that never \
+                 change: filters, projections, a UNION ALL of streams or another window's \
+                 result)"
+            ))
+        })?;
+    }
     match &scans[0] {
-        StreamScan::Direct(stream) => {
-            let emission = EmissionPlan::try_new(ctx, &view, std::slice::from_ref(stream)).await?;
-            let operator: Box<dyn Operator> =
-                Box::new(PerBatchOperator::new(Arc::new(emission), 0));
-            Ok((Arc::clone(stream), vec![operator]))
+        StreamScan::Direct(_) => {
+            let streams: Vec<Arc<dyn TableProvider>> = scans
+                .iter()
+                .filter_map(|s| match s {
+                    StreamScan::Direct(stream) => Some(Arc::clone(stream)),
+                    StreamScan::Windowed(..) => None,
+                })
+                .collect();
+            let emission = Arc::new(EmissionPlan::try_new(ctx, &view, &streams).await?);
+            Ok(streams
+                .into_iter()
+                .enumerate()
+                .map(|(i, stream)| Feed {
+                    stream,
+                    operators: vec![Box::new(PerBatchOperator::new(Arc::clone(&emission), i))],
+                })
+                .collect())
         }
         StreamScan::Windowed(inner, provider) => {
             let operator = window_operator(ctx, &view, inner, provider, metrics).await?;
-            let (stream, mut operators) = Box::pin(window_input(ctx, inner, metrics)).await?;
-            operators.push(operator);
-            Ok((stream, operators))
+            let mut feeds = Box::pin(window_input(ctx, inner, metrics)).await?;
+            let [feed] = feeds.as_mut_slice() else {
+                return Err(Error::query(format!(
+                    "a window over view '{name}', a window over several streams, is not \
+                     supported yet; window the streams' UNION ALL once"
+                )));
+            };
+            feed.operators.push(operator);
+            Ok(feeds)
         }
     }
 }
@@ -296,22 +509,24 @@ async fn chain(
     })
 }
 
-/// Makes the checkpoint ids of `chains` unique (`<stream>/<operator>`,
-/// then `#2`, `#3` for a stream read more than once), in plan order, so
-/// the same query gives the same ids at every run.
-fn unique_ids(chains: &mut [Chain]) {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut unique = |id: &mut String| {
-        let count = seen.entry(id.clone()).or_default();
-        *count += 1;
-        if *count > 1 {
-            *id = format!("{id}#{count}");
-        }
-    };
-    for chain in chains {
-        unique(&mut chain.source_id);
-        chain.operator_ids.iter_mut().for_each(&mut unique);
+/// The pipeline of `roots`, with the session's idle-source timeout.
+fn pipeline(ctx: &SessionContext, roots: Vec<Stage>, metrics: Arc<StreamMetrics>) -> Pipeline {
+    let pool = Arc::clone(&ctx.runtime_env().memory_pool);
+    let mut pipeline = Pipeline::new(roots, metrics, &pool);
+    let options = ctx.state().config().options().clone();
+    let idle = options
+        .extensions
+        .get::<TableSettings>()
+        .and_then(TableSettings::idle_timeout);
+    if let Some(timeout) = idle {
+        pipeline.idle_timeout(timeout);
     }
+    pipeline
+}
+
+/// Each chain a stage of its own, reading its source.
+fn sources_of(chains: Vec<Chain>) -> Vec<Stage> {
+    chains.into_iter().map(Stage::source).collect()
 }
 
 /// `plan` with its `CURRENT_WATERMARK(ts)` calls bound to this query's

@@ -148,13 +148,29 @@ impl WindowFunction {
         // planner makes before windowing them: cascading windows too).
         let source = lookup_table(session, &source_name)?;
         let source_schema = source.schema();
+        // Unquoted names are folded to lower case in the query but not
+        // inside DESCRIPTOR(...): `dateTime` finds `datetime`.
         let column = |name: &str| -> Result<usize> {
-            source_schema.index_of(name).map_err(|_| {
-                Error::query(format!(
-                    "{}: table '{source_name}' has no column '{name}'",
-                    self.name
-                ))
-            })
+            let folded = || {
+                let fields = source_schema.fields().iter();
+                let mut same = fields
+                    .enumerate()
+                    .filter(|(_, f)| f.name().eq_ignore_ascii_case(name));
+                match (same.next(), same.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            };
+            source_schema
+                .index_of(name)
+                .ok()
+                .or_else(folded)
+                .ok_or_else(|| {
+                    Error::query(format!(
+                        "{}: table '{source_name}' has no column '{name}'",
+                        self.name
+                    ))
+                })
         };
         let time_index = column(&time_column)?;
         let time_type = source_schema.field(time_index).data_type().clone();

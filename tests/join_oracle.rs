@@ -1,0 +1,266 @@
+//! The join oracle: seeded random streams, joined or combined as streams,
+//! must give the same multiset of rows as DataFusion computing the same
+//! over the same files as plain batch tables.
+//!
+//! Two streams `s` and `t` (each out of order, never by more than its
+//! watermark delay, so no row is late under the least of their watermarks)
+//! are read from their own files. The batch side computes the windows with
+//! its own SQL (date arithmetic, UNNEST), not with flowsql's window
+//! functions. Covered here: window joins of every kind, a window over a
+//! UNION ALL of streams, and windows of different sizes in one query.
+
+mod common;
+
+use common::{sorted_rows, write_files, Rng};
+use flowsql::Engine;
+
+/// Rows `(key, value, event time in ms)` in arrival order.
+fn generate(rng: &mut Rng, delay: i64) -> Vec<(u64, u64, i64)> {
+    let n = 50 + rng.below(500) as usize;
+    let keys = 1 + rng.below(5);
+    let mut base = 1_767_261_600_000 + rng.below(5_000) as i64;
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        base += rng.below(300) as i64;
+        let ts = base + rng.below(delay as u64) as i64;
+        rows.push((1 + rng.below(keys), rng.below(50), ts));
+    }
+    rows
+}
+
+/// Streams `s` and `t` over their own random files (and the same files as
+/// bounded tables `b` and `c`, with views `b_ms`, `c_ms` adding the event
+/// time in milliseconds); and each stream's watermark delay.
+async fn engine(rng: &mut Rng, dir: &std::path::Path) -> (Engine, Vec<i64>) {
+    let engine = Engine::builder().data_dir(dir).build().await.unwrap();
+    let batch_size = [7u64, 64, 1000][rng.below(3) as usize];
+    let mut ddl = format!("SET datafusion.execution.batch_size = {batch_size};");
+    let mut delays = Vec::new();
+    for (stream, bounded) in [("s", "b"), ("t", "c")] {
+        let delay = [1i64, 300, 1500][rng.below(3) as usize];
+        delays.push(delay);
+        let files = dir.join(stream);
+        write_files(&files, &generate(rng, delay), 20 + rng.below(200) as usize);
+        let path = format!("{}/", files.display());
+        ddl.push_str(&format!(
+            "CREATE TABLE {stream} (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '{delay}' MILLISECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv');
+             CREATE TABLE {bounded} (k BIGINT, v BIGINT, ts TIMESTAMP(3))
+             WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv');
+             CREATE VIEW {bounded}_ms AS SELECT k, v, ts, CAST(ts AS BIGINT) AS ms FROM {bounded};"
+        ));
+    }
+    engine.execute(&ddl).await.unwrap();
+    (engine, delays)
+}
+
+/// Runs `streaming` as a stream and `batch` as a batch query: the same rows,
+/// none of them late, and not none.
+async fn assert_same(engine: &Engine, streaming: &str, batch: &str, case: &str) {
+    let stream = engine.query(streaming).await.unwrap();
+    assert!(stream.is_streaming(), "{streaming}");
+    let metrics = stream.metrics().unwrap();
+    let got = sorted_rows(&stream.collect().await.unwrap());
+    let want = sorted_rows(&engine.query(batch).await.unwrap().collect().await.unwrap());
+    assert_eq!(
+        metrics.late_rows(),
+        0,
+        "{case}: no row was late\n{streaming}"
+    );
+    assert!(!want.is_empty(), "{case}: {batch}");
+    assert_eq!(got, want, "{case}\nstreaming: {streaming}\nbatch: {batch}");
+}
+
+/// A window function over `table`, and the batch rows it stands for (over
+/// `bounded`_ms): TUMBLE of `size`, or HOP of `size` every `slide`.
+fn windows(table: &str, bounded: &str, size: i64, slide: Option<i64>) -> (String, String) {
+    match slide {
+        None => (
+            format!("TABLE(TUMBLE(TABLE {table}, DESCRIPTOR(ts), INTERVAL '{size}' MILLISECOND))"),
+            format!(
+                "(SELECT k, v, ts, TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size}) AS window_start,
+                   TO_TIMESTAMP_MILLIS(ms - ((ms % {size}) + {size}) % {size} + {size}) AS window_end
+                 FROM {bounded}_ms)"
+            ),
+        ),
+        Some(slide) => (
+            format!(
+                "TABLE(HOP(TABLE {table}, DESCRIPTOR(ts), INTERVAL '{slide}' MILLISECOND, \
+                 INTERVAL '{size}' MILLISECOND))"
+            ),
+            format!(
+                "(SELECT k, v, ts, TO_TIMESTAMP_MILLIS(st) AS window_start,
+                   TO_TIMESTAMP_MILLIS(st + {size}) AS window_end
+                 FROM (SELECT k, v, ts, ms - ((ms % {slide}) + {slide}) % {slide} - i * {slide} AS st
+                       FROM {bounded}_ms CROSS JOIN (SELECT UNNEST(RANGE(0, {n})) AS i)))",
+                n = size / slide
+            ),
+        ),
+    }
+}
+
+/// How many random cases per test (`FLOWSQL_ORACLE_CASES` / 10 overrides).
+fn cases() -> u64 {
+    std::env::var("FLOWSQL_ORACLE_CASES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(20, |n| (n / 10).max(1))
+}
+
+/// Flink's window join, every join kind, over the rows of each side's
+/// window (TUMBLE or HOP) and over each side's windowed aggregates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_joins_equal_batch() {
+    let mut rng = Rng(0x0010_1A5E);
+    for case in 0..cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = engine(&mut rng, dir.path()).await;
+        let slide = [250i64, 500, 1000][rng.below(3) as usize];
+        let size = slide * (1 + rng.below(3) as i64);
+        let slide = (rng.below(2) == 0).then_some(slide);
+        let (ls, lb) = windows("s", "b", size, slide);
+        let (rs, rb) = windows("t", "c", size, slide);
+        let join = ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"][rng.below(4) as usize];
+        let template = if rng.below(2) == 0 {
+            format!(
+                "SELECT L.k AS lk, L.v AS lv, R.k AS rk, R.v AS rv,
+                   COALESCE(L.window_start, R.window_start) AS window_start
+                 FROM (SELECT * FROM LEFT_ROWS) L {join} (SELECT * FROM RIGHT_ROWS) R
+                 ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end
+                   AND L.v >= R.v"
+            )
+        } else {
+            format!(
+                "SELECT L.k, L.n, L.total, R.n AS rn, L.window_start, R.window_end
+                 FROM (SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS total
+                       FROM LEFT_ROWS GROUP BY window_start, window_end, k) L
+                 {join} (SELECT window_start, window_end, k, COUNT(*) AS n
+                       FROM RIGHT_ROWS GROUP BY window_start, window_end, k) R
+                 ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end"
+            )
+        };
+        let streaming = template
+            .replace("LEFT_ROWS", &ls)
+            .replace("RIGHT_ROWS", &rs);
+        let batch = template
+            .replace("LEFT_ROWS", &lb)
+            .replace("RIGHT_ROWS", &rb);
+        assert_same(&engine, &streaming, &batch, &format!("case {case}")).await;
+    }
+}
+
+/// A window over a view that is a UNION ALL of two streams (its watermark
+/// the least of theirs), and a UNION ALL of two windows of different sizes
+/// over one stream and over the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_over_a_union_and_several_windows_equal_batch() {
+    let mut rng = Rng(0x0000_0210);
+    for case in 0..cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = engine(&mut rng, dir.path()).await;
+        engine
+            .execute(
+                "CREATE TEMPORARY VIEW st AS SELECT k, v, ts FROM s UNION ALL SELECT k, v * 10, ts FROM t;
+                 CREATE TEMPORARY VIEW bc_ms AS SELECT k, v, ts, ms FROM b_ms
+                   UNION ALL SELECT k, v * 10, ts, ms FROM c_ms;",
+            )
+            .await
+            .unwrap();
+        let size = [250i64, 500, 1000][rng.below(3) as usize];
+        let (union_s, union_b) = windows("st", "bc", size, None);
+        let aggregate = "SELECT window_start, k, COUNT(*) AS n, SUM(v) AS total FROM ROWS \
+                         GROUP BY window_start, window_end, k";
+        assert_same(
+            &engine,
+            &aggregate.replace("ROWS", &union_s),
+            &aggregate.replace("ROWS", &union_b),
+            &format!("case {case}: a window over a UNION ALL"),
+        )
+        .await;
+
+        let other = size * [2i64, 3][rng.below(2) as usize];
+        let (small_s, small_b) = windows("s", "b", size, None);
+        let (large_s, large_b) = windows("s", "b", other, Some(size));
+        let (other_s, other_b) = windows("t", "c", size, None);
+        let branch = |name: &str, rows: &str| {
+            format!(
+                "SELECT '{name}' AS w, window_start, window_end, k, COUNT(*) AS n, MAX(v) AS top \
+                 FROM {rows} GROUP BY window_start, window_end, k"
+            )
+        };
+        let streaming = format!(
+            "{} UNION ALL {} UNION ALL {}",
+            branch("small", &small_s),
+            branch("large", &large_s),
+            branch("other", &other_s)
+        );
+        let batch = format!(
+            "{} UNION ALL {} UNION ALL {}",
+            branch("small", &small_b),
+            branch("large", &large_b),
+            branch("other", &other_b)
+        );
+        assert_same(
+            &engine,
+            &streaming,
+            &batch,
+            &format!("case {case}: windows of different sizes"),
+        )
+        .await;
+    }
+}
+
+/// With `table.exec.source.idle-timeout`, a stream that sends nothing (a
+/// watched, empty directory) stops holding back a window over its UNION
+/// ALL with another: the other's windows come out as its watermark passes
+/// them, equal to the batch answer over the windows it closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_stops_holding_back_the_watermark() {
+    use futures::StreamExt;
+    let mut rng = Rng(0x1D1E);
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, delays) = engine(&mut rng, dir.path()).await;
+    let quiet = dir.path().join("quiet");
+    std::fs::create_dir_all(&quiet).unwrap();
+    engine
+        .execute(&format!(
+            "CREATE TABLE quiet (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+               WATERMARK FOR ts AS ts - INTERVAL '1' MILLISECOND)
+             WITH ('connector' = 'filesystem', 'path' = '{}/', 'format' = 'csv',
+                   'source.monitor-interval' = '20ms');
+             CREATE TEMPORARY VIEW sq AS SELECT k, v, ts FROM s UNION ALL SELECT k, v, ts FROM quiet;
+             SET 'table.exec.source.idle-timeout' = '100 ms';",
+            quiet.display()
+        ))
+        .await
+        .unwrap();
+    let (rows, bounded) = windows("sq", "b", 500, None);
+    let aggregate = format!(
+        "SELECT window_start, k, COUNT(*) AS n, SUM(v) AS total FROM {rows} \
+         GROUP BY window_start, window_end, k"
+    );
+    // The windows `s`'s last watermark closed (`s` ends, `quiet` never
+    // does, so later windows stay open).
+    let batch = format!(
+        "SELECT window_start, k, COUNT(*) AS n, SUM(v) AS total FROM {bounded} \
+         WHERE CAST(window_end AS BIGINT) <= (SELECT MAX(ms) FROM b_ms) - {} \
+         GROUP BY window_start, window_end, k",
+        delays[0]
+    );
+    let want = sorted_rows(&engine.query(&batch).await.unwrap().collect().await.unwrap());
+    assert!(!want.is_empty());
+    let mut stream = engine.query(&aggregate).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(120), stream.next());
+        let batch = next
+            .await
+            .expect("the idle stream held the windows back")
+            .expect("the stream never ends")
+            .unwrap();
+        got.extend(sorted_rows(&[batch]));
+    }
+    got.sort();
+    assert_eq!(got, want);
+}
