@@ -1,5 +1,6 @@
 //! Counters of a running streaming query: rows read, late rows dropped,
-//! malformed records skipped, the current watermark, open windows. Shared between the query's task and whoever watches it.
+//! malformed records skipped, the current watermark, open windows, rows
+//! held as state. Shared between the query's task and whoever watches it.
 
 use crate::checkpoint::Snapshot;
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ pub struct StreamMetrics {
     watermark_before_batch: AtomicI64,
     open_windows: AtomicUsize,
     max_open_windows: AtomicUsize,
+    held_rows: AtomicUsize,
+    max_held_rows: AtomicUsize,
     malformed: AtomicU64,
     listening_on: Mutex<Option<SocketAddr>>,
 }
@@ -29,6 +32,8 @@ impl Default for StreamMetrics {
             watermark_before_batch: AtomicI64::new(i64::MIN),
             open_windows: AtomicUsize::new(0),
             max_open_windows: AtomicUsize::new(0),
+            held_rows: AtomicUsize::new(0),
+            max_held_rows: AtomicUsize::new(0),
             malformed: AtomicU64::new(0),
             listening_on: Mutex::new(None),
         }
@@ -84,6 +89,21 @@ impl StreamMetrics {
         if let Ok(mut slot) = self.listening_on.lock() {
             *slot = Some(address);
         }
+    }
+
+    /// Rows the operators hold now (a join's sides, a window's rows).
+    pub fn held_rows(&self) -> usize {
+        self.held_rows.load(Ordering::Relaxed)
+    }
+
+    /// The most rows held at once so far.
+    pub fn max_held_rows(&self) -> usize {
+        self.max_held_rows.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_held_rows(&self, n: usize) {
+        self.held_rows.store(n, Ordering::Relaxed);
+        self.max_held_rows.fetch_max(n, Ordering::Relaxed);
     }
 
     pub(crate) fn record_open_windows(&self, n: usize) {

@@ -390,22 +390,30 @@ impl Pipeline {
 
     /// Runs until every source ends or the reader goes away. Each source is
     /// read ahead by a task of its own, so reading and decoding overlap with
-    /// the operators' work; batches are taken in as they arrive, from
-    /// whichever source has one.
+    /// the operators' work; batches are taken in as they arrive, from the
+    /// sources in turn when several have one (so no stream runs far ahead
+    /// of another a join holds rows for), never waiting on a quiet one.
     async fn run(mut self, results: &Results) -> Result<()> {
         let sources: Vec<usize> = self.sources().collect();
-        let (arrivals, mut arrived) = mpsc::channel(READ_AHEAD * sources.len().max(1));
-        let mut readers = Vec::with_capacity(sources.len());
+        let mut readers = Readers {
+            readers: Vec::with_capacity(sources.len()),
+            next: 0,
+        };
         for &node in &sources {
             let source = self.nodes[node]
                 .chain
                 .source
                 .take()
                 .ok_or_else(|| Error::Internal("a described pipeline was started".into()))?;
-            readers.push(read_ahead(node, source, arrivals.clone()));
+            let (receiver, task) = read_ahead(source);
+            readers.readers.push(Reader {
+                node,
+                receiver,
+                done: false,
+                _task: task,
+            });
         }
-        drop(arrivals);
-        let mut open = readers.len();
+        let mut open = readers.readers.len();
         while open > 0 {
             let next = loop {
                 // A source with nothing to read is checkpointed too, and
@@ -415,9 +423,9 @@ impl Pipeline {
                     .flatten()
                     .min();
                 let Some(wait) = wait else {
-                    break arrived.recv().await;
+                    break readers.next().await;
                 };
-                match tokio::time::timeout(wait, arrived.recv()).await {
+                match tokio::time::timeout(wait, readers.next()).await {
                     Ok(next) => break next,
                     Err(_) => {
                         self.checkpoint_if_due(false).await?;
@@ -606,6 +614,8 @@ impl Pipeline {
         let operators = self.nodes.iter().flat_map(|n| n.chain.operators.iter());
         let open = operators.clone().map(|op| op.open_windows()).sum();
         self.metrics.record_open_windows(open);
+        let held = operators.clone().map(|op| op.held_rows()).sum();
+        self.metrics.record_held_rows(held);
         let sizes: Vec<(usize, &dyn Operator)> = operators
             .map(|op| (op.state_bytes(), op.as_ref()))
             .collect();
@@ -753,21 +763,15 @@ fn unique_ids(nodes: &mut [Node]) {
     }
 }
 
-/// What a source's reader sends: its node, and a batch with the source's
-/// position after it, or `None` at the end.
-type Arrival = (
-    usize,
-    Result<Option<(RecordBatch, Option<Box<dyn SourcePosition>>)>>,
-);
+/// What a source's reader sends: a batch with the source's position after
+/// it, then `None` at the end (or an error).
+type Read = Result<Option<(RecordBatch, Option<Box<dyn SourcePosition>>)>>;
 
-/// Reads `source` (node `node`) ahead into `arrivals` by a task of its own,
-/// which stops when the receiver is dropped.
-fn read_ahead(
-    node: usize,
-    mut source: Box<dyn Source>,
-    arrivals: mpsc::Sender<Arrival>,
-) -> SpawnedTask<()> {
-    SpawnedTask::spawn(async move {
+/// Reads `source` ahead (at most `READ_AHEAD` batches waiting) by a task of
+/// its own, which stops when the receiver is dropped.
+fn read_ahead(mut source: Box<dyn Source>) -> (mpsc::Receiver<Read>, SpawnedTask<()>) {
+    let (sender, receiver) = mpsc::channel(READ_AHEAD);
+    let task = SpawnedTask::spawn(async move {
         loop {
             let read = catch_panic("the stream's source", source.next_batch());
             let next = read.await.transpose();
@@ -775,14 +779,68 @@ fn read_ahead(
             let next = next
                 .transpose()
                 .map(|batch| batch.map(|batch| (batch, source.position())));
-            if arrivals.send((node, next)).await.is_err() || end {
+            if sender.send(next).await.is_err() || end {
                 return;
             }
         }
-    })
+    });
+    (receiver, task)
 }
 
-/// Batches each source may read ahead of the operators.
+/// The sources' readers, taken from in turn.
+struct Readers {
+    readers: Vec<Reader>,
+    /// Whose turn is first next time.
+    next: usize,
+}
+
+struct Reader {
+    node: usize,
+    receiver: mpsc::Receiver<Read>,
+    /// It sent its end (or an error).
+    done: bool,
+    _task: SpawnedTask<()>,
+}
+
+impl Readers {
+    /// The next read of any source (with the source's node): the first
+    /// with one ready, starting after the one served last; `None` once
+    /// every source has ended.
+    async fn next(&mut self) -> Option<(usize, Read)> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<(usize, Read)>> {
+        use std::task::Poll;
+        let count = self.readers.len();
+        let mut open = false;
+        for turn in 0..count {
+            let i = (self.next + turn) % count;
+            let reader = &mut self.readers[i];
+            if reader.done {
+                continue;
+            }
+            open = true;
+            let read = match reader.receiver.poll_recv(cx) {
+                Poll::Pending => continue,
+                Poll::Ready(Some(read)) => read,
+                Poll::Ready(None) => Err(Error::Internal("a source's reader stopped early".into())),
+            };
+            reader.done = !matches!(read, Ok(Some(_)));
+            self.next = (i + 1) % count;
+            return Poll::Ready(Some((reader.node, read)));
+        }
+        match open {
+            true => Poll::Pending,
+            false => Poll::Ready(None),
+        }
+    }
+}
+
+/// Batches a source may read ahead of the operators.
 const READ_AHEAD: usize = 2;
 
 /// Where the query's results go, and their schema.

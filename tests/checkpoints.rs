@@ -1,5 +1,6 @@
-//! Exactly-once after crashes: three jobs (tumbling, hopping and session
-//! windows) read a Parquet stream into filesystem sinks, and a fourth (an
+//! Exactly-once after crashes: five jobs (tumbling, hopping and session
+//! windows, a window join and an interval join of two streams) read Parquet
+//! streams into filesystem sinks, and a fourth (an
 //! updating GROUP BY) into a filesystem table with a PRIMARY KEY (an
 //! upsert sink: one snapshot of the table), checkpointing every 50 ms, in
 //! a `flowsql` process killed with SIGKILL at random moments and started
@@ -16,7 +17,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use flowsql::Engine;
 use rand::{Rng, SeedableRng};
 
-const JOBS: [(&str, &str); 3] = [
+const JOBS: [(&str, &str); 5] = [
     (
         "tumbling",
         "SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS total
@@ -34,6 +35,27 @@ const JOBS: [(&str, &str); 3] = [
         "SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS total
          FROM TABLE(SESSION(TABLE events PARTITION BY k, DESCRIPTOR(ts), INTERVAL '2' SECOND))
          GROUP BY window_start, window_end, k",
+    ),
+    (
+        // Two streams (the same files, read twice with their own
+        // watermarks) in a window join.
+        "window_join",
+        "SELECT L.window_start, L.window_end, L.k, L.n, R.total
+         FROM (SELECT window_start, window_end, k, COUNT(*) AS n
+               FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end, k) L
+         JOIN (SELECT window_start, window_end, k, SUM(v) AS total
+               FROM TABLE(TUMBLE(TABLE mirror, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end, k) R
+         ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end",
+    ),
+    (
+        // An interval join of the two streams (each row meets its copy).
+        "interval_join",
+        "SELECT L.ts AS window_start, R.ts AS window_end, L.k, L.v AS n, R.v AS total
+         FROM events L JOIN mirror R
+         ON L.k = R.k AND L.v = R.v
+            AND L.ts BETWEEN R.ts - INTERVAL '1' SECOND AND R.ts + INTERVAL '1' SECOND",
     ),
 ];
 
@@ -63,7 +85,10 @@ fn script(input: &Path, output: &Path) -> String {
         "SET 'execution.checkpointing.interval' = '50ms';
          CREATE TABLE events (k BIGINT, v BIGINT, ts TIMESTAMP(3),
            WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
-         WITH ('connector' = 'filesystem', 'path' = '{}/events/', 'format' = 'parquet');\n",
+         WITH ('connector' = 'filesystem', 'path' = '{0}/events/', 'format' = 'parquet');
+         CREATE TABLE mirror (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '{0}/events/', 'format' = 'parquet');\n",
         input.display()
     );
     for (name, query) in JOBS {

@@ -220,6 +220,43 @@ async fn q8_new_users_window_join_equals_batch() {
     assert_eq!(streaming, batch);
 }
 
+/// q3 and q20 as the suite writes them: regular inner joins of two
+/// streams (auctions with their sellers, bids with their auctions), against
+/// the batch joins of the same events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q3_and_q20_regular_joins_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine.execute(&suite_tables("q20", EVENTS)).await.unwrap();
+    engine
+        .execute(&suite_tables("q8", EVENTS).replace("CREATE TABLE auction", "CREATE TABLE unused"))
+        .await
+        .unwrap();
+    bounded_copy(&engine, "person", "persons").await;
+    bounded_copy(&engine, "auction", "auctions").await;
+    bounded_copy(&engine, "bid", "bids").await;
+    let q3 = run(&engine, &suite_query("q3")).await;
+    let q3_batch = run(
+        &engine,
+        "SELECT P.name, P.city, P.state, A.id FROM auctions A JOIN persons P ON A.seller = P.id
+         WHERE A.category = 10 AND P.state IN ('OR', 'ID', 'CA')",
+    )
+    .await;
+    assert!(q3.len() > 10, "{}", q3.len());
+    assert_eq!(q3, q3_batch);
+    let q20 = run(&engine, &suite_query("q20")).await;
+    let q20_batch = run(
+        &engine,
+        "SELECT B.auction, B.bidder, B.price, B.channel, B.url, B.datetime, B.extra,
+                A.itemname, A.description, A.initialbid, A.reserve, A.datetime, A.expires,
+                A.seller, A.category, A.extra
+         FROM bids B JOIN auctions A ON B.auction = A.id WHERE A.category = 10",
+    )
+    .await;
+    assert!(q20.len() > 1000, "{}", q20.len());
+    assert_eq!(q20, q20_batch);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q11_sessions_equal_batch() {
     let dir = tempfile::tempdir().unwrap();

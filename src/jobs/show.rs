@@ -38,6 +38,7 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
         Field::new("late_rows", DataType::UInt64, true),
         Field::new("malformed", DataType::UInt64, true),
         Field::new("watermark", DataType::Utf8, true),
+        Field::new("rows_held", DataType::UInt64, true),
         Field::new("uptime_s", DataType::Float64, false),
         Field::new("last_checkpoint", DataType::UInt64, true),
         Field::new("checkpoint_age_s", DataType::Float64, true),
@@ -64,6 +65,7 @@ pub fn jobs_batch(jobs: &[JobInfo]) -> Result<RecordBatch> {
             Arc::new(metric(|m| m.late_rows())),
             Arc::new(metric(|m| m.malformed())),
             Arc::new(StringArray::from_iter(watermark)),
+            Arc::new(metric(|m| m.held_rows() as u64)),
             Arc::new(Float64Array::from_iter_values(
                 jobs.iter().map(|j| j.started.elapsed().as_secs_f64()),
             )),

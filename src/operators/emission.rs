@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::datasource::{provider_as_source, source_as_provider};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{LogicalPlan, TableScanBuilder};
@@ -125,14 +125,15 @@ pub async fn run_over(
     Ok(result?)
 }
 
-/// `plan` with each table scan whose table `replacement` maps to another
-/// table reading that one instead (same name, projection and filters).
+/// `plan` with each table scan (its subqueries' too) whose table
+/// `replacement` maps to another table reading that one instead (same
+/// name, projection and filters).
 pub fn replace_scans(
     plan: LogicalPlan,
     replacement: impl Fn(&Arc<dyn TableProvider>) -> Option<Arc<dyn TableProvider>>,
 ) -> Result<LogicalPlan> {
     Ok(plan
-        .transform_up(|node| {
+        .transform_up_with_subqueries(|node| {
             let LogicalPlan::TableScan(scan) = &node else {
                 return Ok(Transformed::no(node));
             };

@@ -21,6 +21,8 @@ pub mod distinct;
 pub mod emission;
 pub mod emission_source;
 pub mod group_aggregate;
+pub mod join_rows;
+pub mod lookup_join;
 pub mod over_aggregate;
 // The shape for running one operator on several cores; tested, not yet
 // chosen by the planner.
@@ -30,6 +32,7 @@ pub mod per_batch;
 pub mod row_bytes;
 pub mod session_window;
 pub mod sliced_window;
+pub mod stream_join;
 pub mod top_n;
 pub mod watermark;
 pub mod window_aggregate;
@@ -99,6 +102,12 @@ pub trait Operator: Send {
 
     /// How many windows or sessions the operator holds open (its state).
     fn open_windows(&self) -> usize {
+        0
+    }
+
+    /// How many input rows it holds as state (a join's sides, a window's
+    /// rows), shown in `SHOW JOBS`.
+    fn held_rows(&self) -> usize {
         0
     }
 

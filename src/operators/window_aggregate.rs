@@ -177,6 +177,15 @@ impl Operator for WindowAggregateOperator {
         self.open.len()
     }
 
+    fn held_rows(&self) -> usize {
+        self.open
+            .values()
+            .flatten()
+            .flatten()
+            .map(RecordBatch::num_rows)
+            .sum()
+    }
+
     fn state_bytes(&self) -> usize {
         self.open
             .values()

@@ -11,26 +11,68 @@ use crate::window::WINDOW_COLUMNS;
 
 /// Refuses subqueries (IN, EXISTS, scalar) that read a stream: the planner
 /// runs a query's own scans of its stream, and a subquery's would be left
-/// to DataFusion, which cannot read a stream.
-pub(super) fn check_no_stream_subqueries(plan: &LogicalPlan) -> Result<()> {
+/// to DataFusion, which cannot read a stream. In a query over windows
+/// (`over_windows`), a subquery over a window correlated on window_start
+/// and window_end is a window semi or anti join (IN, EXISTS, NOT IN, NOT
+/// EXISTS), run within each window like any window join.
+pub(super) fn check_no_stream_subqueries(plan: &LogicalPlan, over_windows: bool) -> Result<()> {
     let mut found = false;
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::Subquery(subquery) = node {
-            if !stream_scans(&subquery.subquery)?.is_empty() {
-                found = true;
-                return Ok(TreeNodeRecursion::Stop);
+            let scans = stream_scans(&subquery.subquery)?;
+            let windowed = scans.iter().all(|s| matches!(s, StreamScan::Windowed(..)));
+            if scans.is_empty()
+                || (over_windows && windowed && within_window(plan, &subquery.subquery)?)
+            {
+                return Ok(TreeNodeRecursion::Continue);
             }
+            found = true;
+            return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
     if found {
         return Err(Error::query(
-            "subqueries over a stream (IN, EXISTS, scalar subqueries) are not supported \
-             yet; join within the window instead: JOIN ... ON a.window_start = b.window_start \
-             AND a.window_end = b.window_end",
+            "subqueries over a stream (IN, EXISTS, scalar subqueries) are supported over \
+             windows, correlated on the window: WHERE a.window_start = b.window_start AND \
+             a.window_end = b.window_end; or join within the window instead: JOIN ... ON \
+             a.window_start = b.window_start AND a.window_end = b.window_end",
         ));
     }
     Ok(())
+}
+
+/// True when `subquery` (of `plan`) equates the outer query's window_start
+/// and window_end with its own.
+fn within_window(plan: &LogicalPlan, subquery: &LogicalPlan) -> Result<bool> {
+    let mut starts = names_of(plan, WINDOW_COLUMNS[0])?;
+    starts.extend(names_of(subquery, WINDOW_COLUMNS[0])?);
+    let mut ends = names_of(plan, WINDOW_COLUMNS[1])?;
+    ends.extend(names_of(subquery, WINDOW_COLUMNS[1])?);
+    let (mut start, mut end) = (false, false);
+    subquery.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if let Expr::BinaryExpr(b) = e {
+                    let names = match (b.left.as_ref(), b.right.as_ref()) {
+                        (Expr::OuterReferenceColumn(_, outer), Expr::Column(inner))
+                        | (Expr::Column(inner), Expr::OuterReferenceColumn(_, outer))
+                            if b.op == Operator::Eq =>
+                        {
+                            Some((&outer.name, &inner.name))
+                        }
+                        _ => None,
+                    };
+                    if let Some((outer, inner)) = names {
+                        start |= starts.contains(outer) && starts.contains(inner);
+                        end |= ends.contains(outer) && ends.contains(inner);
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(start && end)
 }
 
 /// Functions DataFusion evaluates once, when a query is planned.
@@ -77,11 +119,18 @@ pub(super) fn check_supported(plan: &LogicalPlan, scan: &StreamScan) -> Result<(
     let mut problem: Option<Error> = None;
     plan.apply(|node| {
         let found = match (node, scan) {
-            (LogicalPlan::Join(_), StreamScan::Direct(_)) => Some(
-                "joins with an unbounded stream are not supported yet; join within a \
-                 window instead: both sides over TABLE(TUMBLE(...)) (or HOP, CUMULATE, \
-                 SESSION), joined on window_start and window_end",
-            ),
+            // A join with a bounded table is a lookup; two streams are
+            // joined within a window.
+            (LogicalPlan::Join(join), StreamScan::Direct(_))
+                if !(stream_scans(&join.left)?.is_empty()
+                    || stream_scans(&join.right)?.is_empty()) =>
+            {
+                Some(
+                    "joins of two unbounded streams are not supported yet; join within a \
+                     window instead: both sides over TABLE(TUMBLE(...)) (or HOP, CUMULATE), \
+                     joined on window_start and window_end",
+                )
+            }
             (LogicalPlan::Distinct(_), StreamScan::Direct(_)) => Some(
                 "SELECT DISTINCT and UNION over a stream are supported as the query's \
                  outermost operation (DISTINCT ON not yet); move them out of the subquery",

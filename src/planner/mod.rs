@@ -6,7 +6,9 @@
 //!   builds the operator pipeline ([`crate::pipeline`]).
 //!   Its parts: `scans` (where a plan reads streams), `checks` (what
 //!   cannot run on one), `slicing` (a windowed aggregate split per slice),
-//!   `updating` (a stream without a window through stateful operators:
+//!   `lookup` (a join of the stream with a bounded table, read once into a
+//!   hash table), `stream_join` (a join of two streams: interval or regular;
+//!   both split the ON condition with `join_condition`), `updating` (a stream without a window through stateful operators:
 //!   `group_by`, an unbounded GROUP BY, `top_n`, Top-N and deduplication,
 //!   and `over`, OVER aggregates), `stand_in` (a table standing in for an aggregate, so
 //!   the query above it runs on its own).
@@ -16,10 +18,13 @@
 mod checks;
 pub mod current_watermark;
 mod group_by;
+mod join_condition;
+mod lookup;
 mod over;
 mod scans;
 mod slicing;
 mod stand_in;
+mod stream_join;
 pub mod streaming;
 mod top_n;
 mod updating;

@@ -1,13 +1,15 @@
 //! Where a query's plan reads streams: each scan of a stream table, direct
-//! or through a window function, and the merging of several reads of one
-//! window into one.
+//! or through a window function, the merging of several reads of one
+//! window into one, and a stream's event-time column.
 
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::DFSchema;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
 
 use super::window_table::WindowTable;
 use crate::connectors::StreamTable;
@@ -28,10 +30,10 @@ pub fn reads_stream(plan: &LogicalPlan) -> Result<bool> {
     Ok(!stream_scans(plan)?.is_empty())
 }
 
-/// Every scan of a stream in `plan`.
+/// Every scan of a stream in `plan`, its subqueries' too.
 pub(super) fn stream_scans(plan: &LogicalPlan) -> Result<Vec<StreamScan>> {
     let mut scans = Vec::new();
-    plan.apply(|node| {
+    plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             if let Ok(provider) = source_as_provider(&scan.source) {
                 let any: &dyn std::any::Any = provider.as_ref();
@@ -98,4 +100,16 @@ fn several_streams() -> Error {
 fn window_arc(provider: &Arc<dyn TableProvider>) -> Arc<WindowTable> {
     let any: Arc<dyn std::any::Any + Send + Sync> = Arc::clone(provider) as _;
     any.downcast::<WindowTable>().expect("a WindowTable")
+}
+
+/// The event-time column of stream table `provider`: the one its
+/// WATERMARK is declared for, if any.
+pub(super) fn event_time_column(
+    ctx: &SessionContext,
+    provider: &Arc<dyn TableProvider>,
+) -> Result<Option<String>> {
+    let stream = StreamTable::of(provider.as_ref())
+        .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
+    let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
+    Ok(stream.watermark(&ctx.state(), &schema)?.map(|w| w.column))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{col, LogicalPlan, LogicalPlanBuilder, Projection};
@@ -52,4 +53,27 @@ pub(super) fn stand_in(schema: &DFSchema, name: &str) -> Result<StandIn> {
         schema: flat,
         plan,
     })
+}
+
+/// `plan` with its first node (from the top) equal to `target` replaced by
+/// `replacement`.
+pub(super) fn replace_node(
+    plan: LogicalPlan,
+    target: &LogicalPlan,
+    replacement: &LogicalPlan,
+) -> Result<LogicalPlan> {
+    let mut replaced = false;
+    Ok(plan
+        .transform_down(|node| {
+            if !replaced && &node == target {
+                replaced = true;
+                return Ok(Transformed::new(
+                    replacement.clone(),
+                    true,
+                    TreeNodeRecursion::Jump,
+                ));
+            }
+            Ok(Transformed::no(node))
+        })?
+        .data)
 }

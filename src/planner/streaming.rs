@@ -30,9 +30,11 @@ use super::checks::{
     check_no_query_time, check_no_stream_subqueries, check_supported, check_window_joins,
 };
 use super::current_watermark::{self, CurrentWatermarkUdf};
+use super::lookup::split_at_lookup;
 pub use super::scans::reads_stream;
-use super::scans::{one_window, one_window_scan, stream_scans, StreamScan};
+use super::scans::{event_time_column, one_window, one_window_scan, stream_scans, StreamScan};
 use super::slicing::sliced_aggregate;
+use super::stream_join::{split_at_stream_join, StreamJoinSplit};
 use super::updating::updating_operators;
 use super::window_table::WindowTable;
 use crate::connectors::StreamTable;
@@ -119,7 +121,7 @@ async fn plan_stages(
             ));
         };
         check_no_query_time(plan)?;
-        check_no_stream_subqueries(plan)?;
+        check_no_stream_subqueries(plan, false)?;
         let time_column = event_time_column(ctx, stream)?;
         if let Some(operators) =
             updating_operators(ctx, plan, stream, time_column.as_deref(), metrics).await?
@@ -135,6 +137,12 @@ async fn plan_stages(
         LogicalPlan::Distinct(Distinct::All(input)) if direct => (input.as_ref(), true),
         other => (other, false),
     };
+    if direct && !distinct && scans.len() > 1 {
+        if let Some(split) = split_at_stream_join(ctx, plan)? {
+            // Two streams joined outside a window.
+            return Ok(vec![stream_join(ctx, plan, split, metrics, sources).await?]);
+        }
+    }
     let all_windowed = scans.iter().all(|s| matches!(s, StreamScan::Windowed(..)));
     if scans.len() > 1 && all_windowed && one_window(&scans).is_none() {
         // Windows of several streams (a window join).
@@ -158,7 +166,7 @@ async fn plan_stages(
     }
     check_window_joins(plan)?;
     check_no_query_time(plan)?;
-    check_no_stream_subqueries(plan)?;
+    check_no_stream_subqueries(plan, !direct)?;
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
             let operator = window_operator(ctx, plan, window, provider, metrics).await?;
@@ -177,6 +185,12 @@ async fn plan_stages(
                     StreamScan::Windowed(_, provider) => Arc::clone(provider),
                 })
                 .collect();
+            if let ([table], false) = (tables.as_slice(), distinct) {
+                let operators = per_batch_operators(ctx, plan, table, sources).await?;
+                return Ok(sources_of(vec![
+                    chain(ctx, table, operators, metrics, sources).await?,
+                ]));
+            }
             let emission = Arc::new(EmissionPlan::try_new(ctx, plan, &tables).await?);
             let seen = SeenRows::default();
             let mut chains = Vec::with_capacity(tables.len());
@@ -191,6 +205,72 @@ async fn plan_stages(
             Ok(sources_of(chains))
         }
     }
+}
+
+/// The operators running `plan` over each batch of `stream`: one per-batch
+/// plan, or, at each join with a bounded table, the stream's side per
+/// batch, the lookup, then the rest of the query over the joined rows.
+async fn per_batch_operators(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    stream: &Arc<dyn TableProvider>,
+    sources: Sources,
+) -> Result<Vec<Box<dyn Operator>>> {
+    let Some(split) = split_at_lookup(ctx, plan, sources == Sources::Open).await? else {
+        let emission = EmissionPlan::try_new(ctx, plan, std::slice::from_ref(stream)).await?;
+        return Ok(vec![Box::new(PerBatchOperator::new(Arc::new(emission), 0))]);
+    };
+    let mut operators = Box::pin(per_batch_operators(ctx, &split.probe, stream, sources)).await?;
+    operators.push(Box::new(split.operator));
+    let rest = EmissionPlan::try_new(ctx, &split.rest, &[split.joined]).await?;
+    operators.push(Box::new(PerBatchOperator::new(Arc::new(rest), 0)));
+    Ok(operators)
+}
+
+/// The stage of a join of two streams (`split`, of `plan`): each side per
+/// batch over its stream, the join, then the rest of the query per batch
+/// over the joined rows.
+async fn stream_join(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    split: StreamJoinSplit,
+    metrics: &Arc<StreamMetrics>,
+    sources: Sources,
+) -> Result<Stage> {
+    check_no_query_time(plan)?;
+    check_no_stream_subqueries(plan, false)?;
+    let StreamJoinSplit {
+        sides,
+        operator,
+        rest,
+        joined,
+    } = split;
+    if !stream_scans(&rest)?.is_empty() {
+        return Err(Error::query(
+            "a join of two streams beside a third stream (in a UNION ALL) is not supported \
+             yet; run the join in its own query",
+        ));
+    }
+    check_supported(&rest, &StreamScan::Direct(Arc::clone(&joined)))?;
+    let mut fed = Vec::with_capacity(2);
+    let mut names = Vec::with_capacity(2);
+    for (side, stream) in sides {
+        check_supported(&side, &StreamScan::Direct(Arc::clone(&stream)))?;
+        if operator.needs_watermark() {
+            require_event_time(ctx, &stream)?;
+        }
+        names.push(stream_name(&stream)?);
+        let operators = per_batch_operators(ctx, &side, &stream, sources).await?;
+        fed.push(vec![Stage::source(
+            chain(ctx, &stream, operators, metrics, sources).await?,
+        )]);
+    }
+    let rest = EmissionPlan::try_new(ctx, &rest, &[joined]).await?;
+    let operators: Vec<Box<dyn Operator>> = vec![
+        Box::new(operator),
+        Box::new(PerBatchOperator::new(Arc::new(rest), 0)),
+    ];
+    Ok(Stage::fed(fed_chain(&names, "join of", operators), fed))
 }
 
 /// A window join: `plan` over windows of several streams, one side per
@@ -240,9 +320,19 @@ async fn window_join(
     }
     check_window_joins(&plan)?;
     check_no_query_time(&plan)?;
-    check_no_stream_subqueries(&plan)?;
+    check_no_stream_subqueries(&plan, true)?;
     let providers: Vec<Arc<dyn TableProvider>> = sides.iter().map(|(_, p)| Arc::clone(p)).collect();
-    let emission = EmissionPlan::try_new(ctx, &plan, &providers).await?;
+    let emission = EmissionPlan::try_new(ctx, &plan, &providers)
+        .await
+        .map_err(|e| match e.to_string().contains("null_aware anti join") {
+            true => Error::query(
+                "NOT IN correlated on the window is not supported (DataFusion plans it as a \
+                 null-aware anti join of one column only); write NOT EXISTS (SELECT 1 FROM \
+                 ... R WHERE R.x = L.x AND L.window_start = R.window_start AND L.window_end \
+                 = R.window_end)",
+            ),
+            false => e,
+        })?;
     let windows = sides.iter().map(|(w, _)| Arc::clone(&w.spec)).collect();
     let operator: Box<dyn Operator> = Box::new(WindowAggregateOperator::joining(
         windows,
@@ -262,7 +352,10 @@ async fn window_join(
         }
         fed.push(stages);
     }
-    Ok(Stage::fed(fed_chain(&names, "window join", operator), fed))
+    Ok(Stage::fed(
+        fed_chain(&names, "window join", vec![operator]),
+        fed,
+    ))
 }
 
 /// Where a window's input rows come from: a stream, and the operators
@@ -304,20 +397,23 @@ async fn fed_stage(
         ));
     }
     Ok(Stage::fed(
-        fed_chain(&names, "union of", operator),
+        fed_chain(&names, "union of", vec![operator]),
         vec![stages],
     ))
 }
 
-/// The chain of a stage fed by the streams `names`, running `operator`.
-fn fed_chain(names: &[String], what: &str, operator: Box<dyn Operator>) -> Chain {
+/// The chain of a stage fed by the streams `names`, running `operators`.
+fn fed_chain(names: &[String], what: &str, operators: Vec<Box<dyn Operator>>) -> Chain {
     let joined = names.join("+");
     Chain {
         description: format!("{what} {}", names.join(", ")),
         definition: String::new(),
         source: None,
-        operator_ids: vec![format!("{joined}/{}", operator.name())],
-        operators: vec![operator],
+        operator_ids: operators
+            .iter()
+            .map(|op| format!("{joined}/{}", op.name()))
+            .collect(),
+        operators,
         source_id: String::new(),
     }
 }
@@ -395,7 +491,7 @@ async fn window_input(
     let name = &window.spec.source_name;
     let mut scans = stream_scans(&view)?;
     check_no_query_time(&view)?;
-    check_no_stream_subqueries(&view)?;
+    check_no_stream_subqueries(&view, false)?;
     let direct = scans.iter().all(|s| matches!(s, StreamScan::Direct(_)));
     let view = match scans.as_slice() {
         [_, _, ..] if scans.iter().all(|s| matches!(s, StreamScan::Windowed(..))) => {
@@ -551,18 +647,6 @@ fn bind_current_watermark(
         })
     })?;
     Ok(rewritten.transformed.then_some(rewritten.data))
-}
-
-/// The event-time column of stream table `provider`: the one its
-/// WATERMARK is declared for, if any.
-fn event_time_column(
-    ctx: &SessionContext,
-    provider: &Arc<dyn TableProvider>,
-) -> Result<Option<String>> {
-    let stream = StreamTable::of(provider.as_ref())
-        .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
-    let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
-    Ok(stream.watermark(&ctx.state(), &schema)?.map(|w| w.column))
 }
 
 /// The stream's watermark, as an operator; `None` when it has none.

@@ -212,7 +212,7 @@ impl WindowFunction {
 
 /// A constant interval in milliseconds (months are not a fixed length and
 /// are refused).
-fn interval_millis(expr: Option<&Expr>) -> Option<i64> {
+pub(super) fn interval_millis(expr: Option<&Expr>) -> Option<i64> {
     match expr? {
         Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
             Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)

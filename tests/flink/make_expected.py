@@ -3,12 +3,15 @@
 
 Each case in CASES is one of the Flink docs' examples (Group Aggregation,
 Top-N, Deduplication, Over Aggregation, Window Top-N, Window Deduplication,
-Cascading Window Aggregation; Flink's streaming Top-N takes ROW_NUMBER()
+Cascading Window Aggregation, Window Join (FULL, IN, NOT EXISTS), Interval
+Join; Flink's streaming Top-N takes ROW_NUMBER()
 only, so RANK() and DENSE_RANK() are checked against DataFusion instead), run by PyFlink 2.3 (`pip install
 apache-flink==2.3.0`; Java 17) in streaming mode at parallelism 1 over the
 CSV files of this directory: bid.csv (the docs' Bid table, as printed
-there) and orders.csv (written by this script from a fixed sequence, with
-ties in amounts and times so the tie rules show).
+there), left.csv and right.csv (the docs' LeftTable and RightTable),
+orders.csv (written by this script from a fixed sequence, with ties in
+amounts and times so the tie rules show) and shipments.csv (shipments of
+some of those orders, some too late for the interval).
 
 It writes window1_view.sql (the view the cascading case reads) and, for
 each case, <name>.sql (the query, which the Rust test runs
@@ -36,6 +39,18 @@ ORDERS_DDL = """CREATE TABLE Orders (
   order_id BIGINT, product STRING, category STRING, amount BIGINT, order_time TIMESTAMP(3),
   WATERMARK FOR order_time AS order_time - INTERVAL '1' SECOND
 ) WITH ('connector' = 'filesystem', 'path' = 'file://{dir}/orders.csv', 'format' = 'csv')"""
+
+# The docs' window join tables (LeftTable, RightTable). Their rows are up
+# to four minutes out of order, so the watermark waits five.
+SIDE_DDL = """CREATE TABLE {name} (
+  row_time TIMESTAMP(3), num INT, id STRING,
+  WATERMARK FOR row_time AS row_time - INTERVAL '5' MINUTE
+) WITH ('connector' = 'filesystem', 'path' = 'file://{dir}/{file}', 'format' = 'csv')"""
+
+SHIPMENTS_DDL = """CREATE TABLE Shipments (
+  ship_id BIGINT, order_id BIGINT, ship_time TIMESTAMP(3),
+  WATERMARK FOR ship_time AS ship_time - INTERVAL '1' SECOND
+) WITH ('connector' = 'filesystem', 'path' = 'file://{dir}/shipments.csv', 'format' = 'csv')"""
 
 # The docs' cascading example reads its first window through a view.
 WINDOW1 = """CREATE TEMPORARY VIEW window1 AS
@@ -101,7 +116,44 @@ WINDOW w AS (
   FROM TABLE(
       TUMBLE(TABLE window1, DESCRIPTOR(rowtime), INTERVAL '10' MINUTES))
   GROUP BY window_start, window_end""",
+    "window_join_full": """SELECT L.num as L_Num, L.id as L_Id, R.num as R_Num, R.id as R_Id,
+COALESCE(L.window_start, R.window_start) as window_start,
+COALESCE(L.window_end, R.window_end) as window_end
+FROM (
+    SELECT * FROM TABLE(TUMBLE(TABLE LeftTable, DESCRIPTOR(row_time), INTERVAL '5' MINUTES))
+) L
+FULL JOIN (
+    SELECT * FROM TABLE(TUMBLE(TABLE RightTable, DESCRIPTOR(row_time), INTERVAL '5' MINUTES))
+) R
+ON L.num = R.num AND L.window_start = R.window_start AND L.window_end = R.window_end""",
+    "window_join_semi_in": """SELECT *
+FROM (
+    SELECT * FROM TABLE(TUMBLE(TABLE LeftTable, DESCRIPTOR(row_time), INTERVAL '5' MINUTES))
+) L WHERE L.num IN (
+    SELECT num FROM (
+        SELECT * FROM TABLE(TUMBLE(TABLE RightTable, DESCRIPTOR(row_time), INTERVAL '5' MINUTES))
+    ) R WHERE L.window_start = R.window_start AND L.window_end = R.window_end)""",
+    "window_join_anti_not_exists": """SELECT *
+FROM (
+    SELECT * FROM TABLE(TUMBLE(TABLE LeftTable, DESCRIPTOR(row_time), INTERVAL '5' MINUTES))
+) L WHERE NOT EXISTS (
+    SELECT * FROM (
+        SELECT * FROM TABLE(TUMBLE(TABLE RightTable, DESCRIPTOR(row_time), INTERVAL '5' MINUTES))
+    ) R WHERE L.num = R.num AND L.window_start = R.window_start AND L.window_end = R.window_end)""",
+    "interval_join": """SELECT o.order_id, o.product, o.order_time, s.ship_id, s.ship_time
+FROM Orders o, Shipments s
+WHERE o.order_id = s.order_id
+AND o.order_time BETWEEN s.ship_time - INTERVAL '4' MINUTE AND s.ship_time""",
+    "interval_join_left": """SELECT o.order_id, o.amount, s.ship_id, s.ship_time
+FROM Orders o LEFT JOIN Shipments s
+ON o.order_id = s.order_id
+AND o.order_time BETWEEN s.ship_time - INTERVAL '4' MINUTE AND s.ship_time""",
 }
+
+LEFT = [("2020-04-15 12:02:00", 1, "L1"), ("2020-04-15 12:06:00", 2, "L2"),
+        ("2020-04-15 12:03:00", 3, "L3")]
+RIGHT = [("2020-04-15 12:01:00", 2, "R2"), ("2020-04-15 12:04:00", 3, "R3"),
+         ("2020-04-15 12:05:00", 4, "R4")]
 
 BIDS = [
     ("2020-04-15 08:05:00", 4.00, "A", "supplier1"),
@@ -134,6 +186,20 @@ def orders():
     return rows
 
 
+def shipments():
+    """A shipment for two orders in three, 1 to 7 minutes after the order
+    (so some fall outside a 4-minute interval), in ship-time order."""
+    rows = []
+    for order_id, _, _, _, time in orders():
+        if order_id % 3 == 0:
+            continue
+        ordered = datetime.datetime.strptime(time, "%Y-%m-%d %H:%M:%S")
+        shipped = ordered + datetime.timedelta(minutes=1 + (order_id * 7) % 7)
+        rows.append((shipped, order_id))
+    rows.sort()
+    return [(i + 1, order_id, t.strftime("%Y-%m-%d %H:%M:%S")) for i, (t, order_id) in enumerate(rows)]
+
+
 def cell(value):
     if isinstance(value, datetime.datetime):
         text = value.strftime("%Y-%m-%dT%H:%M:%S")
@@ -164,11 +230,18 @@ def main():
     with open(os.path.join(HERE, "orders.csv"), "w") as f:
         for row in orders():
             f.write(",".join(str(v) for v in row) + "\n")
+    for file, rows in [("left.csv", LEFT), ("right.csv", RIGHT), ("shipments.csv", shipments())]:
+        with open(os.path.join(HERE, file), "w") as f:
+            for row in rows:
+                f.write(",".join(str(v) for v in row) + "\n")
     settings = EnvironmentSettings.in_streaming_mode()
     t_env = TableEnvironment.create(settings)
     t_env.get_config().set("parallelism.default", "1")
     t_env.execute_sql(BID_DDL.format(dir=HERE))
     t_env.execute_sql(ORDERS_DDL.format(dir=HERE))
+    t_env.execute_sql(SIDE_DDL.format(name="LeftTable", dir=HERE, file="left.csv"))
+    t_env.execute_sql(SIDE_DDL.format(name="RightTable", dir=HERE, file="right.csv"))
+    t_env.execute_sql(SHIPMENTS_DDL.format(dir=HERE))
     t_env.execute_sql(WINDOW1)
     with open(os.path.join(HERE, "window1_view.sql"), "w") as f:
         f.write(WINDOW1 + "\n")

@@ -1,0 +1,241 @@
+//! Joins of two streams outside a window: interval joins (the ON condition
+//! bounds one side's event time by the other's), inner or outer, and
+//! regular inner joins ([`StreamJoinOperator`]). The query is split at the
+//! join: each side is planned on its own (per batch over its stream), the
+//! rest of the query reads the joined rows through a stand-in.
+
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::Column;
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, LogicalPlan, Operator};
+use datafusion::prelude::SessionContext;
+
+use super::join_condition::{prepared, split_condition, JoinCondition};
+use super::scans::{event_time_column, stream_scans, StreamScan};
+use super::stand_in::{replace_node, stand_in};
+use super::window_table::interval_millis;
+use crate::connectors::StreamTable;
+use crate::error::{Error, Result};
+use crate::operators::stream_join::{Interval, StreamJoinOperator, StreamJoinSpec};
+
+/// A query split at its topmost join of two streams.
+pub(super) struct StreamJoinSplit {
+    /// Each side's plan and the stream it reads (left first).
+    pub sides: [(LogicalPlan, Arc<dyn TableProvider>); 2],
+    pub operator: StreamJoinOperator,
+    /// The query with the join replaced by a scan of `joined`.
+    pub rest: LogicalPlan,
+    pub joined: Arc<dyn TableProvider>,
+}
+
+/// `plan` split at its topmost join whose two sides each read a stream
+/// directly, or `None` when it has none.
+pub(super) fn split_at_stream_join(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+) -> Result<Option<StreamJoinSplit>> {
+    let plan = prepared(ctx, plan)?;
+    let mut found: Option<Join> = None;
+    plan.apply(|node| {
+        if let LogicalPlan::Join(join) = node {
+            if !stream_scans(&join.left)?.is_empty() && !stream_scans(&join.right)?.is_empty() {
+                found = Some(join.clone());
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let Some(join) = found else {
+        return Ok(None);
+    };
+    let stream = |side: &LogicalPlan| -> Result<Arc<dyn TableProvider>> {
+        match stream_scans(side)?.as_slice() {
+            [StreamScan::Direct(stream)] => Ok(Arc::clone(stream)),
+            _ => Err(Error::query(
+                "each side of a join of two streams must read one stream (filtered or \
+                 projected); to join windows, join within the window (a window join)",
+            )),
+        }
+    };
+    let streams = [stream(&join.left)?, stream(&join.right)?];
+    let names = streams.clone().map(|s| {
+        StreamTable::of(s.as_ref()).map_or_else(|| "?".to_string(), |t| t.name().to_string())
+    });
+    let outer = match join.join_type {
+        JoinType::Inner => [false, false],
+        JoinType::Left => [true, false],
+        JoinType::Right => [false, true],
+        JoinType::Full => [true, true],
+        kind => {
+            return Err(Error::query(format!(
+                "a {kind} join of two streams is not supported; write INNER, LEFT, RIGHT or FULL"
+            )))
+        }
+    };
+    let JoinCondition { keys, residual } = split_condition(&join)?;
+    if keys.is_empty() {
+        return Err(Error::query(format!(
+            "a join of streams '{}' and '{}' needs an equality of the two in ON (a.key = \
+             b.key): rows are held and looked up by it",
+            names[0], names[1]
+        )));
+    }
+    let inputs = [join.left.as_ref(), join.right.as_ref()];
+    let times = [
+        time_column(ctx, &streams[0], inputs[0])?,
+        time_column(ctx, &streams[1], inputs[1])?,
+    ];
+    let interval = match times {
+        [Some(left), Some(right)] => {
+            bounds(&residual, [&left, &right]).map(|(lower, upper)| Interval {
+                times: [left.1, right.1],
+                lower,
+                upper,
+            })
+        }
+        _ => None,
+    };
+    if interval.is_none() && outer != [false, false] {
+        return Err(Error::query(format!(
+            "an outer join of streams '{}' and '{}' without time bounds would update its \
+             results, which is not supported yet; bound it in time (an interval join: AND \
+             a.ts BETWEEN b.ts - INTERVAL '10' SECOND AND b.ts + INTERVAL '10' SECOND, on \
+             both streams' event times) or join within a window",
+            names[0], names[1]
+        )));
+    }
+
+    let state = ctx.state();
+    let (left_keys, right_keys): (Vec<Expr>, Vec<Expr>) = keys.into_iter().unzip();
+    let physical = |exprs: Vec<Expr>, input: &LogicalPlan| {
+        exprs
+            .into_iter()
+            .map(|e| Ok(state.create_physical_expr(e, input.schema())?))
+            .collect::<Result<Vec<_>>>()
+    };
+    let keys = [
+        physical(left_keys, inputs[0])?,
+        physical(right_keys, inputs[1])?,
+    ];
+    let residual = match residual.into_iter().reduce(Expr::and) {
+        Some(expr) => Some(state.create_physical_expr(expr, &join.schema)?),
+        None => None,
+    };
+    let stand_in = stand_in(&join.schema, "joined")?;
+    let operator = StreamJoinOperator::new(StreamJoinSpec {
+        names,
+        keys,
+        residual,
+        schema: Arc::clone(&stand_in.schema),
+        sides: inputs.map(|p| Arc::new(p.schema().as_arrow().clone())),
+        outer,
+        interval,
+    })?;
+    let rest = replace_node(
+        plan.clone(),
+        &LogicalPlan::Join(join.clone()),
+        &stand_in.plan,
+    )?;
+    let [left, right] = streams;
+    Ok(Some(StreamJoinSplit {
+        sides: [
+            (join.left.as_ref().clone(), left),
+            (join.right.as_ref().clone(), right),
+        ],
+        operator,
+        rest,
+        joined: stand_in.table,
+    }))
+}
+
+/// The event-time column of `stream` as `side` (a join's input) passes it
+/// on, and its index there; `None` when the side drops or renames it.
+fn time_column(
+    ctx: &SessionContext,
+    stream: &Arc<dyn TableProvider>,
+    side: &LogicalPlan,
+) -> Result<Option<(Column, usize)>> {
+    let Some(name) = event_time_column(ctx, stream)? else {
+        return Ok(None);
+    };
+    let schema = side.schema();
+    let mut matching = schema
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, field))| field.name() == &name);
+    Ok(match (matching.next(), matching.next()) {
+        (Some((index, (qualifier, field))), None) => {
+            Some((Column::new(qualifier.cloned(), field.name()), index))
+        }
+        _ => None,
+    })
+}
+
+/// The bounds `lower <= right time - left time <= upper` (ms) the
+/// conjuncts `residual` put on the two event times `times`, when they put
+/// both.
+fn bounds(residual: &[Expr], times: [&(Column, usize); 2]) -> Option<(i64, i64)> {
+    let (mut lower, mut upper) = (None::<i64>, None::<i64>);
+    let mut compare = |a: &Expr, op: Operator, b: &Expr| {
+        let (Some((sa, oa)), Some((sb, ob))) = (time_term(a, times), time_term(b, times)) else {
+            return;
+        };
+        if sa == sb {
+            return;
+        }
+        // a op b  <=>  t_sa - t_sb op ob - oa; as d = right - left:
+        let (op, c) = match sa {
+            1 => (op, ob - oa),
+            _ => match op.swap() {
+                Some(flipped) => (flipped, oa - ob),
+                None => return,
+            },
+        };
+        match op {
+            Operator::GtEq | Operator::Gt => lower = Some(lower.map_or(c, |l| l.max(c))),
+            Operator::LtEq | Operator::Lt => upper = Some(upper.map_or(c, |u| u.min(c))),
+            _ => {}
+        }
+    };
+    for conjunct in residual {
+        match conjunct {
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) => {
+                compare(expr, Operator::GtEq, low);
+                compare(expr, Operator::LtEq, high);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => compare(left, *op, right),
+            _ => {}
+        }
+    }
+    match (lower, upper) {
+        (Some(lower), Some(upper)) if lower <= upper => Some((lower, upper)),
+        _ => None,
+    }
+}
+
+/// `expr` as one side's event time plus a constant (ms): which side, and
+/// the offset.
+fn time_term(expr: &Expr, times: [&(Column, usize); 2]) -> Option<(usize, i64)> {
+    match expr {
+        Expr::Column(c) => times.iter().position(|(t, _)| t == c).map(|side| (side, 0)),
+        Expr::Cast(cast) => time_term(&cast.expr, times),
+        Expr::TryCast(cast) => time_term(&cast.expr, times),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (side, offset) = time_term(left, times)?;
+            let interval = interval_millis(Some(right.as_ref()))?;
+            match op {
+                Operator::Plus => Some((side, offset + interval)),
+                Operator::Minus => Some((side, offset - interval)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
