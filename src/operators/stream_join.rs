@@ -89,7 +89,9 @@ struct HeldBatch {
     rows: RecordBatch,
     /// Whether each row has been joined (for an outer side).
     matched: Vec<bool>,
-    /// The latest event time among its rows (interval joins).
+    /// Each row's event time (interval joins; `i64::MIN` for none).
+    times: Vec<i64>,
+    /// The latest of them.
     latest: i64,
 }
 
@@ -125,11 +127,29 @@ impl StreamJoinOperator {
         let mut mine: Vec<u32> = Vec::new();
         let mut theirs: Vec<(usize, usize)> = Vec::new();
         let held = &self.held[other];
+        // An interval join passes over the pairs out of its bounds before
+        // building them (the residual condition checks them exactly).
+        let times = self.row_times(side, &batch)?;
+        let within = |row: usize, at: usize, their: usize| match self.spec.interval {
+            Some(interval) => {
+                let (mine, theirs) = (times[row], held.batches[at].times[their]);
+                let apart = match side {
+                    0 => theirs.saturating_sub(mine),
+                    _ => mine.saturating_sub(theirs),
+                };
+                (interval.lower..=interval.upper).contains(&apart)
+            }
+            None => true,
+        };
         for row in (0..batch.num_rows()).filter(|r| valid[*r]) {
-            for (id, at) in held.index.get(keys.row(row).as_ref()).into_iter().flatten() {
-                if *id >= held.first_id {
+            for (id, their) in held.index.get(keys.row(row).as_ref()).into_iter().flatten() {
+                if *id < held.first_id {
+                    continue;
+                }
+                let at = (id - held.first_id) as usize;
+                if within(row, at, *their as usize) {
                     mine.push(row as u32);
-                    theirs.push(((id - held.first_id) as usize, *at as usize));
+                    theirs.push((at, *their as usize));
                 }
             }
         }
@@ -195,11 +215,9 @@ impl StreamJoinOperator {
         keys: &Rows,
         matched: Vec<bool>,
     ) -> Result<()> {
+        let times = self.row_times(side, &rows)?;
         let latest = match self.spec.interval {
-            Some(interval) => {
-                let times = event_times(rows.column(interval.times[side]))?;
-                times.iter().flatten().max().unwrap_or(i64::MIN)
-            }
+            Some(_) => times.iter().copied().max().unwrap_or(i64::MIN),
             None => i64::MAX,
         };
         let held = &mut self.held[side];
@@ -215,6 +233,7 @@ impl StreamJoinOperator {
         held.batches.push_back(HeldBatch {
             rows,
             matched,
+            times,
             latest,
         });
         Ok(())
@@ -253,6 +272,17 @@ impl StreamJoinOperator {
             self.reindex_if_stale(side)?;
         }
         Ok(out)
+    }
+
+    /// The event time of each of `batch`'s rows (of side `side`), for an
+    /// interval join (`i64::MIN` for a NULL time, which joins nothing);
+    /// empty otherwise.
+    fn row_times(&self, side: usize, batch: &RecordBatch) -> Result<Vec<i64>> {
+        let Some(interval) = self.spec.interval else {
+            return Ok(Vec::new());
+        };
+        let times = event_times(batch.column(interval.times[side]))?;
+        Ok(times.iter().map(|t| t.unwrap_or(i64::MIN)).collect())
     }
 
     /// Rebuilds side `side`'s index once most of its entries are stale.
@@ -418,7 +448,7 @@ impl Operator for StreamJoinOperator {
                 let rows: usize = h
                     .batches
                     .iter()
-                    .map(|b| b.rows.get_array_memory_size() + b.matched.len())
+                    .map(|b| b.rows.get_array_memory_size() + b.matched.len() + b.times.len() * 8)
                     .sum();
                 rows + h.index.keys().map(|k| k.len() + 48).sum::<usize>() + h.indexed * 12
             })
