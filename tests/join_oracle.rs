@@ -433,3 +433,63 @@ async fn interval_join_state_stays_flat_on_a_long_input() {
         "the state grew with the input: {held:?} rows held at most"
     );
 }
+
+/// `table.exec.state.ttl` bounds a regular join's state: a row held longer
+/// than the TTL (from its arrival, as Flink's TTL counts from a row's
+/// write) is forgotten, and a row arriving later finds nothing to join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_ttl_forgets_a_regular_joins_rows() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use futures::StreamExt;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        ),
+    ]));
+    let one = |ts: i64| {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![7])),
+            Arc::new(TimestampMillisecondArray::from(vec![ts])),
+        ];
+        RecordBatch::try_new(Arc::clone(&schema), columns).unwrap()
+    };
+    for (ttl, pairs) in [("0", 1), ("10 ms", 0)] {
+        let engine = Engine::new().await.unwrap();
+        engine
+            .execute(&format!("SET 'table.exec.state.ttl' = '{ttl}'"))
+            .await
+            .unwrap();
+        let first = futures::stream::iter([Ok(one(1_000))]);
+        // The other side's row comes 300 ms later.
+        let later = futures::stream::iter([one(2_000)]).then(|batch| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(batch)
+        });
+        let delay = Duration::from_secs(1);
+        engine
+            .register_stream("a", Arc::clone(&schema), "ts", delay, first)
+            .unwrap();
+        engine
+            .register_stream("b", Arc::clone(&schema), "ts", delay, later)
+            .unwrap();
+        let joined = engine
+            .query("SELECT a.k, b.ts FROM a JOIN b ON a.k = b.k")
+            .await
+            .unwrap();
+        let rows: usize = joined
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, pairs, "ttl {ttl}");
+    }
+}

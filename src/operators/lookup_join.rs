@@ -15,14 +15,16 @@
 //! to read through a stand-in. The state is the table; it is not
 //! checkpointed (it is read again when the query resumes).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+// DataFusion's own hash map (hashbrown, a fast hasher): keys are hashed
+// for every row held and probed.
 use datafusion::arrow::array::{Array, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::join_rows::{key_rows, take_columns};

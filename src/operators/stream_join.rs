@@ -15,18 +15,23 @@
 //! as no later row of the other side is early enough. Its state is the rows
 //! within the bounds of the watermark, and an outer side's unmatched rows
 //! are emitted then, so the result is append-only. A join without bounds
-//! (a regular inner join) holds every row. Rows are held in arrival
+//! (a regular inner join) holds every row, or each for
+//! `table.exec.state.ttl` from its arrival. Rows are held in arrival
 //! batches, dropped whole once the last of a batch's rows is past its
 //! bound; the index skips dropped batches and is rebuilt when half stale.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+// DataFusion's own hash map (hashbrown, a fast hasher): keys are hashed
+// for every row held and probed.
 use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{filter_record_batch, interleave};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::join_rows::{key_rows, take_columns};
@@ -50,8 +55,9 @@ pub struct StreamJoinSpec {
     pub names: [String; 2],
     /// The equi-join keys over each side's rows.
     pub keys: [Vec<Arc<dyn PhysicalExpr>>; 2],
-    /// The rest of the ON condition (the time bounds too), over the joined
-    /// rows.
+    /// The rest of the ON condition, over the joined rows (the time bounds
+    /// too, unless the times are in milliseconds, where `interval` checks
+    /// them exactly).
     pub residual: Option<Arc<dyn PhysicalExpr>>,
     /// The joined rows' schema (left columns, then right), every column
     /// nullable.
@@ -62,6 +68,8 @@ pub struct StreamJoinSpec {
     pub outer: [bool; 2],
     /// The time bounds, for an interval join.
     pub interval: Option<Interval>,
+    /// `table.exec.state.ttl`: how long a join without bounds holds a row.
+    pub ttl: Option<Duration>,
 }
 
 /// Holds both sides' rows and joins each arrival with the other side.
@@ -91,6 +99,8 @@ struct HeldBatch {
     matched: Vec<bool>,
     /// Each row's event time (interval joins; `i64::MIN` for none).
     times: Vec<i64>,
+    /// When it was held (for the state TTL).
+    arrived: Instant,
     /// The latest of them.
     latest: i64,
 }
@@ -122,13 +132,15 @@ impl StreamJoinOperator {
     /// Joins `batch` of side `side` with the other side's held rows, then
     /// holds it.
     fn arrive(&mut self, side: usize, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
+        self.forget_idle()?;
         let other = 1 - side;
         let (keys, valid) = key_rows(&self.converter, &self.spec.keys[side], &batch)?;
         let mut mine: Vec<u32> = Vec::new();
         let mut theirs: Vec<(usize, usize)> = Vec::new();
         let held = &self.held[other];
         // An interval join passes over the pairs out of its bounds before
-        // building them (the residual condition checks them exactly).
+        // building them (on millisecond times the planner leaves the bounds
+        // out of the residual condition: this is the check).
         let times = self.row_times(side, &batch)?;
         let within = |row: usize, at: usize, their: usize| match self.spec.interval {
             Some(interval) => {
@@ -235,6 +247,7 @@ impl StreamJoinOperator {
             matched,
             times,
             latest,
+            arrived: Instant::now(),
         });
         Ok(())
     }
@@ -283,6 +296,30 @@ impl StreamJoinOperator {
         };
         let times = event_times(batch.column(interval.times[side]))?;
         Ok(times.iter().map(|t| t.unwrap_or(i64::MIN)).collect())
+    }
+
+    /// Drops the rows a join without bounds has held longer than the state
+    /// TTL (as Flink's TTL does, from when a row was written: join rows are
+    /// never updated). An inner join's only: nothing is emitted.
+    fn forget_idle(&mut self) -> Result<()> {
+        let (Some(ttl), None) = (self.spec.ttl, self.spec.interval) else {
+            return Ok(());
+        };
+        for side in 0..2 {
+            let held = &mut self.held[side];
+            while held
+                .batches
+                .front()
+                .is_some_and(|b| b.arrived.elapsed() > ttl)
+            {
+                if let Some(dropped) = held.batches.pop_front() {
+                    held.first_id += 1;
+                    held.rows -= dropped.rows.num_rows();
+                }
+            }
+            self.reindex_if_stale(side)?;
+        }
+        Ok(())
     }
 
     /// Rebuilds side `side`'s index once most of its entries are stale.
@@ -398,7 +435,13 @@ impl Operator for StreamJoinOperator {
                  [{} ms, {} ms], rows held until the watermark passes their bound",
                 i.lower, i.upper
             ),
-            None => format!("join ({kind}) of {left} and {right}: every row of both held"),
+            None => match self.spec.ttl {
+                Some(ttl) => format!(
+                    "join ({kind}) of {left} and {right}: every row of both held for {ttl:?} \
+                     (table.exec.state.ttl)"
+                ),
+                None => format!("join ({kind}) of {left} and {right}: every row of both held"),
+            },
         }
     }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::Column;
@@ -19,6 +20,7 @@ use super::window_table::interval_millis;
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::operators::stream_join::{Interval, StreamJoinOperator, StreamJoinSpec};
+use crate::settings::TableSettings;
 
 /// A query split at its topmost join of two streams.
 pub(super) struct StreamJoinSplit {
@@ -87,13 +89,36 @@ pub(super) fn split_at_stream_join(
         time_column(ctx, &streams[0], inputs[0])?,
         time_column(ctx, &streams[1], inputs[1])?,
     ];
+    let mut residual = residual;
     let interval = match times {
         [Some(left), Some(right)] => {
-            bounds(&residual, [&left, &right]).map(|(lower, upper)| Interval {
-                times: [left.1, right.1],
-                lower,
-                upper,
-            })
+            // The operator checks the bounds itself, exactly on millisecond
+            // times: then those conjuncts need not run again.
+            let in_millis = |side: &LogicalPlan, (_, index): &(Column, usize)| {
+                matches!(
+                    side.schema().field(*index).data_type(),
+                    DataType::Timestamp(TimeUnit::Millisecond, _)
+                )
+            };
+            let millis = in_millis(inputs[0], &left) && in_millis(inputs[1], &right);
+            match bounds(&residual, [&left, &right], millis) {
+                Some((lower, upper, consumed)) => {
+                    if millis {
+                        residual = residual
+                            .into_iter()
+                            .enumerate()
+                            .filter(|(i, _)| !consumed.contains(i))
+                            .map(|(_, e)| e)
+                            .collect();
+                    }
+                    Some(Interval {
+                        times: [left.1, right.1],
+                        lower,
+                        upper,
+                    })
+                }
+                None => None,
+            }
         }
         _ => None,
     };
@@ -132,6 +157,13 @@ pub(super) fn split_at_stream_join(
         sides: inputs.map(|p| Arc::new(p.schema().as_arrow().clone())),
         outer,
         interval,
+        ttl: ctx
+            .state()
+            .config()
+            .options()
+            .extensions
+            .get::<TableSettings>()
+            .and_then(TableSettings::state_ttl),
     })?;
     let rest = replace_node(
         plan.clone(),
@@ -175,47 +207,64 @@ fn time_column(
 
 /// The bounds `lower <= right time - left time <= upper` (ms) the
 /// conjuncts `residual` put on the two event times `times`, when they put
-/// both.
-fn bounds(residual: &[Expr], times: [&(Column, usize); 2]) -> Option<(i64, i64)> {
+/// both, and which conjuncts say no more than that. On `millis` times a
+/// strict `<` is `<=` one less; otherwise it is taken as `<=` (looser).
+fn bounds(
+    residual: &[Expr],
+    times: [&(Column, usize); 2],
+    millis: bool,
+) -> Option<(i64, i64, Vec<usize>)> {
+    let strict = i64::from(millis);
     let (mut lower, mut upper) = (None::<i64>, None::<i64>);
-    let mut compare = |a: &Expr, op: Operator, b: &Expr| {
+    let mut compare = |a: &Expr, op: Operator, b: &Expr| -> bool {
         let (Some((sa, oa)), Some((sb, ob))) = (time_term(a, times), time_term(b, times)) else {
-            return;
+            return false;
         };
         if sa == sb {
-            return;
+            return false;
         }
         // a op b  <=>  t_sa - t_sb op ob - oa; as d = right - left:
         let (op, c) = match sa {
             1 => (op, ob - oa),
             _ => match op.swap() {
                 Some(flipped) => (flipped, oa - ob),
-                None => return,
+                None => return false,
             },
         };
-        match op {
-            Operator::GtEq | Operator::Gt => lower = Some(lower.map_or(c, |l| l.max(c))),
-            Operator::LtEq | Operator::Lt => upper = Some(upper.map_or(c, |u| u.min(c))),
-            _ => {}
+        let (low, high) = match op {
+            Operator::GtEq => (Some(c), None),
+            Operator::Gt => (Some(c + strict), None),
+            Operator::LtEq => (None, Some(c)),
+            Operator::Lt => (None, Some(c - strict)),
+            _ => return false,
+        };
+        if let Some(low) = low {
+            lower = Some(lower.map_or(low, |l| l.max(low)));
         }
+        if let Some(high) = high {
+            upper = Some(upper.map_or(high, |u| u.min(high)));
+        }
+        true
     };
-    for conjunct in residual {
-        match conjunct {
+    let mut consumed = Vec::new();
+    for (i, conjunct) in residual.iter().enumerate() {
+        let said = match conjunct {
             Expr::Between(Between {
                 expr,
                 negated: false,
                 low,
                 high,
-            }) => {
-                compare(expr, Operator::GtEq, low);
-                compare(expr, Operator::LtEq, high);
-            }
+            }) => compare(expr, Operator::GtEq, low) & compare(expr, Operator::LtEq, high),
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => compare(left, *op, right),
-            _ => {}
+            _ => false,
+        };
+        if said {
+            consumed.push(i);
         }
     }
     match (lower, upper) {
-        (Some(lower), Some(upper)) if lower <= upper => Some((lower, upper)),
+        // (lower > upper: no pair can match, and rows are dropped at once.)
+        (Some(lower), Some(upper)) => Some((lower, upper, consumed)),
         _ => None,
     }
 }
