@@ -301,7 +301,8 @@ async fn an_idle_stream_stops_holding_back_the_watermark() {
 
 /// Joins of a stream with a bounded table (the enrichment join: a file
 /// table without a WATERMARK, read once into a hash table), INNER and LEFT,
-/// the table on either side, with a residual condition and a filter above:
+/// the table on either side, with a residual condition and a filter above,
+/// two in a row:
 /// equal to the same join of the batch table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_with_a_bounded_table_equal_batch() {
@@ -332,7 +333,10 @@ async fn joins_with_a_bounded_table_equal_batch() {
             "SELECT D.label, S.v * 2 AS v2 FROM dim D JOIN (SELECT k, v FROM ROWS WHERE v % 3 <> 0) S \
              ON D.id = S.k WHERE D.weight < 40",
             "SELECT S.k, D.label FROM dim D RIGHT JOIN ROWS S ON D.id = S.k + 1",
-        ][rng.below(4) as usize];
+            // Two lookups in a row.
+            "SELECT S.k, D.label, E.label FROM ROWS S JOIN dim D ON S.k = D.id \
+             LEFT JOIN dim E ON D.id = E.id AND E.weight > 10",
+        ][rng.below(5) as usize];
         let streaming = template.replace("ROWS", "s");
         let batch = template.replace("ROWS", "b");
         assert_same(&engine, &streaming, &batch, &format!("case {case}")).await;
