@@ -257,6 +257,38 @@ async fn q3_and_q20_regular_joins_equal_batch() {
     assert_eq!(q20, q20_batch);
 }
 
+/// q21 and q22 as the suite writes them (REGEXP_EXTRACT and SPLIT_INDEX,
+/// per batch), against DataFusion's own regexp_match and split_part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q21_channel_ids_and_q22_url_directories_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), "dateTime").await;
+    let q21 = run(&engine, &suite_query("q21")).await;
+    let q21_batch = run(
+        &engine,
+        "SELECT auction, bidder, price, channel,
+           CASE lower(channel) WHEN 'apple' THEN '0' WHEN 'google' THEN '1'
+             WHEN 'facebook' THEN '2' WHEN 'baidu' THEN '3'
+             ELSE regexp_match(url, '(&|^)channel_id=([^&]*)')[2] END
+         FROM bids
+         WHERE regexp_match(url, '(&|^)channel_id=([^&]*)')[2] IS NOT NULL
+            OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')",
+    )
+    .await;
+    assert!(q21.len() > 1000, "{}", q21.len());
+    assert_eq!(q21, q21_batch);
+    let q22 = run(&engine, &suite_query("q22")).await;
+    let q22_batch = run(
+        &engine,
+        "SELECT auction, bidder, price, channel, NULLIF(split_part(url, '/', 4), ''),
+           NULLIF(split_part(url, '/', 5), ''), NULLIF(split_part(url, '/', 6), '')
+         FROM bids",
+    )
+    .await;
+    assert_eq!(q22.len(), 276_000);
+    assert_eq!(q22, q22_batch);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q11_sessions_equal_batch() {
     let dir = tempfile::tempdir().unwrap();
