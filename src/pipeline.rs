@@ -72,6 +72,7 @@ pub struct Chain {
 
 /// A chain and, for an inner stage, the stages feeding each of its sides.
 pub struct Stage {
+    /// Its operators (and, for a leaf, its source).
     pub chain: Chain,
     /// Per side, the stages whose results it takes (several for a UNION
     /// ALL); empty for a source's chain.
