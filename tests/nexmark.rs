@@ -64,14 +64,7 @@ async fn engine_with(dir: &std::path::Path, time: &str) -> Engine {
         |table: &str, watermark: bool| bid_table(table, watermark).replace("date_time", time);
     engine.execute(&named("bid", true)).await.unwrap();
     engine.execute(&named("bid_events", false)).await.unwrap();
-    let stream = engine.query("SELECT * FROM bid_events").await.unwrap();
-    let schema = stream.schema();
-    let batches = stream.collect().await.unwrap();
-    let table = MemTable::try_new(schema, vec![batches]).unwrap();
-    engine
-        .session_context()
-        .register_table("bids", Arc::new(table))
-        .unwrap();
+    bounded_copy(&engine, "bid_events", "bids").await;
     engine
 }
 

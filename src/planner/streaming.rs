@@ -254,16 +254,12 @@ async fn stream_join(
     check_supported(&rest, &StreamScan::Direct(Arc::clone(&joined)))?;
     let mut fed = Vec::with_capacity(2);
     let mut names = Vec::with_capacity(2);
+    let timed = operator.needs_watermark();
     for (side, stream) in sides {
         check_supported(&side, &StreamScan::Direct(Arc::clone(&stream)))?;
-        if operator.needs_watermark() {
-            require_event_time(ctx, &stream)?;
-        }
-        names.push(stream_name(&stream)?);
         let operators = per_batch_operators(ctx, &side, &stream, sources).await?;
-        fed.push(vec![Stage::source(
-            chain(ctx, &stream, operators, metrics, sources).await?,
-        )]);
+        let feeds = vec![Feed { stream, operators }];
+        fed.push(feed_stages(ctx, feeds, timed, &mut names, metrics, sources).await?);
     }
     let rest = EmissionPlan::try_new(ctx, &rest, &[joined]).await?;
     let operators: Vec<Box<dyn Operator>> = vec![
@@ -342,15 +338,8 @@ async fn window_join(
     let mut fed = Vec::with_capacity(sides.len());
     let mut names = Vec::new();
     for (window, _) in &sides {
-        let mut stages = Vec::new();
-        for feed in window_input(ctx, window, metrics).await? {
-            require_event_time(ctx, &feed.stream)?;
-            names.push(stream_name(&feed.stream)?);
-            stages.push(Stage::source(
-                chain(ctx, &feed.stream, feed.operators, metrics, sources).await?,
-            ));
-        }
-        fed.push(stages);
+        let feeds = window_input(ctx, window, metrics).await?;
+        fed.push(feed_stages(ctx, feeds, true, &mut names, metrics, sources).await?);
     }
     Ok(Stage::fed(
         fed_chain(&names, "window join", vec![operator]),
@@ -385,10 +374,29 @@ async fn fed_stage(
             chain(ctx, &stream, operators, metrics, sources).await?,
         ));
     }
-    let mut stages = Vec::with_capacity(feeds.len());
     let mut names = Vec::new();
+    let timed = operator.needs_watermark();
+    let stages = feed_stages(ctx, feeds, timed, &mut names, metrics, sources).await?;
+    Ok(Stage::fed(
+        fed_chain(&names, "union of", vec![operator]),
+        vec![stages],
+    ))
+}
+
+/// One source stage per feed (each stream with its operators), the
+/// streams' names added to `names`; with `timed`, each stream must have a
+/// WATERMARK.
+async fn feed_stages(
+    ctx: &SessionContext,
+    feeds: Vec<Feed>,
+    timed: bool,
+    names: &mut Vec<String>,
+    metrics: &Arc<StreamMetrics>,
+    sources: Sources,
+) -> Result<Vec<Stage>> {
+    let mut stages = Vec::with_capacity(feeds.len());
     for feed in feeds {
-        if operator.needs_watermark() {
+        if timed {
             require_event_time(ctx, &feed.stream)?;
         }
         names.push(stream_name(&feed.stream)?);
@@ -396,10 +404,7 @@ async fn fed_stage(
             chain(ctx, &feed.stream, feed.operators, metrics, sources).await?,
         ));
     }
-    Ok(Stage::fed(
-        fed_chain(&names, "union of", vec![operator]),
-        vec![stages],
-    ))
+    Ok(stages)
 }
 
 /// The chain of a stage fed by the streams `names`, running `operators`.
