@@ -250,6 +250,58 @@ async fn q3_and_q20_regular_joins_equal_batch() {
     assert_eq!(q20, q20_batch);
 }
 
+/// q4 and q9 as the suite writes them: a regular join of auctions and
+/// bids (the bid's time within the auction's own dateTime and expires),
+/// then GROUP BYs (q4: each auction's highest bid, averaged per category)
+/// or a Top-1 (q9: each auction's winning bid) over the joined rows; their
+/// folded changelogs against batch SQL written another way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q4_and_q9_aggregates_over_a_join_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    engine.execute(&suite_tables("q4", EVENTS)).await.unwrap();
+    bounded_copy(&engine, "auction", "auctions").await;
+    bounded_copy(&engine, "bid", "bids").await;
+    let open_bids = "SELECT A.id, A.category, B.price, B.datetime FROM auctions A JOIN bids B
+                       ON B.auction = A.id
+                     WHERE B.datetime >= A.datetime AND B.datetime <= A.expires";
+    let q4 = run_folded(&engine, &suite_query("q4")).await;
+    let q4_batch = run(
+        &engine,
+        &format!(
+            "WITH open_bids AS ({open_bids}),
+                  winning AS (SELECT category, id, MAX(price) AS price FROM open_bids
+                              GROUP BY id, category)
+             SELECT category, SUM(price) / CAST(COUNT(*) AS DOUBLE) FROM winning
+             GROUP BY category"
+        ),
+    )
+    .await;
+    assert!(q4.len() >= 5, "{}", q4.len());
+    assert_eq!(q4, q4_batch);
+    let q9 = run_folded(
+        &engine,
+        &format!(
+            "SELECT id, category, price, bid_dateTime FROM ({})",
+            suite_query("q9")
+        ),
+    )
+    .await;
+    let q9_batch = run(
+        &engine,
+        &format!(
+            "WITH open_bids AS ({open_bids}),
+                  highest AS (SELECT id, MAX(price) AS price FROM open_bids GROUP BY id)
+             SELECT o.id, o.category, o.price, MIN(o.datetime) FROM open_bids o
+             JOIN highest h ON o.id = h.id AND o.price = h.price
+             GROUP BY o.id, o.category, o.price"
+        ),
+    )
+    .await;
+    assert!(q9.len() > 1000, "{}", q9.len());
+    assert_eq!(q9, q9_batch);
+}
+
 /// q21 and q22 as the suite writes them (REGEXP_EXTRACT and SPLIT_INDEX,
 /// per batch), against DataFusion's own regexp_match and split_part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

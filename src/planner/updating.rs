@@ -40,12 +40,14 @@ use crate::settings::TableSettings;
 
 /// The operators of a query over stream `stream` (without a window) that
 /// groups or ranks it, or `None` when it does neither. `time_column` is
-/// the stream's event-time column, if it declares one.
+/// the stream's event-time column, if it declares one; `input` says
+/// whether the stream's rows are a changelog (a join's output can be).
 pub(super) async fn updating_operators(
     ctx: &SessionContext,
     plan: &LogicalPlan,
     stream: &Arc<dyn TableProvider>,
     time_column: Option<&str>,
+    input: ChangelogMode,
     metrics: &Arc<StreamMetrics>,
 ) -> Result<Option<Vec<Box<dyn Operator>>>> {
     let ttl = ctx
@@ -64,7 +66,7 @@ pub(super) async fn updating_operators(
             .execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
     let mut operators: Vec<Box<dyn Operator>> = Vec::new();
     let mut reads = Arc::clone(stream);
-    let mut mode = ChangelogMode::InsertOnly;
+    let mut mode = input;
     while let Some(node) = lowest_stateful(&rest)? {
         let name = format!("__updating_{}", operators.len() + 1);
         let operator: Box<dyn Operator> = match node {
