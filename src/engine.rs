@@ -27,6 +27,7 @@ use futures::{Stream, StreamExt};
 use crate::changelog::ChangelogMode;
 use crate::checkpoint::{CheckpointStore, Snapshot};
 use crate::config::AllowedPaths;
+use crate::connectors::nexmark;
 use crate::connectors::{ConnectorTable, LazyObjectStoreRegistry, RegisteredStream};
 use crate::error::{catch_panic, statement_excerpt, Error, Result};
 use crate::jobs::{jobs_batch, Checkpointing, Jobs};
@@ -39,8 +40,9 @@ use crate::planner::streaming::{plan_stream, reads_stream, Sources};
 use crate::planner::window_table::WindowFunction;
 use crate::results::QueryStream;
 use crate::settings::{ExecutionSettings, PipelineSettings, SqlClientSettings, TableSettings};
+use crate::sql::function_classes::FunctionClasses;
 use crate::sql::window_tvf::WINDOW_FUNCTIONS;
-use crate::sql::{self, CreateTable, SqlStatement, Statement};
+use crate::sql::{self, CreateFunction, CreateTable, SqlStatement, Statement};
 
 /// Environment variable naming the default data directory.
 pub const DATA_DIR_ENV: &str = "FLOWSQL_DATA_DIR";
@@ -56,6 +58,7 @@ pub struct Engine {
     data_dir: PathBuf,
     jobs: Arc<Jobs>,
     models: Registry,
+    function_classes: FunctionClasses,
     /// The settings the engine started with: what `SET;` compares against
     /// and `RESET` goes back to.
     initial_settings: ConfigOptions,
@@ -135,10 +138,16 @@ impl EngineBuilder {
         ctx.register_udf(ScalarUDF::new_from_impl(PredictUdf::versioned(
             models.clone(),
         )));
+        let function_classes = FunctionClasses::default();
+        function_classes.register(
+            nexmark::count_char::CLASS,
+            nexmark::count_char::count_char(),
+        );
         let initial_settings = ctx.state().config().options().as_ref().clone();
         Ok(Engine {
             ctx,
             models,
+            function_classes,
             data_dir,
             jobs: Arc::new(Jobs::default()),
             initial_settings,
@@ -236,6 +245,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Makes the scalar function `udf` what `CREATE FUNCTION name AS
+    /// 'class'` names (Flink's Java class, here a Rust function): the
+    /// statement registers it under `name`. The engine knows Nexmark's
+    /// `com.github.nexmark.flink.udf.CountChar` from the start.
+    pub fn register_function_class(&self, class: &str, udf: ScalarUDF) {
+        self.function_classes.register(class, udf);
+    }
+
     /// The Flink-style declaration of table `name`, if it was created with
     /// `CREATE TABLE ... WITH ('connector' = ...)`.
     pub async fn table_definition(&self, name: &str) -> Option<CreateTable> {
@@ -243,6 +260,30 @@ impl Engine {
         let any: &dyn Any = provider.as_ref();
         any.downcast_ref::<ConnectorTable>()
             .map(|table| table.definition().clone())
+    }
+
+    /// `CREATE FUNCTION name AS 'class'`: the class's function under `name`.
+    fn create_function(&self, create: &CreateFunction) -> Result<()> {
+        let exists = self
+            .ctx
+            .state()
+            .scalar_functions()
+            .contains_key(&create.name);
+        match (exists, create.if_not_exists) {
+            (true, true) => Ok(()),
+            (true, false) => Err(Error::query(format!(
+                "a function named '{}' exists already; pick another name, or write CREATE \
+                 FUNCTION IF NOT EXISTS",
+                create.name
+            ))),
+            (false, _) => {
+                let udf = self
+                    .function_classes
+                    .function(&create.class, &create.name)?;
+                self.ctx.register_udf(udf);
+                Ok(())
+            }
+        }
     }
 
     /// Runs one statement of a larger text to its end, discarding its rows.
@@ -299,6 +340,12 @@ impl Engine {
             Statement::StopJob(id) => {
                 let job = self.jobs.stop(id).await?;
                 one_batch(jobs_batch(&[job])?)
+            }
+            Statement::CreateFunction(create) => {
+                self.create_function(&create)?;
+                Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
+                    Arc::new(Schema::empty()),
+                ))))
             }
             Statement::CreateTable(definition) => {
                 self.create_connector_table(*definition).await?;

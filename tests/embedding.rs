@@ -212,3 +212,85 @@ async fn registering_needs_a_timestamp_column() {
         "{err}"
     );
 }
+
+/// Flink's `CREATE FUNCTION name AS 'class'` names a Rust function the
+/// program registered under that class: it is called by the statement's
+/// name only (a built-in of the function's own name is left alone), in
+/// batch and streaming queries; an unknown class is an error naming the
+/// known ones, and a taken name an error unless IF NOT EXISTS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_function_names_a_function_class_registered_from_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Engine::builder()
+        .data_dir(dir.path())
+        .build()
+        .await
+        .unwrap();
+    // A Rust UDF whose own name is a built-in's: `abs`, returning v + 100.
+    engine.register_function_class(
+        "com.example.PlusHundred",
+        create_udf(
+            "abs",
+            vec![DataType::Float64],
+            DataType::Float64,
+            Volatility::Immutable,
+            Arc::new(|args: &[ColumnarValue]| {
+                let values = ColumnarValue::values_to_arrays(args)?;
+                let plus: Float64Array = values[0]
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| v + 100.0))
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(plus)))
+            }),
+        ),
+    );
+    engine
+        .execute(
+            "CREATE TEMPORARY FUNCTION plus_hundred AS 'com.example.PlusHundred' LANGUAGE JAVA",
+        )
+        .await
+        .unwrap();
+    let input = futures::stream::iter(batches().into_iter().map(Ok));
+    engine
+        .register_stream("events", schema(), "ts", Duration::from_secs(1), input)
+        .unwrap();
+    let mut streamed = Vec::new();
+    let mut results = engine
+        .query("SELECT plus_hundred(v), abs(-v) FROM events")
+        .await
+        .unwrap();
+    while let Some(batch) = results.next().await {
+        let batch = batch.unwrap();
+        for row in 0..batch.num_rows() {
+            streamed.push((
+                batch.column(0).as_primitive::<Float64Type>().value(row),
+                batch.column(1).as_primitive::<Float64Type>().value(row),
+            ));
+        }
+    }
+    let want: Vec<(f64, f64)> = rows()
+        .iter()
+        .map(|(_, v, _)| (v + 100.0, v.abs()))
+        .collect();
+    assert_eq!(streamed, want);
+
+    let err = engine
+        .execute("CREATE FUNCTION plus_hundred AS 'com.example.PlusHundred'")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("exists already"), "{err}");
+    engine
+        .execute("CREATE FUNCTION IF NOT EXISTS plus_hundred AS 'com.example.Other'")
+        .await
+        .unwrap();
+    let err = engine
+        .execute("CREATE FUNCTION other AS 'com.example.Missing'")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'com.example.Missing'") && err.contains("com.example.PlusHundred"),
+        "{err}"
+    );
+}

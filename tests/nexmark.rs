@@ -302,6 +302,38 @@ async fn q4_and_q9_aggregates_over_a_join_equal_batch() {
     assert_eq!(q9, q9_batch);
 }
 
+/// q14 as the suite writes it: its `CREATE FUNCTION count_char AS
+/// '<Java class>'` names the Rust function flowsql registers under that
+/// class; HOUR as Flink has it. Against DataFusion's own date_part and
+/// string functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q14_udf_and_hour_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::engine_in(dir.path()).await;
+    let text = std::fs::read_to_string("sql-examples/nexmark/q14.sql").unwrap();
+    let create = text
+        .split(';')
+        .find(|s| s.contains("CREATE FUNCTION count_char AS"))
+        .unwrap();
+    engine.execute(create).await.unwrap();
+    engine.execute(&suite_tables("q14", EVENTS)).await.unwrap();
+    bounded_copy(&engine, "bid", "bids").await;
+    let streaming = run(&engine, &suite_query("q14")).await;
+    let batch = run(
+        &engine,
+        r#"SELECT auction, bidder, 0.908 * price,
+             CASE WHEN date_part('hour', "dateTime") BETWEEN 8 AND 18 THEN 'dayTime'
+                  WHEN date_part('hour', "dateTime") BETWEEN 7 AND 19 THEN 'otherTime'
+                  ELSE 'nightTime' END,
+             "dateTime", extra,
+             character_length(extra) - character_length(replace(extra, 'c', ''))
+           FROM bids WHERE price * 0.908 > 1000000 AND price * 0.908 < 50000000"#,
+    )
+    .await;
+    assert!(streaming.len() > 1000, "{}", streaming.len());
+    assert_eq!(streaming, batch);
+}
+
 /// q21 and q22 as the suite writes them (REGEXP_EXTRACT and SPLIT_INDEX,
 /// per batch), against DataFusion's own regexp_match and split_part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,11 @@
 //! Everything DataFusion can parse is parsed by DataFusion's `DFParser`;
 //! flowsql only adds what DataFusion lacks.
 
+pub mod create_function;
 pub mod create_table;
 pub(crate) mod cte_windows;
 pub(crate) mod flink_functions;
+pub(crate) mod function_classes;
 pub(crate) mod group_window;
 pub mod split;
 pub(crate) mod unsupported;
@@ -15,6 +17,7 @@ pub(crate) mod window_tvf;
 use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
 
 use crate::error::{Error, Result};
+pub use create_function::CreateFunction;
 pub use create_table::CreateTable;
 pub use split::{ends_with_semicolon, split_statements, SqlStatement};
 
@@ -37,6 +40,9 @@ pub enum Statement {
     ListSettings,
     /// `RESET 'key'`, or `RESET;` for every setting.
     Reset(Option<String>),
+    /// `CREATE FUNCTION name AS 'class'` (Flink's), the class a Rust
+    /// function registered by the program.
+    CreateFunction(CreateFunction),
     /// Anything DataFusion handles itself.
     DataFusion(Box<DFStatement>),
 }
@@ -124,6 +130,9 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
             });
         }
         _ => {}
+    }
+    if let Some(function) = create_function::parse_create_function(sql)? {
+        return Ok(Statement::CreateFunction(function));
     }
     if let Some(table) = create_table::parse_create_table(sql)? {
         return Ok(Statement::CreateTable(Box::new(table)));

@@ -26,6 +26,7 @@
 //! - `source.rs`: the generating source;
 //! - `generator.rs`: the event model, straight into Arrow arrays.
 
+pub mod count_char;
 pub mod generator;
 pub mod options;
 pub mod source;
