@@ -4,8 +4,8 @@
 //! held in memory (generated once, before timing), in the same group so the
 //! ratio is visible. Also the generator alone, and each operator shape on
 //! its own (filter/project, tumbling, hopping, session) over a Parquet file
-//! of the same bids read as a stream. The updating queries (q15-q19) and
-//! the window join q8 run as their files write them; a stream enriched from
+//! of the same bids read as a stream. The updating queries (q4, q9,
+//! q15-q19) and the joins q3, q7, q8, q20 run as their files write them; a stream enriched from
 //! a bounded table beside DataFusion's hash join of the same.
 //!
 //! Run: `cargo bench --bench nexmark` (`FLOWSQL_NEXMARK_EVENTS` sets the
@@ -59,7 +59,7 @@ const QUERIES: &[(&str, &str, &str)] = &[
          JOIN (SELECT ws, MAX(num) AS maxn FROM counts GROUP BY ws) m ON c.ws = m.ws AND c.num >= m.maxn",
     ),
     (
-        "q7_highest_bid_tumble",
+        "q7_joined_within_the_window",
         "SELECT B.auction, B.price, B.bidder, B.date_time, B.extra
          FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) B
          JOIN (SELECT MAX(price) AS maxprice, window_start, window_end
@@ -147,6 +147,23 @@ const UPDATING: &[(&str, &str, &str)] = &[
         "q17",
         "SELECT auction, to_char(date_time, '%Y-%m-%d'), COUNT(*), MIN(price), MAX(price),
            AVG(price), SUM(price) FROM bids GROUP BY 1, 2",
+    ),
+    (
+        "q4_category_average",
+        "q4",
+        "SELECT category, AVG(final) FROM (
+           SELECT A.id, A.category, MAX(B.price) AS final FROM auctions A JOIN bids B
+             ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires
+           GROUP BY A.id, A.category) GROUP BY category",
+    ),
+    (
+        "q9_winning_bids",
+        "q9",
+        "SELECT * FROM (SELECT A.*, B.auction, B.bidder, B.price, B.date_time, B.extra,
+           ROW_NUMBER() OVER (PARTITION BY A.id ORDER BY B.price DESC, B.date_time) AS rn
+           FROM auctions A JOIN bids B
+             ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.expires)
+         WHERE rn <= 1",
     ),
     (
         "q18_last_bid",
@@ -303,9 +320,9 @@ fn bench(c: &mut Criterion) {
                 .iter(|| async { batch(&datafusion, baseline).await })
         });
     }
-    // Joins: q3, q8 and q20 as the suite writes them (a regular join, a
-    // window join and a regular join of two streams, each stream generated
-    // from all the events), an interval join of the bids with themselves,
+    // Joins: q3, q7, q8 and q20 as the suite writes them (regular joins of
+    // two streams, of the bids with their windows' maxima, a window join,
+    // each stream generated from all the events), an interval join of the bids with themselves,
     // and bids enriched from the auctions held as a bounded table.
     let joins = [
         (
@@ -321,6 +338,15 @@ fn bench(c: &mut Criterion) {
                     A.itemname, A.description, A.initialbid, A.reserve, A.date_time, A.expires,
                     A.seller, A.category, A.extra
              FROM bids B JOIN auctions A ON B.auction = A.id WHERE A.category = 10",
+        ),
+        (
+            "q7_highest_bid",
+            suite_query("q7"),
+            "SELECT b.auction, b.price, b.bidder, b.date_time, b.extra FROM bids b
+             JOIN (SELECT date_bin(INTERVAL '10' SECOND, date_time) + INTERVAL '10' SECOND AS ends,
+                          MAX(price) AS top FROM bids GROUP BY 1) m
+             ON b.price = m.top
+             WHERE b.date_time BETWEEN m.ends - INTERVAL '10' SECOND AND m.ends",
         ),
         (
             "interval_join_bids",

@@ -133,6 +133,7 @@ async fn q5_hot_items_equal_batch() {
     assert_eq!(streaming, batch);
 }
 
+/// q7 joined within the window (each window's bids freed as it closes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn q7_highest_bids_equal_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,6 +156,28 @@ async fn q7_highest_bids_equal_batch() {
          JOIN (SELECT date_bin(INTERVAL '10' SECOND, date_time) AS ws, MAX(price) AS top
                FROM bids GROUP BY 1) m
            ON date_bin(INTERVAL '10' SECOND, b.date_time) = m.ws AND b.price = m.top",
+    )
+    .await;
+    assert_eq!(streaming.len(), 3);
+    assert_eq!(streaming, batch);
+}
+
+/// q7 as the suite writes it: the bid stream joined with each window's
+/// highest price (a regular join: the window's end is no event time),
+/// bids within the 10 seconds up to the window's end; against date_bin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q7_as_the_suite_writes_it_equals_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with(dir.path(), "dateTime").await;
+    let streaming = run(&engine, &suite_query("q7")).await;
+    let batch = run(
+        &engine,
+        "SELECT b.auction, b.price, b.bidder, b.datetime, b.extra FROM bids b
+         JOIN (SELECT date_bin(INTERVAL '10' SECOND, datetime) + INTERVAL '10' SECOND AS ends,
+                      MAX(price) AS top
+               FROM bids GROUP BY 1) m
+           ON b.price = m.top
+         WHERE b.datetime >= m.ends - INTERVAL '10' SECOND AND b.datetime <= m.ends",
     )
     .await;
     assert_eq!(streaming.len(), 3);

@@ -24,16 +24,18 @@ use crate::settings::TableSettings;
 
 /// A query split at its topmost join of two streams.
 pub(super) struct StreamJoinSplit {
-    /// Each side's plan and the stream it reads (left first).
-    pub sides: [(LogicalPlan, Arc<dyn TableProvider>); 2],
+    /// Each side's plan (left first), and the stream it reads when it
+    /// reads one directly (filtered, projected); `None` for a side over a
+    /// window (a windowed aggregate's rows, as Nexmark q7 joins).
+    pub sides: [(LogicalPlan, Option<Arc<dyn TableProvider>>); 2],
     pub operator: StreamJoinOperator,
     /// The query with the join replaced by a scan of `joined`.
     pub rest: LogicalPlan,
     pub joined: Arc<dyn TableProvider>,
 }
 
-/// `plan` split at its topmost join whose two sides each read a stream
-/// directly, or `None` when it has none.
+/// `plan` split at its topmost join whose two sides each read a stream,
+/// directly or through a window, or `None` when it has none.
 pub(super) fn split_at_stream_join(
     ctx: &SessionContext,
     plan: &LogicalPlan,
@@ -52,19 +54,39 @@ pub(super) fn split_at_stream_join(
     let Some(join) = found else {
         return Ok(None);
     };
-    let stream = |side: &LogicalPlan| -> Result<Arc<dyn TableProvider>> {
-        match stream_scans(side)?.as_slice() {
-            [StreamScan::Direct(stream)] => Ok(Arc::clone(stream)),
+    let stream = |side: &LogicalPlan| -> Result<Option<Arc<dyn TableProvider>>> {
+        let scans = stream_scans(side)?;
+        match scans.as_slice() {
+            [StreamScan::Direct(stream)] => Ok(Some(Arc::clone(stream))),
+            _ if scans.iter().all(|s| matches!(s, StreamScan::Windowed(..))) => Ok(None),
             _ => Err(Error::query(
                 "each side of a join of two streams must read one stream (filtered or \
-                 projected); to join windows, join within the window (a window join)",
+                 projected) or windows; to join windows of both, join within the window \
+                 (a window join)",
             )),
         }
     };
     let streams = [stream(&join.left)?, stream(&join.right)?];
-    let names = streams.clone().map(|s| {
-        StreamTable::of(s.as_ref()).map_or_else(|| "?".to_string(), |t| t.name().to_string())
-    });
+    if streams.iter().all(Option::is_none) {
+        // Windows on both sides: a window join, or refused as one.
+        return Ok(None);
+    }
+    let scanned = |side: &LogicalPlan| -> Result<String> {
+        let scans = stream_scans(side)?;
+        let names: Vec<String> = scans
+            .iter()
+            .map(|scan| {
+                let provider = match scan {
+                    StreamScan::Direct(stream) => stream,
+                    StreamScan::Windowed(window, _) => &window.source,
+                };
+                StreamTable::of(provider.as_ref())
+                    .map_or_else(|| "?".to_string(), |t| t.name().to_string())
+            })
+            .collect();
+        Ok(names.join("+"))
+    };
+    let names = [scanned(&join.left)?, scanned(&join.right)?];
     let outer = match join.join_type {
         JoinType::Inner => [false, false],
         JoinType::Left => [true, false],
@@ -85,9 +107,11 @@ pub(super) fn split_at_stream_join(
         )));
     }
     let inputs = [join.left.as_ref(), join.right.as_ref()];
+    // A windowed side has no event time: as in Flink, its window_start
+    // and window_end are plain timestamps (the join is a regular one).
     let times = [
-        time_column(ctx, &streams[0], inputs[0])?,
-        time_column(ctx, &streams[1], inputs[1])?,
+        time_column(ctx, streams[0].as_ref(), inputs[0])?,
+        time_column(ctx, streams[1].as_ref(), inputs[1])?,
     ];
     let mut residual = residual;
     let interval = match times {
@@ -183,12 +207,16 @@ pub(super) fn split_at_stream_join(
 }
 
 /// The event-time column of `stream` as `side` (a join's input) passes it
-/// on, and its index there; `None` when the side drops or renames it.
+/// on, and its index there; `None` when the side drops or renames it, or
+/// reads no stream directly.
 fn time_column(
     ctx: &SessionContext,
-    stream: &Arc<dyn TableProvider>,
+    stream: Option<&Arc<dyn TableProvider>>,
     side: &LogicalPlan,
 ) -> Result<Option<(Column, usize)>> {
+    let Some(stream) = stream else {
+        return Ok(None);
+    };
     let Some(name) = event_time_column(ctx, stream)? else {
         return Ok(None);
     };

@@ -158,6 +158,13 @@ async fn plan_stages(
         }
     }
     let all_windowed = scans.iter().all(|s| matches!(s, StreamScan::Windowed(..)));
+    if !direct && !all_windowed {
+        if let Some(split) = split_at_stream_join(ctx, plan)? {
+            // A stream joined with windows (Nexmark q7: bids with each
+            // window's highest price).
+            return Ok(vec![stream_join(ctx, plan, split, metrics, sources).await?]);
+        }
+    }
     if scans.len() > 1 && all_windowed && one_window(&scans).is_none() {
         // Windows of several streams (a window join).
         return Ok(vec![
@@ -269,6 +276,24 @@ async fn stream_join(
     let mut names = Vec::with_capacity(2);
     let timed = operator.needs_watermark();
     for (side, stream) in sides {
+        let Some(stream) = stream else {
+            // A side over windows: planned as a query of its own, its
+            // rows each window's as it closes.
+            let stages = Box::pin(plan_stages(ctx, &side, metrics, sources)).await?;
+            if stages.len() != 1 {
+                return Err(Error::query(
+                    "a join of a stream with a UNION ALL of differently windowed queries is \
+                     not supported yet; join each in its own query",
+                ));
+            }
+            for scan in stream_scans(&side)? {
+                if let StreamScan::Windowed(window, _) = scan {
+                    names.push(stream_name(&window.source)?);
+                }
+            }
+            fed.push(stages);
+            continue;
+        };
         check_supported(&side, &StreamScan::Direct(Arc::clone(&stream)))?;
         let operators = per_batch_operators(ctx, &side, &stream, sources).await?;
         let feeds = vec![Feed { stream, operators }];
