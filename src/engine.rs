@@ -14,6 +14,7 @@ use std::time::Duration;
 use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
+use datafusion::common::TableReference;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -308,6 +309,7 @@ impl Engine {
     async fn run_statement(&self, typed: &str) -> Result<QueryStream> {
         let (text, changelog_modes) = sql::strip_changelog_mode(typed);
         let text = sql::window_tvf::rewrite_window_tvfs(&text)?;
+        let (text, versioned) = sql::system_time::rewrite_system_time(&text)?;
         let text = ml::calls::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
             Statement::ShowModels => one_batch(ml::describe::models_batch(&self.models)?),
@@ -372,11 +374,32 @@ impl Engine {
                     }
                     temporaries.push(name);
                 }
+                // Tables read FOR SYSTEM_TIME AS OF: the same table under
+                // the name saying so, while the statement is planned.
+                let mut versioned_names = Vec::new();
+                for read in &versioned {
+                    let table = TableReference::from(read.table.join(".").as_str());
+                    let provider = match self.ctx.table_provider(table).await {
+                        Ok(provider) => provider,
+                        Err(e) => {
+                            for temporary in &temporaries {
+                                self.ctx.deregister_table(temporary.as_str())?;
+                            }
+                            return Err(e.into());
+                        }
+                    };
+                    let name = TableReference::bare(read.name.as_str());
+                    self.ctx.register_table(name.clone(), provider)?;
+                    versioned_names.push(name);
+                }
                 let plan = self.ctx.state().statement_to_plan(*statement).await;
-                // The ML results and CTE views are in the plan now; their
-                // names can go.
+                // The ML results, CTE views and versioned reads are in the
+                // plan now; their names can go.
                 for temporary in temporaries {
                     self.ctx.deregister_table(temporary.as_str())?;
+                }
+                for name in versioned_names {
+                    self.ctx.deregister_table(name)?;
                 }
                 let plan = plan?;
                 let statement = Typed {

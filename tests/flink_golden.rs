@@ -1,7 +1,8 @@
 //! Flink's own answers: the Flink docs' examples of updating and
 //! OVER queries (Group Aggregation, Top-N, Deduplication, Over Aggregation,
 //! Window Top-N, Window Deduplication, Cascading Window Aggregation) and of
-//! joins (Window Join: FULL, IN, NOT EXISTS; Interval Join), run on
+//! joins (Window Join: FULL, IN, NOT EXISTS; Interval Join; Event Time
+//! Temporal Join), run on
 //! flowsql unchanged, give the results Flink 2.3 gave for the same input.
 //! `tests/flink/make_expected.py` made the expected files with PyFlink
 //! (streaming mode, parallelism 1) and wrote each query beside them; the
@@ -38,6 +39,17 @@ CREATE TABLE Shipments (
   ship_id BIGINT, order_id BIGINT, ship_time TIMESTAMP(3),
   WATERMARK FOR ship_time AS ship_time - INTERVAL '1' SECOND
 ) WITH ('connector' = 'filesystem', 'path' = 'tests/flink/shipments.csv', 'format' = 'csv',
+        'csv.header' = 'false');
+CREATE TABLE fx_orders (
+  order_id STRING, price DECIMAL(32, 2), currency STRING, order_time TIMESTAMP(3),
+  WATERMARK FOR order_time AS order_time - INTERVAL '30' SECOND
+) WITH ('connector' = 'filesystem', 'path' = 'tests/flink/fx_orders.csv', 'format' = 'csv',
+        'csv.header' = 'false');
+CREATE TABLE currency_rates (
+  currency STRING, conversion_rate DECIMAL(32, 2), update_time TIMESTAMP(3),
+  WATERMARK FOR update_time AS update_time - INTERVAL '30' SECOND,
+  PRIMARY KEY (currency) NOT ENFORCED
+) WITH ('connector' = 'filesystem', 'path' = 'tests/flink/currency_rates.csv', 'format' = 'csv',
         'csv.header' = 'false');";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +65,7 @@ async fn the_flink_docs_examples_give_flinks_results() {
         .filter_map(|f| f.strip_suffix(".expected").map(str::to_string))
         .collect();
     names.sort();
-    assert!(names.len() >= 14, "{names:?}");
+    assert!(names.len() >= 16, "{names:?}");
     for name in names {
         let sql = std::fs::read_to_string(format!("tests/flink/{name}.sql")).unwrap();
         let expected: Vec<String> = std::fs::read_to_string(format!("tests/flink/{name}.expected"))

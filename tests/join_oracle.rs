@@ -7,7 +7,9 @@
 //! are read from their own files. The batch side computes the windows with
 //! its own SQL (date arithmetic, UNNEST), not with flowsql's window
 //! functions. Covered here: window joins of every kind, a window over a
-//! UNION ALL of streams, and windows of different sizes in one query.
+//! UNION ALL of streams, windows of different sizes in one query, joins
+//! with bounded tables, interval and regular joins, and temporal joins
+//! (the batch query picks each row's version by time explicitly).
 
 mod common;
 
@@ -302,7 +304,7 @@ async fn an_idle_stream_stops_holding_back_the_watermark() {
 /// Joins of a stream with a bounded table (the enrichment join: a file
 /// table without a WATERMARK, read once into a hash table), INNER and LEFT,
 /// the table on either side, with a residual condition and a filter above,
-/// two in a row:
+/// two in a row, and aggregated after (an updating result, folded):
 /// equal to the same join of the batch table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joins_with_a_bounded_table_equal_batch() {
@@ -336,9 +338,23 @@ async fn joins_with_a_bounded_table_equal_batch() {
             // Two lookups in a row.
             "SELECT S.k, D.label, E.label FROM ROWS S JOIN dim D ON S.k = D.id \
              LEFT JOIN dim E ON D.id = E.id AND E.weight > 10",
-        ][rng.below(5) as usize];
+            // Aggregated after the lookup (updating).
+            "SELECT D.label, COUNT(*) AS n, SUM(S.v) AS total FROM ROWS S JOIN dim D \
+             ON S.k = D.id GROUP BY D.label",
+            "SELECT S.k, MAX(D.weight) AS top, COUNT(D.label) AS labels FROM ROWS S \
+             LEFT JOIN dim D ON S.k = D.id WHERE S.v > 5 GROUP BY S.k HAVING COUNT(*) > 1",
+        ][rng.below(7) as usize];
         let streaming = template.replace("ROWS", "s");
         let batch = template.replace("ROWS", "b");
+        if template.contains("GROUP BY") {
+            let stream = engine.query(&streaming).await.unwrap();
+            assert_eq!(stream.schema().field(0).name(), "op", "{streaming}");
+            let got = common::folded_changelog(&stream.collect().await.unwrap());
+            let want = sorted_rows(&engine.query(&batch).await.unwrap().collect().await.unwrap());
+            assert!(!want.is_empty(), "case {case}: {batch}");
+            assert_eq!(got, want, "case {case}: {streaming}");
+            continue;
+        }
         assert_same(&engine, &streaming, &batch, &format!("case {case}")).await;
     }
 }
@@ -495,5 +511,88 @@ async fn the_state_ttl_forgets_a_regular_joins_rows() {
             .map(|b| b.num_rows())
             .sum();
         assert_eq!(rows, pairs, "ttl {ttl}");
+    }
+}
+
+/// Temporal joins (`FOR SYSTEM_TIME AS OF` a versioned stream's event
+/// time), inner and left, with and without a condition on the version:
+/// each probe row joins its key's latest version at or before its time.
+/// The batch query finds that version's time with a GROUP BY, then joins
+/// it. Probe rows have distinct values (so each is one group); no key has
+/// two versions at one time (so the version at a time is one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporal_joins_equal_batch() {
+    let mut rng = Rng(0x7E_3B0);
+    for case in 0..cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::builder()
+            .data_dir(dir.path())
+            .build()
+            .await
+            .unwrap();
+        let mut ddl = String::new();
+        for (stream, bounded, key) in [
+            ("p", "pb", ""),
+            ("versions", "vb", ", PRIMARY KEY (k) NOT ENFORCED"),
+        ] {
+            let delay = [1i64, 300, 1500][rng.below(3) as usize];
+            let mut rows = generate(&mut rng, delay);
+            if stream == "p" {
+                for (i, row) in rows.iter_mut().enumerate() {
+                    row.1 = i as u64;
+                }
+            } else {
+                let mut seen = std::collections::HashSet::new();
+                rows.retain(|(k, _, ts)| seen.insert((*k, *ts)));
+            }
+            let files = dir.path().join(stream);
+            write_files(&files, &rows, 1 + rng.below(40) as usize);
+            let path = format!("{}/", files.display());
+            ddl.push_str(&format!(
+                "CREATE TABLE {stream} (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+                   WATERMARK FOR ts AS ts - INTERVAL '{delay}' MILLISECOND{key})
+                 WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv');
+                 CREATE TABLE {bounded} (k BIGINT, v BIGINT, ts TIMESTAMP(3))
+                 WITH ('connector' = 'filesystem', 'path' = '{path}', 'format' = 'csv');"
+            ));
+        }
+        engine.execute(&ddl).await.unwrap();
+        let left = rng.below(2) == 0;
+        let join = if left { "LEFT JOIN" } else { "JOIN" };
+        let (streaming, condition) = match rng.below(3) {
+            0 => (
+                format!(
+                    "SELECT p.k, p.v, r.v AS rv, p.ts FROM p {join} versions FOR SYSTEM_TIME \
+                     AS OF p.ts AS r ON p.k = r.k"
+                ),
+                "",
+            ),
+            1 => (
+                format!(
+                    "SELECT p.k, p.v, r.v AS rv, p.ts FROM p {join} versions FOR SYSTEM_TIME \
+                     AS OF p.ts AS r ON p.k = r.k AND r.v > p.v % 50"
+                ),
+                " AND r.v > p.v % 50",
+            ),
+            _ => (
+                format!(
+                    "SELECT p.k, p.v, versions.v AS rv, p.ts FROM p {join} versions FOR \
+                     SYSTEM_TIME AS OF p.ts ON versions.k = p.k WHERE p.v % 3 <> 0"
+                ),
+                "",
+            ),
+        };
+        let filter = match streaming.contains("WHERE") {
+            true => " WHERE p.v % 3 <> 0",
+            false => "",
+        };
+        let batch = format!(
+            "WITH picked AS (
+               SELECT p.v AS id, MAX(r.ts) AS vts FROM pb p JOIN vb r ON p.k = r.k AND r.ts <= p.ts
+               GROUP BY p.v)
+             SELECT p.k, p.v, r.v AS rv, p.ts FROM pb p LEFT JOIN picked ON p.v = picked.id
+             {join} vb r ON r.k = p.k AND r.ts = picked.vts{condition}{filter}"
+        );
+        assert_same(&engine, &streaming, &batch, &format!("case {case}")).await;
     }
 }

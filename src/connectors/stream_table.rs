@@ -56,6 +56,19 @@ impl<'a> StreamTable<'a> {
         }
     }
 
+    /// The columns of its `PRIMARY KEY` (none for a registered stream).
+    pub fn primary_key(&self) -> Vec<String> {
+        match self {
+            StreamTable::Connector(table) => table
+                .definition()
+                .primary_key
+                .iter()
+                .map(crate::sql::create_table::normalize)
+                .collect(),
+            StreamTable::Registered(_) => Vec::new(),
+        }
+    }
+
     /// The stream's watermark; `None` for a stream without event time.
     pub fn watermark(&self, state: &SessionState, schema: &DFSchema) -> Result<Option<Watermark>> {
         match self {

@@ -33,6 +33,7 @@ pub mod row_bytes;
 pub mod session_window;
 pub mod sliced_window;
 pub mod stream_join;
+pub mod temporal_join;
 pub mod top_n;
 pub mod watermark;
 pub mod window_aggregate;

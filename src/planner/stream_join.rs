@@ -1,6 +1,8 @@
 //! Joins of two streams outside a window: interval joins (the ON condition
-//! bounds one side's event time by the other's), inner or outer, and
-//! regular inner joins ([`StreamJoinOperator`]). The query is split at the
+//! bounds one side's event time by the other's), inner or outer, regular
+//! inner joins ([`StreamJoinOperator`]), and temporal joins with a
+//! versioned stream ([`TemporalJoinOperator`], `temporal_join.rs` checks
+//! them). The query is split at the
 //! join: each side is planned on its own (per batch over its stream), the
 //! rest of the query reads the joined rows through a stand-in.
 
@@ -16,10 +18,13 @@ use datafusion::prelude::SessionContext;
 use super::join_condition::{prepared, split_condition, JoinCondition};
 use super::scans::{event_time_column, stream_scans, StreamScan};
 use super::stand_in::{replace_node, stand_in};
+use super::temporal_join::{temporal_keys, versioned_read};
 use super::window_table::interval_millis;
 use crate::connectors::StreamTable;
 use crate::error::{Error, Result};
 use crate::operators::stream_join::{Interval, StreamJoinOperator, StreamJoinSpec};
+use crate::operators::temporal_join::{TemporalJoinOperator, TemporalJoinSpec};
+use crate::operators::Operator as StreamOperator;
 use crate::settings::TableSettings;
 
 /// A query split at its topmost join of two streams.
@@ -28,7 +33,7 @@ pub(super) struct StreamJoinSplit {
     /// reads one directly (filtered, projected); `None` for a side over a
     /// window (a windowed aggregate's rows, as Nexmark q7 joins).
     pub sides: [(LogicalPlan, Option<Arc<dyn TableProvider>>); 2],
-    pub operator: StreamJoinOperator,
+    pub operator: Box<dyn StreamOperator>,
     /// The query with the join replaced by a scan of `joined`.
     pub rest: LogicalPlan,
     pub joined: Arc<dyn TableProvider>,
@@ -113,6 +118,111 @@ pub(super) fn split_at_stream_join(
         time_column(ctx, streams[0].as_ref(), inputs[0])?,
         time_column(ctx, streams[1].as_ref(), inputs[1])?,
     ];
+    if versioned_read(inputs[0])?.is_some() {
+        return Err(Error::query(
+            "the table read FOR SYSTEM_TIME AS OF is the right side of its join: write the \
+             probe stream first (FROM s JOIN t FOR SYSTEM_TIME AS OF s.ts ON ...)",
+        ));
+    }
+    let (kind, keys, residual) = match versioned_read(inputs[1])? {
+        Some((_, as_of)) => {
+            let primary_key = streams[1]
+                .as_ref()
+                .and_then(|t| StreamTable::of(t.as_ref()))
+                .map_or_else(Vec::new, |t| t.primary_key());
+            let found = temporal_keys(&names, &as_of, join.join_type, times, keys, &primary_key)?;
+            let residual = [residual, found.residual].concat();
+            (JoinKind::Temporal(found.times), found.keys, residual)
+        }
+        None => {
+            let (interval, residual) = interval(&names, outer, times, inputs, residual)?;
+            (JoinKind::Stream(interval), keys, residual)
+        }
+    };
+
+    let state = ctx.state();
+    let (left_keys, right_keys): (Vec<Expr>, Vec<Expr>) = keys.into_iter().unzip();
+    let physical = |exprs: Vec<Expr>, input: &LogicalPlan| {
+        exprs
+            .into_iter()
+            .map(|e| Ok(state.create_physical_expr(e, input.schema())?))
+            .collect::<Result<Vec<_>>>()
+    };
+    let keys = [
+        physical(left_keys, inputs[0])?,
+        physical(right_keys, inputs[1])?,
+    ];
+    let residual = match residual.into_iter().reduce(Expr::and) {
+        Some(expr) => Some(state.create_physical_expr(expr, &join.schema)?),
+        None => None,
+    };
+    let stand_in = stand_in(&join.schema, "joined")?;
+    let sides = inputs.map(|p| Arc::new(p.schema().as_arrow().clone()));
+    let schema = Arc::clone(&stand_in.schema);
+    let operator: Box<dyn StreamOperator> = match kind {
+        JoinKind::Temporal(times) => Box::new(TemporalJoinOperator::new(TemporalJoinSpec {
+            names,
+            keys,
+            residual,
+            schema,
+            sides,
+            times,
+            left_outer: outer[0],
+        })?),
+        JoinKind::Stream(interval) => Box::new(StreamJoinOperator::new(StreamJoinSpec {
+            names,
+            keys,
+            residual,
+            schema,
+            sides,
+            outer,
+            interval,
+            ttl: ctx
+                .state()
+                .config()
+                .options()
+                .extensions
+                .get::<TableSettings>()
+                .and_then(TableSettings::state_ttl),
+        })?),
+    };
+    let rest = replace_node(
+        plan.clone(),
+        &LogicalPlan::Join(join.clone()),
+        &stand_in.plan,
+    )?;
+    let [left, right] = streams;
+    Ok(Some(StreamJoinSplit {
+        sides: [
+            (join.left.as_ref().clone(), left),
+            (join.right.as_ref().clone(), right),
+        ],
+        operator,
+        rest,
+        joined: stand_in.table,
+    }))
+}
+
+/// What a join of two streams is.
+enum JoinKind {
+    /// Each left row with the right side's version at its time (the
+    /// times' columns on each side).
+    Temporal([usize; 2]),
+    /// Both sides' rows held, within time bounds for an interval join.
+    Stream(Option<Interval>),
+}
+
+/// The time bounds the conjuncts `residual` put on the two sides' event
+/// times `times`, if they bound them (an interval join), and the
+/// conjuncts left to check on the joined rows. Refuses an outer join
+/// without bounds (it would update its results).
+fn interval(
+    names: &[String; 2],
+    outer: [bool; 2],
+    times: [Option<(Column, usize)>; 2],
+    inputs: [&LogicalPlan; 2],
+    residual: Vec<Expr>,
+) -> Result<(Option<Interval>, Vec<Expr>)> {
     let mut residual = residual;
     let interval = match times {
         [Some(left), Some(right)] => {
@@ -155,55 +265,7 @@ pub(super) fn split_at_stream_join(
             names[0], names[1]
         )));
     }
-
-    let state = ctx.state();
-    let (left_keys, right_keys): (Vec<Expr>, Vec<Expr>) = keys.into_iter().unzip();
-    let physical = |exprs: Vec<Expr>, input: &LogicalPlan| {
-        exprs
-            .into_iter()
-            .map(|e| Ok(state.create_physical_expr(e, input.schema())?))
-            .collect::<Result<Vec<_>>>()
-    };
-    let keys = [
-        physical(left_keys, inputs[0])?,
-        physical(right_keys, inputs[1])?,
-    ];
-    let residual = match residual.into_iter().reduce(Expr::and) {
-        Some(expr) => Some(state.create_physical_expr(expr, &join.schema)?),
-        None => None,
-    };
-    let stand_in = stand_in(&join.schema, "joined")?;
-    let operator = StreamJoinOperator::new(StreamJoinSpec {
-        names,
-        keys,
-        residual,
-        schema: Arc::clone(&stand_in.schema),
-        sides: inputs.map(|p| Arc::new(p.schema().as_arrow().clone())),
-        outer,
-        interval,
-        ttl: ctx
-            .state()
-            .config()
-            .options()
-            .extensions
-            .get::<TableSettings>()
-            .and_then(TableSettings::state_ttl),
-    })?;
-    let rest = replace_node(
-        plan.clone(),
-        &LogicalPlan::Join(join.clone()),
-        &stand_in.plan,
-    )?;
-    let [left, right] = streams;
-    Ok(Some(StreamJoinSplit {
-        sides: [
-            (join.left.as_ref().clone(), left),
-            (join.right.as_ref().clone(), right),
-        ],
-        operator,
-        rest,
-        joined: stand_in.table,
-    }))
+    Ok((interval, residual))
 }
 
 /// The event-time column of `stream` as `side` (a join's input) passes it

@@ -129,6 +129,11 @@ async fn plan_stages(
         };
         check_no_query_time(plan)?;
         check_no_stream_subqueries(plan, false)?;
+        if let Some(operators) = enriched_then_updating(ctx, plan, stream, metrics, sources).await?
+        {
+            let chains = vec![chain(ctx, stream, operators, metrics, sources).await?];
+            return Ok(sources_of(chains));
+        }
         let time_column = event_time_column(ctx, stream)?;
         if let Some(operators) = updating_operators(
             ctx,
@@ -228,6 +233,36 @@ async fn plan_stages(
     }
 }
 
+/// The operators of a GROUP BY or Top-N over `stream` joined with bounded
+/// tables (the enrichment, then the aggregate): the lookups per batch,
+/// then the stateful operators over the joined rows; `None` when `plan`
+/// joins no bounded table below its GROUP BY or Top-N. No event time
+/// passes through the lookup to the stateful operators.
+async fn enriched_then_updating(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    stream: &Arc<dyn TableProvider>,
+    metrics: &Arc<StreamMetrics>,
+    sources: Sources,
+) -> Result<Option<Vec<Box<dyn Operator>>>> {
+    let Some(split) = split_at_lookup(ctx, plan, sources == Sources::Open).await? else {
+        return Ok(None);
+    };
+    if has_stateful(&split.probe)? || !has_stateful(&split.rest)? {
+        return Ok(None);
+    }
+    let mut operators = Box::pin(per_batch_operators(ctx, &split.probe, stream, sources)).await?;
+    operators.push(Box::new(split.operator));
+    let mode = ChangelogMode::InsertOnly;
+    match updating_operators(ctx, &split.rest, &split.joined, None, mode, metrics).await? {
+        Some(updating) => {
+            operators.extend(updating);
+            Ok(Some(operators))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The operators running `plan` over each batch of `stream`: one per-batch
 /// plan, or, at each join with a bounded table, the stream's side per
 /// batch, the lookup, then the rest of the query over the joined rows.
@@ -300,7 +335,7 @@ async fn stream_join(
         fed.push(feed_stages(ctx, feeds, timed, &mut names, metrics, sources).await?);
     }
     let mode = operator.changelog_mode(ChangelogMode::InsertOnly);
-    let mut operators: Vec<Box<dyn Operator>> = vec![Box::new(operator)];
+    let mut operators: Vec<Box<dyn Operator>> = vec![operator];
     // A GROUP BY or Top-N over the joined rows (no event time passes
     // through a join: Flink's regular join output has none either).
     match updating_operators(ctx, &rest, &joined, None, mode, metrics).await? {

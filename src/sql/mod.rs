@@ -11,6 +11,7 @@ pub(crate) mod flink_functions;
 pub(crate) mod function_classes;
 pub(crate) mod group_window;
 pub mod split;
+pub(crate) mod system_time;
 pub(crate) mod unsupported;
 pub(crate) mod window_tvf;
 

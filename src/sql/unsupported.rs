@@ -69,11 +69,6 @@ const FEATURES: &[Feature] = &[
         message: "MATCH_RECOGNIZE is not supported yet",
     },
     Feature {
-        tokens: &["FOR", "SYSTEM_TIME"],
-        in_statement: &[],
-        message: "temporal joins (FOR SYSTEM_TIME AS OF) are not supported yet",
-    },
-    Feature {
         tokens: &["LATERAL", "TABLE"],
         in_statement: &[],
         message: "LATERAL TABLE(...) (table functions per row) is not supported yet; for \

@@ -4,14 +4,19 @@
 Each case in CASES is one of the Flink docs' examples (Group Aggregation,
 Top-N, Deduplication, Over Aggregation, Window Top-N, Window Deduplication,
 Cascading Window Aggregation, Window Join (FULL, IN, NOT EXISTS), Interval
-Join; Flink's streaming Top-N takes ROW_NUMBER()
+Join, Event Time Temporal Join; Flink's streaming Top-N takes ROW_NUMBER()
 only, so RANK() and DENSE_RANK() are checked against DataFusion instead), run by PyFlink 2.3 (`pip install
 apache-flink==2.3.0`; Java 17) in streaming mode at parallelism 1 over the
 CSV files of this directory: bid.csv (the docs' Bid table, as printed
 there), left.csv and right.csv (the docs' LeftTable and RightTable),
 orders.csv (written by this script from a fixed sequence, with ties in
 amounts and times so the tie rules show) and shipments.csv (shipments of
-some of those orders, some too late for the interval).
+some of those orders, some too late for the interval), fx_orders.csv and
+currency_rates.csv (the temporal join docs' orders in four currencies and
+the versioned table of their rates, written by this script: one currency
+without a rate until late, a rate changing at an order's very time, rows
+a little out of order). The docs' `orders` is `fx_orders` here (flowsql
+folds unquoted names to lower case, and `Orders` is taken).
 
 It writes window1_view.sql (the view the cascading case reads) and, for
 each case, <name>.sql (the query, which the Rust test runs
@@ -51,6 +56,19 @@ SHIPMENTS_DDL = """CREATE TABLE Shipments (
   ship_id BIGINT, order_id BIGINT, ship_time TIMESTAMP(3),
   WATERMARK FOR ship_time AS ship_time - INTERVAL '1' SECOND
 ) WITH ('connector' = 'filesystem', 'path' = 'file://{dir}/shipments.csv', 'format' = 'csv')"""
+
+# The temporal join docs' tables: orders in several currencies, and the
+# versioned table of the currencies' rates (a PRIMARY KEY and event time).
+FX_ORDERS_DDL = """CREATE TABLE fx_orders (
+  order_id STRING, price DECIMAL(32, 2), currency STRING, order_time TIMESTAMP(3),
+  WATERMARK FOR order_time AS order_time - INTERVAL '30' SECOND
+) WITH ('connector' = 'filesystem', 'path' = 'file://{dir}/fx_orders.csv', 'format' = 'csv')"""
+
+RATES_DDL = """CREATE TABLE currency_rates (
+  currency STRING, conversion_rate DECIMAL(32, 2), update_time TIMESTAMP(3),
+  WATERMARK FOR update_time AS update_time - INTERVAL '30' SECOND,
+  PRIMARY KEY (currency) NOT ENFORCED
+) WITH ('connector' = 'filesystem', 'path' = 'file://{dir}/currency_rates.csv', 'format' = 'csv')"""
 
 # The docs' cascading example reads its first window through a view.
 WINDOW1 = """CREATE TEMPORARY VIEW window1 AS
@@ -148,6 +166,20 @@ AND o.order_time BETWEEN s.ship_time - INTERVAL '4' MINUTE AND s.ship_time""",
 FROM Orders o LEFT JOIN Shipments s
 ON o.order_id = s.order_id
 AND o.order_time BETWEEN s.ship_time - INTERVAL '4' MINUTE AND s.ship_time""",
+    "temporal_join_left": """SELECT
+     order_id,
+     price,
+     fx_orders.currency,
+     conversion_rate,
+     order_time
+FROM fx_orders
+LEFT JOIN currency_rates FOR SYSTEM_TIME AS OF fx_orders.order_time
+ON fx_orders.currency = currency_rates.currency""",
+    "temporal_join": """SELECT o.order_id, o.currency, r.conversion_rate, r.update_time
+FROM fx_orders AS o
+JOIN currency_rates FOR SYSTEM_TIME AS OF o.order_time AS r
+ON o.currency = r.currency
+WHERE o.price > 20""",
 }
 
 LEFT = [("2020-04-15 12:02:00", 1, "L1"), ("2020-04-15 12:06:00", 2, "L2"),
@@ -200,6 +232,36 @@ def shipments():
     return [(i + 1, order_id, t.strftime("%Y-%m-%d %H:%M:%S")) for i, (t, order_id) in enumerate(rows)]
 
 
+def fx_orders():
+    """60 orders 30 s apart from 08:00 in four currencies (from a fixed
+    LCG), every seventh swapped with its predecessor (disorder under the
+    watermark's 30 s)."""
+    state = 777
+    rows = []
+    for i in range(60):
+        state = (state * 1103515245 + 12345) % 2**31
+        currency = ["EUR", "USD", "Yen", "GBP"][state % 4]
+        price = "%d.%02d" % (1 + (state // 4) % 40, (state // 160) % 100)
+        time = datetime.datetime(2020, 4, 15, 8, 0, 0) + datetime.timedelta(seconds=30 * i)
+        rows.append(("o_%03d" % (i + 1), price, currency, time.strftime("%Y-%m-%d %H:%M:%S")))
+    for i in range(7, 60, 7):
+        rows[i - 1], rows[i] = rows[i], rows[i - 1]
+    return rows
+
+
+# The rates: (time, currency, rate) in time order but for one pair; GBP
+# has none until 08:15; EUR's changes at 08:13:00, the very time of an EUR
+# order (o_027: the version valid from its own time on).
+RATES = [
+    ("2020-04-15 07:59:00", "EUR", "1.14"), ("2020-04-15 07:59:00", "USD", "1.00"),
+    ("2020-04-15 07:59:00", "Yen", "0.01"), ("2020-04-15 08:03:00", "Yen", "0.02"),
+    ("2020-04-15 08:05:10", "EUR", "1.10"), ("2020-04-15 08:05:00", "USD", "1.02"),
+    ("2020-04-15 08:07:00", "Yen", "0.03"), ("2020-04-15 08:13:00", "EUR", "1.12"),
+    ("2020-04-15 08:15:00", "GBP", "1.31"), ("2020-04-15 08:20:00", "EUR", "1.17"),
+    ("2020-04-15 08:24:00", "USD", "0.98"), ("2020-04-15 08:27:00", "GBP", "1.29"),
+]
+
+
 def cell(value):
     if isinstance(value, datetime.datetime):
         text = value.strftime("%Y-%m-%dT%H:%M:%S")
@@ -230,7 +292,9 @@ def main():
     with open(os.path.join(HERE, "orders.csv"), "w") as f:
         for row in orders():
             f.write(",".join(str(v) for v in row) + "\n")
-    for file, rows in [("left.csv", LEFT), ("right.csv", RIGHT), ("shipments.csv", shipments())]:
+    rates = [(currency, rate, time) for time, currency, rate in RATES]
+    for file, rows in [("left.csv", LEFT), ("right.csv", RIGHT), ("shipments.csv", shipments()),
+                       ("fx_orders.csv", fx_orders()), ("currency_rates.csv", rates)]:
         with open(os.path.join(HERE, file), "w") as f:
             for row in rows:
                 f.write(",".join(str(v) for v in row) + "\n")
@@ -242,6 +306,8 @@ def main():
     t_env.execute_sql(SIDE_DDL.format(name="LeftTable", dir=HERE, file="left.csv"))
     t_env.execute_sql(SIDE_DDL.format(name="RightTable", dir=HERE, file="right.csv"))
     t_env.execute_sql(SHIPMENTS_DDL.format(dir=HERE))
+    t_env.execute_sql(FX_ORDERS_DDL.format(dir=HERE))
+    t_env.execute_sql(RATES_DDL.format(dir=HERE))
     t_env.execute_sql(WINDOW1)
     with open(os.path.join(HERE, "window1_view.sql"), "w") as f:
         f.write(WINDOW1 + "\n")

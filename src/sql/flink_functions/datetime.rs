@@ -343,6 +343,56 @@ impl ScalarUDFImpl for LocalTimestampUdf {
     }
 }
 
+/// `PROCTIME()`: the processing time, the wall clock (UTC) when the row's
+/// batch is computed, as a TIMESTAMP(3). Volatile, so it is read per batch,
+/// never folded into the plan as `now()` is. A column computed by it
+/// (`p AS PROCTIME()`, or `SELECT *, PROCTIME() AS p`) is what a lookup
+/// join's `FOR SYSTEM_TIME AS OF p` names.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ProcTimeUdf {
+    signature: Signature,
+}
+
+impl Default for ProcTimeUdf {
+    fn default() -> Self {
+        ProcTimeUdf {
+            signature: Signature::nullary(Volatility::Volatile),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ProcTimeUdf {
+    fn name(&self) -> &str {
+        "proctime"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(
+            self.name(),
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            false,
+        )))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Ok(ColumnarValue::Scalar(ScalarValue::TimestampMillisecond(
+            Some(millis),
+            None,
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

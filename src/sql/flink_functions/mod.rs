@@ -7,7 +7,7 @@
 //! | `MOD(a, b)` (DataFusion writes `a % b`) | [`ModUdf`] |
 //! | `DATE_FORMAT(ts \| date \| string, pattern)` with Java patterns (`yyyy-MM-dd HH:mm`) or strftime (`%Y`) | [`mod@format`], [`pattern`] |
 //! | `HOUR`, `MINUTE`, `SECOND`, `YEAR`, `QUARTER`, `MONTH`, `WEEK`, `DAYOFMONTH`, `DAYOFWEEK` (1 = Sunday), `DAYOFYEAR` | [`datetime`] |
-//! | `TO_TIMESTAMP_LTZ(numeric [, precision])`, `LOCALTIMESTAMP` | [`datetime`] |
+//! | `TO_TIMESTAMP_LTZ(numeric [, precision])`, `LOCALTIMESTAMP`, `PROCTIME()` | [`datetime`] |
 //! | `UNIX_TIMESTAMP([string [, pattern]])` | [`mod@format`], [`pattern`] |
 //! | `TIMESTAMPDIFF(unit, t1, t2)`, `TIMESTAMPADD(unit, n, t)` | [`arithmetic`], units by [`rewrite()`] |
 //! | `FLOOR(t TO unit)`, `CEIL(t TO unit)` | [`rewrite()`], into `date_trunc` |
@@ -89,6 +89,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(
         datetime::LocalTimestampUdf::default(),
     ));
+    ctx.register_udf(ScalarUDF::new_from_impl(datetime::ProcTimeUdf::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(
         arithmetic::TimestampDiffUdf::default(),
     ));
