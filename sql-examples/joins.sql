@@ -4,7 +4,8 @@
 -- window_start and window_end, besides any keys): every join kind, emitted
 -- once, when the watermark of both streams (the lesser of the two) passes
 -- the window's end; the window's rows are freed then. An interval join
--- bounds one stream's event time by the other's. A stream joined with
+-- bounds one stream's event time by the other's; a regular join does not
+-- (an outer one is updating). A stream joined with
 -- a bounded table (no WATERMARK) looks each row up in the table, read once
 -- into a hash table. Streams may also be unioned under one window, and
 -- windows of different sizes unioned in one query.
@@ -62,6 +63,15 @@ FROM bids b LEFT JOIN more_bids o
 ON b.auction = o.auction AND b.bidder <> o.bidder AND o.price > b.price
    AND b.ts BETWEEN o.ts - INTERVAL '30' SECOND AND o.ts + INTERVAL '30' SECOND
 WHERE b.price > 495;
+
+-- Regular outer join (no time bounds): each bid over 498 beside the
+-- auctions its bidder bid over 499 on in the other stream. Updating: a
+-- bidder's bid comes out NULL-padded at once (+I) and is taken back (-D)
+-- when a match arrives; every row of both streams is held.
+SELECT b.bidder, b.price, o.auction AS also_on
+FROM (SELECT bidder, price FROM bids WHERE price > 498) b
+LEFT JOIN (SELECT bidder, auction FROM more_bids WHERE price > 499) o
+ON b.bidder = o.bidder;
 
 -- A window over the UNION ALL of two streams: its watermark is the lesser.
 CREATE TEMPORARY VIEW all_bids AS

@@ -2,7 +2,7 @@
 //! OVER queries (Group Aggregation, Top-N, Deduplication, Over Aggregation,
 //! Window Top-N, Window Deduplication, Cascading Window Aggregation) and of
 //! joins (Window Join: FULL, IN, NOT EXISTS; Interval Join; Event Time
-//! Temporal Join), run on
+//! Temporal Join; Regular Joins, LEFT and FULL), run on
 //! flowsql unchanged, give the results Flink 2.3 gave for the same input.
 //! `tests/flink/make_expected.py` made the expected files with PyFlink
 //! (streaming mode, parallelism 1) and wrote each query beside them; the

@@ -15,8 +15,11 @@
 //! as no later row of the other side is early enough. Its state is the rows
 //! within the bounds of the watermark, and an outer side's unmatched rows
 //! are emitted then, so the result is append-only. A join without bounds
-//! (a regular inner join) holds every row, or each for
-//! `table.exec.state.ttl` from its arrival. Rows are held in arrival
+//! (a regular join) holds every row, or each for `table.exec.state.ttl`
+//! from its arrival. Its outer sides make it updating, as in Flink: an
+//! outer row without a match is emitted at once, NULL-padded (`+I`), and
+//! retracted (`-D`) when its first match arrives, before the joined rows
+//! (`+I`). Rows are held in arrival
 //! batches, dropped whole once the last of a batch's rows is past its
 //! bound; the index skips dropped batches and is rebuilt when half stale.
 
@@ -36,6 +39,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::join_rows::{key_rows, take_columns};
 use super::{Operator, Output};
+use crate::changelog::{with_kind, ChangelogMode, RowKind};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 use crate::window::event_times;
@@ -181,23 +185,40 @@ impl StreamJoinOperator {
                 }
                 None => BooleanArray::from(vec![true; joined.num_rows()]),
             };
+            // A held outer row meeting its first match: its NULL-padded
+            // row, emitted when it arrived, is taken back (updating only).
+            let retracts = self.updating() && self.spec.outer[other];
+            let mut retracted = Vec::new();
             for (i, kept) in keep.iter().enumerate() {
                 if kept.unwrap_or(false) {
                     matched[mine[i] as usize] = true;
                     let (at, row) = theirs[i];
-                    self.held[other].batches[at].matched[row] = true;
+                    let flag = &mut self.held[other].batches[at].matched[row];
+                    if retracts && !*flag {
+                        retracted.push((at, row));
+                    }
+                    *flag = true;
                 }
             }
-            out.push(filter_record_batch(&joined, &keep)?);
+            if !retracted.is_empty() {
+                let padded = self.held_padded(other, &retracted)?;
+                out.push(self.change(padded, RowKind::Delete)?);
+            }
+            let joined = filter_record_batch(&joined, &keep)?;
+            out.push(self.change(joined, RowKind::Insert)?);
         }
         // A row without a key matches nothing, ever: an outer side's is
         // emitted now; the rest are held.
+        // Without bounds (updating), an outer row with no match yet is
+        // emitted now too, and taken back at its first match.
         if self.spec.outer[side] {
+            let now = self.updating();
             let never: Vec<u32> = (0..batch.num_rows() as u32)
-                .filter(|r| !valid[*r as usize])
+                .filter(|r| !valid[*r as usize] || (now && !matched[*r as usize]))
                 .collect();
             if !never.is_empty() {
-                out.push(self.padded(side, &batch, &never)?);
+                let padded = self.padded(side, &batch, &never)?;
+                out.push(self.change(padded, RowKind::Insert)?);
             }
         }
         let hold: Vec<u32> = (0..batch.num_rows() as u32)
@@ -217,6 +238,40 @@ impl StreamJoinOperator {
             self.hold(side, rows, &keys, matched)?;
         }
         Ok(out)
+    }
+
+    /// True for a join without time bounds with an outer side: its
+    /// NULL-padded rows are taken back when a match comes.
+    fn updating(&self) -> bool {
+        self.spec.interval.is_none() && self.spec.outer.contains(&true)
+    }
+
+    /// `rows` as the join emits them: as changes of kind `kind` when it
+    /// is updating, as they are otherwise.
+    fn change(&self, rows: RecordBatch, kind: RowKind) -> Result<RecordBatch> {
+        match self.updating() {
+            true => with_kind(&rows, kind),
+            false => Ok(rows),
+        }
+    }
+
+    /// Side `side`'s held rows `rows` (batch position, row), the other
+    /// side NULL.
+    fn held_padded(&self, side: usize, rows: &[(usize, usize)]) -> Result<RecordBatch> {
+        let held = &self.held[side].batches;
+        let mine = (0..self.spec.sides[side].fields().len())
+            .map(|c| {
+                let arrays: Vec<&dyn Array> =
+                    held.iter().map(|b| b.rows.column(c).as_ref()).collect();
+                Ok(interleave(&arrays, rows)?)
+            })
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let nulls = self.spec.sides[1 - side]
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), rows.len()))
+            .collect();
+        self.joined(side, mine, nulls)
     }
 
     /// Adds `rows` (keys `keys`) to side `side`'s held rows.
@@ -449,6 +504,13 @@ impl Operator for StreamJoinOperator {
         self.spec.interval.is_some()
     }
 
+    fn changelog_mode(&self, input: ChangelogMode) -> ChangelogMode {
+        match self.updating() {
+            true => ChangelogMode::Updating,
+            false => input,
+        }
+    }
+
     async fn process_batch(&mut self, batch: RecordBatch) -> Result<Output> {
         self.process_input(0, batch).await
     }
@@ -475,7 +537,8 @@ impl Operator for StreamJoinOperator {
         let mut out = Vec::new();
         for side in 0..2 {
             let held = std::mem::take(&mut self.held[side]);
-            if self.spec.outer[side] {
+            // (An updating join emitted its unmatched rows on arrival.)
+            if self.spec.outer[side] && !self.updating() {
                 for batch in &held.batches {
                     out.extend(self.unmatched(side, batch)?);
                 }

@@ -135,7 +135,7 @@ pub(super) fn split_at_stream_join(
             (JoinKind::Temporal(found.times), found.keys, residual)
         }
         None => {
-            let (interval, residual) = interval(&names, outer, times, inputs, residual)?;
+            let (interval, residual) = interval(times, inputs, residual)?;
             (JoinKind::Stream(interval), keys, residual)
         }
     };
@@ -214,11 +214,8 @@ enum JoinKind {
 
 /// The time bounds the conjuncts `residual` put on the two sides' event
 /// times `times`, if they bound them (an interval join), and the
-/// conjuncts left to check on the joined rows. Refuses an outer join
-/// without bounds (it would update its results).
+/// conjuncts left to check on the joined rows.
 fn interval(
-    names: &[String; 2],
-    outer: [bool; 2],
     times: [Option<(Column, usize)>; 2],
     inputs: [&LogicalPlan; 2],
     residual: Vec<Expr>,
@@ -256,15 +253,6 @@ fn interval(
         }
         _ => None,
     };
-    if interval.is_none() && outer != [false, false] {
-        return Err(Error::query(format!(
-            "an outer join of streams '{}' and '{}' without time bounds would update its \
-             results, which is not supported yet; bound it in time (an interval join: AND \
-             a.ts BETWEEN b.ts - INTERVAL '10' SECOND AND b.ts + INTERVAL '10' SECOND, on \
-             both streams' event times) or join within a window",
-            names[0], names[1]
-        )));
-    }
     Ok((interval, residual))
 }
 

@@ -4,7 +4,7 @@
 Each case in CASES is one of the Flink docs' examples (Group Aggregation,
 Top-N, Deduplication, Over Aggregation, Window Top-N, Window Deduplication,
 Cascading Window Aggregation, Window Join (FULL, IN, NOT EXISTS), Interval
-Join, Event Time Temporal Join; Flink's streaming Top-N takes ROW_NUMBER()
+Join, Regular Joins (LEFT, FULL: updating), Event Time Temporal Join; Flink's streaming Top-N takes ROW_NUMBER()
 only, so RANK() and DENSE_RANK() are checked against DataFusion instead), run by PyFlink 2.3 (`pip install
 apache-flink==2.3.0`; Java 17) in streaming mode at parallelism 1 over the
 CSV files of this directory: bid.csv (the docs' Bid table, as printed
@@ -166,6 +166,12 @@ AND o.order_time BETWEEN s.ship_time - INTERVAL '4' MINUTE AND s.ship_time""",
 FROM Orders o LEFT JOIN Shipments s
 ON o.order_id = s.order_id
 AND o.order_time BETWEEN s.ship_time - INTERVAL '4' MINUTE AND s.ship_time""",
+    "regular_join_left": """SELECT o.order_id, o.product, s.ship_id
+FROM Orders o LEFT JOIN Shipments s
+ON o.order_id = s.order_id""",
+    "regular_join_full": """SELECT o.order_id, o.amount, s.ship_id, s.ship_time
+FROM Orders o FULL OUTER JOIN Shipments s
+ON o.order_id = s.order_id + 1 AND o.amount > 3""",
     "temporal_join_left": """SELECT
      order_id,
      price,
