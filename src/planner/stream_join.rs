@@ -1,10 +1,10 @@
 //! Joins of two streams outside a window: interval joins (the ON condition
-//! bounds one side's event time by the other's), inner or outer, regular
-//! inner joins ([`StreamJoinOperator`]), and temporal joins with a
-//! versioned stream ([`TemporalJoinOperator`], `temporal_join.rs` checks
-//! them). The query is split at the
-//! join: each side is planned on its own (per batch over its stream), the
-//! rest of the query reads the joined rows through a stand-in.
+//! bounds one side's event time by the other's), inner or outer; regular
+//! joins, inner or outer (updating) ([`StreamJoinOperator`]); and temporal
+//! joins with a versioned stream ([`TemporalJoinOperator`], checked by
+//! `temporal_join.rs`). The query is split at the join: each side is
+//! planned on its own (per batch over its stream), the rest of the query
+//! reads the joined rows through a stand-in.
 
 use std::sync::Arc;
 
@@ -135,7 +135,7 @@ pub(super) fn split_at_stream_join(
             (JoinKind::Temporal(found.times), found.keys, residual)
         }
         None => {
-            let (interval, residual) = interval(times, inputs, residual)?;
+            let (interval, residual) = interval(times, inputs, residual);
             (JoinKind::Stream(interval), keys, residual)
         }
     };
@@ -219,7 +219,7 @@ fn interval(
     times: [Option<(Column, usize)>; 2],
     inputs: [&LogicalPlan; 2],
     residual: Vec<Expr>,
-) -> Result<(Option<Interval>, Vec<Expr>)> {
+) -> (Option<Interval>, Vec<Expr>) {
     let mut residual = residual;
     let interval = match times {
         [Some(left), Some(right)] => {
@@ -253,7 +253,7 @@ fn interval(
         }
         _ => None,
     };
-    Ok((interval, residual))
+    (interval, residual)
 }
 
 /// The event-time column of `stream` as `side` (a join's input) passes it
