@@ -55,3 +55,14 @@ SELECT auction, TUMBLE_START(ts, INTERVAL '2' MINUTE) AS ws, ROUND(AVG(price), 2
 FROM bids
 GROUP BY auction, TUMBLE(ts, INTERVAL '2' MINUTE)
 HAVING auction = 1001;
+
+-- Windows on processing time: DESCRIPTOR names a PROCTIME() column. Each
+-- row takes the wall clock as it reaches the window and a window closes when
+-- the clock passes its end, so the counts depend on when this runs (the
+-- file is read in well under a second: one or two windows), and every bid is
+-- counted once.
+CREATE VIEW bids_seen AS SELECT *, PROCTIME() AS seen FROM bids;
+
+SELECT window_start, window_end, COUNT(*) AS bids
+FROM TABLE(HOP(TABLE bids_seen, DESCRIPTOR(seen), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+GROUP BY window_start, window_end;

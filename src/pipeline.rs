@@ -24,6 +24,11 @@
 //! pipeline instead of piling up results. Dropping the `QueryStream` aborts
 //! the task.
 //!
+//! A window on processing time (`PROCTIME()`) has a clock operator before
+//! it; the pipeline ticks every such operator every
+//! [`processing_time::TICK`], whether batches come or not, so the window
+//! closes when the wall clock passes its end.
+//!
 //! With checkpoints on, the state of the whole pipeline is taken between
 //! two batches once the interval has passed (also while waiting for a
 //! source with nothing to read): every batch before has gone through every
@@ -45,6 +50,7 @@ use crate::checkpoint::QueryState;
 use crate::connectors::source::{Source, SourcePosition};
 use crate::error::{catch_panic, Error, Result};
 use crate::metrics::StreamMetrics;
+use crate::operators::processing_time::{wall_clock, TICK};
 use crate::operators::{Operator, Output};
 use crate::results::QueryStream;
 
@@ -108,6 +114,9 @@ pub struct Pipeline {
     /// `table.exec.source.idle-timeout`: how long a source may send nothing
     /// before it no longer holds back the watermark of the stages above it.
     idle_timeout: Option<Duration>,
+    /// When the clocks of processing-time windows were last ticked; `None`
+    /// when the query has none.
+    last_tick: Option<Instant>,
 }
 
 /// One stage's chain in the pipeline.
@@ -177,7 +186,9 @@ impl Pipeline {
             results_sent: 0,
             checkpoints: None,
             idle_timeout: None,
+            last_tick: None,
         }
+        .with_clocks()
     }
 
     /// Lets a source that has sent nothing for `timeout` stop holding back
@@ -389,6 +400,15 @@ impl Pipeline {
         QueryStream::from_task(schema, receiver, task, Some(metrics))
     }
 
+    /// Starts ticking when some operator keeps processing time.
+    fn with_clocks(mut self) -> Self {
+        let mut operators = self.nodes.iter().flat_map(|n| n.chain.operators.iter());
+        if operators.any(|op| op.keeps_processing_time()) {
+            self.last_tick = Some(Instant::now());
+        }
+        self
+    }
+
     /// Runs until every source ends or the reader goes away. Each source is
     /// read ahead by a task of its own, so reading and decoding overlap with
     /// the operators' work; batches are taken in as they arrive, from the
@@ -419,10 +439,14 @@ impl Pipeline {
             let next = loop {
                 // A source with nothing to read is checkpointed too, and
                 // idle sources are let go of.
-                let wait = [self.next_checkpoint_in(), self.idle_check_in()]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let wait = [
+                    self.next_checkpoint_in(),
+                    self.idle_check_in(),
+                    self.tick_in(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 let Some(wait) = wait else {
                     break readers.next().await;
                 };
@@ -430,7 +454,8 @@ impl Pipeline {
                     Ok(next) => break next,
                     Err(_) => {
                         self.checkpoint_if_due(false).await?;
-                        let released = self.release_idle().await?;
+                        let mut released = self.release_idle().await?;
+                        released.extend(self.tick_if_due().await?);
                         if !self.send(results, released).await {
                             return Ok(());
                         }
@@ -448,7 +473,11 @@ impl Pipeline {
                     let source = &mut self.nodes[node];
                     source.position = position;
                     source.last_batch = Instant::now();
-                    let out = self.push(node, None, Output::batches(vec![batch])).await?;
+                    let mut out = self
+                        .push(node, 0, None, Output::batches(vec![batch]))
+                        .await?;
+                    // A busy source does not keep another's windows open.
+                    out.extend(self.tick_if_due().await?);
                     if !self.send(results, out).await {
                         return Ok(());
                     }
@@ -478,17 +507,20 @@ impl Pipeline {
         }
     }
 
-    /// Passes `input` through the chain of node `at` (its first operator
-    /// told the side, in a chain fed by others), then through every stage
-    /// above it; returns what reaches the results.
+    /// Passes `input` through the chain of node `at` from its operator
+    /// `from` on (its first operator told the side, in a chain fed by
+    /// others), then through every stage above it; returns what reaches the
+    /// results.
     async fn push(
         &mut self,
         mut at: usize,
+        mut from: usize,
         mut side: Option<usize>,
         mut input: Output,
     ) -> Result<Vec<RecordBatch>> {
         loop {
-            let output = self.run_chain(at, side, input).await?;
+            let output = self.run_chain(at, from, side, input).await?;
+            from = 0;
             match self.nodes[at].downstream {
                 Downstream::Results => {
                     self.account_state()?;
@@ -506,13 +538,20 @@ impl Pipeline {
         }
     }
 
-    /// Runs `input` through node `at`'s operators.
-    async fn run_chain(&mut self, at: usize, side: Option<usize>, input: Output) -> Result<Output> {
+    /// Runs `input` through node `at`'s operators from operator `from` on.
+    async fn run_chain(
+        &mut self,
+        at: usize,
+        from: usize,
+        side: Option<usize>,
+        input: Output,
+    ) -> Result<Output> {
         if input.batches.is_empty() && input.watermark.is_none() {
             return Ok(Output::default());
         }
         let mut pending = input;
-        for (i, operator) in self.nodes[at].chain.operators.iter_mut().enumerate() {
+        let operators = self.nodes[at].chain.operators.iter_mut().enumerate();
+        for (i, operator) in operators.skip(from) {
             let mut next = Output::default();
             for batch in pending.batches {
                 let out = match side {
@@ -587,6 +626,34 @@ impl Pipeline {
             .map(|t| (t / 2).max(Duration::from_millis(10)))
     }
 
+    /// How long until the clocks of processing-time windows are due a tick.
+    fn tick_in(&self) -> Option<Duration> {
+        self.last_tick
+            .map(|last| TICK.saturating_sub(last.elapsed()))
+    }
+
+    /// Tells every operator that keeps processing time the wall clock, once
+    /// a [`TICK`] has passed, and passes what they emit on.
+    async fn tick_if_due(&mut self) -> Result<Vec<RecordBatch>> {
+        let mut results = Vec::new();
+        if self.tick_in() != Some(Duration::ZERO) {
+            return Ok(results);
+        }
+        self.last_tick = Some(Instant::now());
+        let clock = wall_clock();
+        for node in 0..self.nodes.len() {
+            for i in 0..self.nodes[node].chain.operators.len() {
+                let operator = &mut self.nodes[node].chain.operators[i];
+                if !operator.keeps_processing_time() {
+                    continue;
+                }
+                let out = operator.on_tick(clock).await?;
+                results.extend(self.push(node, i + 1, None, out).await?);
+            }
+        }
+        Ok(results)
+    }
+
     /// Passes on the watermarks that sources gone idle no longer hold back.
     async fn release_idle(&mut self) -> Result<Vec<RecordBatch>> {
         let mut results = Vec::new();
@@ -602,7 +669,7 @@ impl Pipeline {
                     batches: Vec::new(),
                     watermark: Some(watermark),
                 };
-                results.extend(self.push(node, None, input).await?);
+                results.extend(self.push(node, 0, None, input).await?);
             }
         }
         Ok(results)
@@ -652,7 +719,7 @@ impl Pipeline {
                 return Ok(results);
             };
             let side = Some(self.nodes[fed].inputs[input].side);
-            results.extend(self.push(fed, side, Output::batches(carried)).await?);
+            results.extend(self.push(fed, 0, side, Output::batches(carried)).await?);
             self.nodes[fed].inputs[input].ended = true;
             if self.nodes[fed].inputs.iter().all(|i| i.ended) {
                 at = fed;
@@ -663,7 +730,7 @@ impl Pipeline {
                 batches: Vec::new(),
                 watermark: self.raise(fed, input, None),
             };
-            results.extend(self.push(fed, side, rest).await?);
+            results.extend(self.push(fed, 0, side, rest).await?);
             return Ok(results);
         }
     }

@@ -81,6 +81,80 @@ fn windows_appear_while_the_producer_is_connected_and_the_rest_when_it_closes() 
     assert_eq!(status.code(), Some(0));
 }
 
+/// A window on processing time (a `PROCTIME()` column of a view) closes by the
+/// wall clock: its counts arrive while the producer is still connected and
+/// has gone quiet, with no later row to raise a watermark. A watchdog ends
+/// the query after a minute, so a window that never closes fails the test
+/// instead of hanging it.
+#[test]
+fn a_processing_time_window_closes_by_the_clock_while_the_producer_is_quiet() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let data_dir = tempfile::tempdir().unwrap();
+    let sql = format!(
+        "CREATE TABLE clicks (user VARCHAR, ts TIMESTAMP(3))
+         WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');
+         CREATE VIEW seen AS SELECT *, PROCTIME() AS p FROM clicks;
+         SELECT user, COUNT(*) AS n, CAST(window_end AS BIGINT) - CAST(window_start AS BIGINT) AS len
+         FROM TABLE(TUMBLE(TABLE seen, DESCRIPTOR(p), INTERVAL '1' SECOND))
+         GROUP BY user, window_start, window_end;"
+    );
+    let mut child = Command::new(BIN)
+        .args(["--format", "csv", "-c", &sql, "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut producer, _) = listener.accept().unwrap();
+    let pid = child.id().to_string();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            for _ in 0..600 {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = Command::new("kill").arg(&pid).status();
+        })
+    };
+    for second in 0..30 {
+        producer.write_all(click(second).as_bytes()).unwrap();
+    }
+    producer.flush().unwrap();
+
+    // Read until every click is counted, the producer still connected.
+    let mut output = BufReader::new(child.stdout.take().unwrap());
+    let mut counted = std::collections::BTreeMap::<String, u64>::new();
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "user,n,len");
+    while counted.values().sum::<u64>() < 30 {
+        line.clear();
+        let read = output.read_line(&mut line).unwrap();
+        assert!(
+            read > 0,
+            "the query ended before its windows closed by the clock"
+        );
+        let cells: Vec<&str> = line.trim().split(',').collect();
+        assert_eq!(cells[2], "1000", "a 1-second window: {line}");
+        *counted.entry(cells[0].to_string()).or_default() += cells[1].parse::<u64>().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let expected: std::collections::BTreeMap<String, u64> = [("u0", 10), ("u1", 10), ("u2", 10)]
+        .map(|(u, n)| (u.to_string(), n))
+        .into();
+    assert_eq!(counted, expected);
+    drop(producer);
+    let rest: Vec<String> = output.lines().map(Result::unwrap).collect();
+    assert!(rest.is_empty(), "no click is counted twice: {rest:?}");
+    assert!(child.wait().unwrap().success());
+    watchdog.join().unwrap();
+}
+
 /// Runs a stateless query over a client-mode source fed `input`, returning
 /// the rows' `a` values and the malformed count (checking that every row
 /// read was counted), or the values read before the error and the error.

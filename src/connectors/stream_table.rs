@@ -69,6 +69,19 @@ impl<'a> StreamTable<'a> {
         }
     }
 
+    /// True when `column` is computed by `PROCTIME()` (`p AS PROCTIME()`):
+    /// the processing time a window may run on.
+    pub fn is_processing_time(&self, column: &str) -> bool {
+        let StreamTable::Connector(table) = self else {
+            return false;
+        };
+        table.definition().columns.iter().any(|c| {
+            c.name() == column
+                && matches!(c, crate::sql::create_table::Column::Computed { expr, .. }
+                    if is_proctime_call(expr))
+        })
+    }
+
     /// The stream's watermark; `None` for a stream without event time.
     pub fn watermark(&self, state: &SessionState, schema: &DFSchema) -> Result<Option<Watermark>> {
         match self {
@@ -141,5 +154,16 @@ impl<'a> StreamTable<'a> {
                 format!("source: registered stream '{}'", stream.name())
             }
         }
+    }
+}
+
+/// True for the SQL expression `PROCTIME()`.
+fn is_proctime_call(expr: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+    match expr {
+        datafusion::sql::sqlparser::ast::Expr::Function(f) => {
+            f.name.to_string().eq_ignore_ascii_case("proctime")
+        }
+        datafusion::sql::sqlparser::ast::Expr::Nested(inner) => is_proctime_call(inner),
+        _ => false,
     }
 }

@@ -1,11 +1,13 @@
 //! What the join operators share: rows' join keys in Arrow's row format
-//! (bytes that compare equal when the keys do), and columns gathered by
-//! row number.
+//! (bytes that compare equal when the keys do), columns gathered by row
+//! number from one batch or from many held ones, and the NULL columns of
+//! an outer join's padded side.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, UInt32Array};
-use datafusion::arrow::compute::take;
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, UInt32Array};
+use datafusion::arrow::compute::{interleave, take};
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows};
 use datafusion::physical_expr::PhysicalExpr;
@@ -35,5 +37,30 @@ pub fn take_columns(batch: &RecordBatch, rows: &UInt32Array) -> Result<Vec<Array
         .columns()
         .iter()
         .map(|c| Ok(take(c.as_ref(), rows, None)?))
+        .collect()
+}
+
+/// Every column of the rows `picks` (batch position, row) across `batches`,
+/// which share one schema of `width` columns, in that order.
+pub fn gather_columns(
+    batches: &[&RecordBatch],
+    width: usize,
+    picks: &[(usize, usize)],
+) -> Result<Vec<ArrayRef>> {
+    (0..width)
+        .map(|c| {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
+            Ok(interleave(&arrays, picks)?)
+        })
+        .collect()
+}
+
+/// Columns of `schema`'s types holding `rows` NULLs: the missing side of
+/// an outer join's padded rows.
+pub fn null_columns(schema: &Schema, rows: usize) -> Vec<ArrayRef> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| new_null_array(f.data_type(), rows))
         .collect()
 }

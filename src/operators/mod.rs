@@ -29,6 +29,7 @@ pub mod over_aggregate;
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod partitioned;
 pub mod per_batch;
+pub mod processing_time;
 pub mod row_bytes;
 pub mod session_window;
 pub mod sliced_window;
@@ -99,6 +100,21 @@ pub trait Operator: Send {
     /// The input ended: emit everything still held.
     async fn on_end_of_input(&mut self) -> Result<Output> {
         Ok(Output::default())
+    }
+
+    /// The wall clock reached `clock` (milliseconds since the epoch, UTC):
+    /// an operator that keeps processing time is told every
+    /// [`processing_time::TICK`] while the query runs. By default nothing.
+    async fn on_tick(&mut self, clock: i64) -> Result<Output> {
+        let _ = clock;
+        Ok(Output::default())
+    }
+
+    /// True when the operator keeps processing time (the clock of a window
+    /// on `PROCTIME()`): the pipeline ticks it, and the operators after it
+    /// need no event time.
+    fn keeps_processing_time(&self) -> bool {
+        false
     }
 
     /// How many windows or sessions the operator holds open (its state).

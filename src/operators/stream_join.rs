@@ -29,15 +29,15 @@ use std::time::{Duration, Instant};
 
 // DataFusion's own hash map (hashbrown, a fast hasher): keys are hashed
 // for every row held and probed.
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, UInt32Array};
-use datafusion::arrow::compute::{filter_record_batch, interleave};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::join_rows::{key_rows, take_columns};
+use super::join_rows::{gather_columns, key_rows, null_columns, take_columns};
 use super::{Operator, Output};
 use crate::changelog::{with_kind, ChangelogMode, RowKind};
 use crate::checkpoint::Snapshot;
@@ -258,19 +258,8 @@ impl StreamJoinOperator {
     /// Side `side`'s held rows `rows` (batch position, row), the other
     /// side NULL.
     fn held_padded(&self, side: usize, rows: &[(usize, usize)]) -> Result<RecordBatch> {
-        let held = &self.held[side].batches;
-        let mine = (0..self.spec.sides[side].fields().len())
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    held.iter().map(|b| b.rows.column(c).as_ref()).collect();
-                Ok(interleave(&arrays, rows)?)
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let nulls = self.spec.sides[1 - side]
-            .fields()
-            .iter()
-            .map(|f| new_null_array(f.data_type(), rows.len()))
-            .collect();
+        let mine = self.gather_held(side, rows)?;
+        let nulls = null_columns(&self.spec.sides[1 - side], rows.len());
         self.joined(side, mine, nulls)
     }
 
@@ -421,26 +410,20 @@ impl StreamJoinOperator {
         theirs: &[(usize, usize)],
     ) -> Result<RecordBatch> {
         let mine = take_columns(batch, &UInt32Array::from(mine.to_vec()))?;
-        let held = &self.held[1 - side].batches;
-        let width = self.spec.sides[1 - side].fields().len();
-        let theirs = (0..width)
-            .map(|c| {
-                let arrays: Vec<&dyn Array> =
-                    held.iter().map(|b| b.rows.column(c).as_ref()).collect();
-                Ok(interleave(&arrays, theirs)?)
-            })
-            .collect::<Result<Vec<ArrayRef>>>()?;
+        let theirs = self.gather_held(1 - side, theirs)?;
         self.joined(side, mine, theirs)
+    }
+
+    /// Every column of side `side`'s held rows `rows` (batch position, row).
+    fn gather_held(&self, side: usize, rows: &[(usize, usize)]) -> Result<Vec<ArrayRef>> {
+        let held: Vec<&RecordBatch> = self.held[side].batches.iter().map(|b| &b.rows).collect();
+        gather_columns(&held, self.spec.sides[side].fields().len(), rows)
     }
 
     /// `batch`'s rows `rows` (side `side`), the other side NULL.
     fn padded(&self, side: usize, batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch> {
         let mine = take_columns(batch, &UInt32Array::from(rows.to_vec()))?;
-        let nulls = self.spec.sides[1 - side]
-            .fields()
-            .iter()
-            .map(|f| new_null_array(f.data_type(), rows.len()))
-            .collect();
+        let nulls = null_columns(&self.spec.sides[1 - side], rows.len());
         self.joined(side, mine, nulls)
     }
 

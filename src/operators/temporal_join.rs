@@ -20,15 +20,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, interleave};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::{HashMap, HashSet};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::join_rows::{key_rows, take_columns};
+use super::join_rows::{gather_columns, key_rows, null_columns, take_columns};
 use super::{Operator, Output};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
@@ -260,18 +260,8 @@ impl TemporalJoinOperator {
         let mut out = Vec::new();
         if !probes.is_empty() {
             let mine = take_columns(batch, &UInt32Array::from(probes.clone()))?;
-            let width = self.spec.sides[1].fields().len();
-            let theirs = (0..width)
-                .map(|c| {
-                    let arrays: Vec<&dyn Array> = self
-                        .versions
-                        .batches
-                        .iter()
-                        .map(|b| b.column(c).as_ref())
-                        .collect();
-                    Ok(interleave(&arrays, &versions)?)
-                })
-                .collect::<Result<Vec<ArrayRef>>>()?;
+            let held: Vec<&RecordBatch> = self.versions.batches.iter().collect();
+            let theirs = gather_columns(&held, self.spec.sides[1].fields().len(), &versions)?;
             let joined = self.joined(mine, theirs)?;
             match &self.spec.residual {
                 None => out.push(joined),
@@ -305,11 +295,7 @@ impl TemporalJoinOperator {
     /// `batch`'s probe rows `rows`, the versioned side NULL.
     fn padded(&self, batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch> {
         let mine = take_columns(batch, &UInt32Array::from(rows.to_vec()))?;
-        let nulls = self.spec.sides[1]
-            .fields()
-            .iter()
-            .map(|f| new_null_array(f.data_type(), rows.len()))
-            .collect();
+        let nulls = null_columns(&self.spec.sides[1], rows.len());
         self.joined(mine, nulls)
     }
 
@@ -343,16 +329,8 @@ impl TemporalJoinOperator {
         let batch = match versions.batches.len() {
             0 => RecordBatch::new_empty(schema),
             _ => {
-                let columns = (0..schema.fields().len())
-                    .map(|c| {
-                        let arrays: Vec<&dyn Array> = versions
-                            .batches
-                            .iter()
-                            .map(|b| b.column(c).as_ref())
-                            .collect();
-                        Ok(interleave(&arrays, &picks)?)
-                    })
-                    .collect::<Result<Vec<ArrayRef>>>()?;
+                let held: Vec<&RecordBatch> = versions.batches.iter().collect();
+                let columns = gather_columns(&held, schema.fields().len(), &picks)?;
                 RecordBatch::try_new(schema, columns)?
             }
         };

@@ -12,6 +12,7 @@
 //!   `group_by`, an unbounded GROUP BY, `top_n`, Top-N and deduplication,
 //!   and `over`, OVER aggregates), `stand_in` (a table standing in for an aggregate, so
 //!   the query above it runs on its own).
+//!   `processing_time` puts a clock before a window on `PROCTIME()`.
 //! - [`current_watermark`]: `CURRENT_WATERMARK(ts)`, bound to the pipeline
 //!   it is planned into.
 
@@ -21,6 +22,7 @@ mod group_by;
 mod join_condition;
 mod lookup;
 mod over;
+mod processing_time;
 mod scans;
 mod slicing;
 mod stand_in;

@@ -31,6 +31,7 @@ use super::checks::{
 };
 use super::current_watermark::{self, CurrentWatermarkUdf};
 use super::lookup::split_at_lookup;
+use super::processing_time;
 pub use super::scans::reads_stream;
 use super::scans::{event_time_column, one_window, one_window_scan, stream_scans, StreamScan};
 use super::slicing::sliced_aggregate;
@@ -195,10 +196,10 @@ async fn plan_stages(
     check_no_stream_subqueries(plan, !direct)?;
     match &scans[0] {
         StreamScan::Windowed(window, provider) => {
-            let operator = window_operator(ctx, plan, window, provider, metrics).await?;
+            let operators = window_operators(ctx, plan, window, provider, metrics).await?;
             let feeds = window_input(ctx, window, metrics).await?;
             Ok(vec![
-                fed_stage(ctx, feeds, operator, metrics, sources).await?,
+                fed_stage(ctx, feeds, operators, metrics, sources).await?,
             ])
         }
         StreamScan::Direct(_) => {
@@ -370,6 +371,16 @@ async fn window_join(
             }
         }
     }
+    for (window, _) in &sides {
+        if processing_time::is_on_processing_time(window) {
+            return Err(Error::query(format!(
+                "a window join on processing time (DESCRIPTOR of a PROCTIME() column, here \
+                 over {}) is not supported yet; join windows on event time (a WATERMARK \
+                 column), or aggregate each side in its own query",
+                window.spec.source_name
+            )));
+        }
+    }
     let first = &sides[0].0.spec;
     for (window, _) in &sides {
         let kind = &window.spec.kind;
@@ -437,13 +448,13 @@ struct Feed {
     operators: Vec<Box<dyn Operator>>,
 }
 
-/// The stage running `operator` over the rows of `feeds`: on the one
+/// The stage running `window` (its operators) over the rows of `feeds`: on the one
 /// stream's own chain, or fed by one chain per stream (a window over a
 /// UNION ALL of streams), its watermark the least of theirs.
 async fn fed_stage(
     ctx: &SessionContext,
     mut feeds: Vec<Feed>,
-    operator: Box<dyn Operator>,
+    window: Vec<Box<dyn Operator>>,
     metrics: &Arc<StreamMetrics>,
     sources: Sources,
 ) -> Result<Stage> {
@@ -452,16 +463,16 @@ async fn fed_stage(
             stream,
             mut operators,
         } = feeds.remove(0);
-        operators.push(operator);
+        operators.extend(window);
         return Ok(Stage::source(
             chain(ctx, &stream, operators, metrics, sources).await?,
         ));
     }
     let mut names = Vec::new();
-    let timed = operator.needs_watermark();
+    let timed = needs_event_time(&window);
     let stages = feed_stages(ctx, feeds, timed, &mut names, metrics, sources).await?;
     Ok(Stage::fed(
-        fed_chain(&names, "union of", vec![operator]),
+        fed_chain(&names, "union of", window),
         vec![stages],
     ))
 }
@@ -523,6 +534,32 @@ fn require_event_time(ctx: &SessionContext, provider: &Arc<dyn TableProvider>) -
             stream_name(provider)?
         ))),
     }
+}
+
+/// The operators computing `plan` over the windows of `window` (scanned in
+/// `plan` as `provider`): the window's, after a clock when it is on
+/// processing time.
+async fn window_operators(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    window: &Arc<WindowTable>,
+    provider: &Arc<dyn TableProvider>,
+    metrics: &Arc<StreamMetrics>,
+) -> Result<Vec<Box<dyn Operator>>> {
+    let mut operators: Vec<Box<dyn Operator>> = processing_time::clock(window, metrics)
+        .into_iter()
+        .collect();
+    operators.push(window_operator(ctx, plan, window, provider, metrics).await?);
+    Ok(operators)
+}
+
+/// True when `operators` need event time from their input: one needs a
+/// watermark before any makes its own from the clock.
+fn needs_event_time(operators: &[Box<dyn Operator>]) -> bool {
+    operators
+        .iter()
+        .take_while(|op| !op.keeps_processing_time())
+        .any(|op| op.needs_watermark())
 }
 
 /// The operator computing `plan` over the windows of `window` (scanned in
@@ -625,7 +662,7 @@ async fn window_input(
                 .collect())
         }
         StreamScan::Windowed(inner, provider) => {
-            let operator = window_operator(ctx, &view, inner, provider, metrics).await?;
+            let operators = window_operators(ctx, &view, inner, provider, metrics).await?;
             let mut feeds = Box::pin(window_input(ctx, inner, metrics)).await?;
             let [feed] = feeds.as_mut_slice() else {
                 return Err(Error::query(format!(
@@ -633,7 +670,7 @@ async fn window_input(
                      supported yet; window the streams' UNION ALL once"
                 )));
             };
-            feed.operators.push(operator);
+            feed.operators.extend(operators);
             Ok(feeds)
         }
     }
@@ -666,10 +703,12 @@ async fn chain(
     let mut operators: Vec<Box<dyn Operator>> = Vec::new();
     match watermark_operator(ctx, &stream, provider, Arc::clone(metrics))? {
         Some(watermark) => operators.push(Box::new(watermark)),
-        None if after.iter().any(|op| op.needs_watermark()) => {
+        None if needs_event_time(&after) => {
             return Err(Error::query(format!(
                 "windows over stream '{}' need event time: declare \
-                 WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND",
+                 WATERMARK FOR <timestamp column> AS <column> - INTERVAL '5' SECOND \
+                 (or, to window on processing time, a column p AS PROCTIME() and \
+                 DESCRIPTOR(p))",
                 stream.name()
             )))
         }
