@@ -9,7 +9,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{col, lit, Expr};
-use datafusion::sql::sqlparser::ast::ExprWithAlias;
+use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use super::source::Source;
 use super::ConnectorTable;
 use crate::error::Result;
 use crate::metrics::StreamMetrics;
+use crate::sql::create_table::Column;
 
 /// A table that is a stream.
 pub enum StreamTable<'a> {
@@ -77,8 +78,7 @@ impl<'a> StreamTable<'a> {
         };
         table.definition().columns.iter().any(|c| {
             c.name() == column
-                && matches!(c, crate::sql::create_table::Column::Computed { expr, .. }
-                    if is_proctime_call(expr))
+                && matches!(c, Column::Computed { expr, .. } if is_proctime_call(expr))
         })
     }
 
@@ -158,12 +158,10 @@ impl<'a> StreamTable<'a> {
 }
 
 /// True for the SQL expression `PROCTIME()`.
-fn is_proctime_call(expr: &datafusion::sql::sqlparser::ast::Expr) -> bool {
+fn is_proctime_call(expr: &ast::Expr) -> bool {
     match expr {
-        datafusion::sql::sqlparser::ast::Expr::Function(f) => {
-            f.name.to_string().eq_ignore_ascii_case("proctime")
-        }
-        datafusion::sql::sqlparser::ast::Expr::Nested(inner) => is_proctime_call(inner),
+        ast::Expr::Function(f) => f.name.to_string().eq_ignore_ascii_case("proctime"),
+        ast::Expr::Nested(inner) => is_proctime_call(inner),
         _ => false,
     }
 }

@@ -28,7 +28,7 @@ mod slicing;
 mod stand_in;
 mod stream_join;
 pub mod streaming;
-pub(crate) mod temporal_join;
+mod temporal_join;
 mod top_n;
 mod updating;
 pub mod window_table;

@@ -12,9 +12,7 @@ use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlan};
 
 use crate::error::{Error, Result};
-
-/// What the rewritten name puts between the table and the time.
-pub(crate) const AS_OF: &str = " FOR SYSTEM_TIME AS OF ";
+use crate::sql::system_time::AS_OF;
 
 /// The table `side` reads `FOR SYSTEM_TIME AS OF` a time, and that time's
 /// column, if it reads one so.

@@ -20,7 +20,10 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Word};
 
 use crate::error::{Error, Result};
-use crate::planner::temporal_join::AS_OF;
+
+/// What the rewritten name puts between the table and the time (the
+/// streaming planner reads it back).
+pub(crate) const AS_OF: &str = " FOR SYSTEM_TIME AS OF ";
 
 /// A table read `FOR SYSTEM_TIME AS OF` a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
