@@ -5,7 +5,8 @@
 -- once, when the watermark of both streams (the lesser of the two) passes
 -- the window's end; the window's rows are freed then. An interval join
 -- bounds one stream's event time by the other's; a regular join does not
--- (an outer one is updating). A stream joined with
+-- (an outer one is updating, and so is one of updating inputs, such as two
+-- GROUP BY results). A stream joined with
 -- a bounded table (no WATERMARK) looks each row up in the table, read once
 -- into a hash table. Streams may also be unioned under one window, and
 -- windows of different sizes unioned in one query.
@@ -72,6 +73,16 @@ SELECT b.bidder, b.price, o.auction AS also_on
 FROM (SELECT bidder, price FROM bids WHERE price > 498) b
 LEFT JOIN (SELECT bidder, auction FROM more_bids WHERE price > 499) o
 ON b.bidder = o.bidder;
+
+-- A join of updating inputs: each auction's bid count in one stream
+-- beside its top price in the other, both unbounded GROUP BYs. Each
+-- side's updates (-U, +U) take its held row back and retract what it was
+-- joined into, so the result follows both aggregates.
+SELECT c.auction, c.bids, t.top
+FROM (SELECT auction, COUNT(*) AS bids FROM bids GROUP BY auction) c
+JOIN (SELECT auction, MAX(price) AS top FROM more_bids GROUP BY auction) t
+ON c.auction = t.auction
+WHERE c.bids > 13;
 
 -- A window over the UNION ALL of two streams: its watermark is the lesser.
 CREATE TEMPORARY VIEW all_bids AS

@@ -98,6 +98,21 @@ impl Stage {
     pub fn fed(chain: Chain, sides: Vec<Vec<Stage>>) -> Self {
         Stage { chain, sides }
     }
+
+    /// What the stage emits: its operators' changes over what its sides
+    /// give (appended rows from a source).
+    pub fn changelog_mode(&self) -> ChangelogMode {
+        let given = self
+            .sides
+            .iter()
+            .flatten()
+            .map(Stage::changelog_mode)
+            .fold(ChangelogMode::InsertOnly, ChangelogMode::or);
+        self.chain
+            .operators
+            .iter()
+            .fold(given, |mode, op| op.changelog_mode(mode))
+    }
 }
 
 /// The stages of one query, run as one task.

@@ -14,14 +14,26 @@
 //! can no longer match: once the watermark passes its time plus the bound,
 //! as no later row of the other side is early enough. Its state is the rows
 //! within the bounds of the watermark, and an outer side's unmatched rows
-//! are emitted then, so the result is append-only. A join without bounds
-//! (a regular join) holds every row, or each for `table.exec.state.ttl`
-//! from its arrival. Its outer sides make it updating, as in Flink: an
-//! outer row without a match is emitted at once, NULL-padded (`+I`), and
-//! retracted (`-D`) when its first match arrives, before the joined rows
-//! (`+I`). Rows are held in arrival
-//! batches, dropped whole once the last of a batch's rows is past its
-//! bound; the index skips dropped batches and is rebuilt when half stale.
+//! are emitted then, so the result is append-only.
+//!
+//! A join without bounds (a regular join) holds every row, or each for
+//! `table.exec.state.ttl` from its arrival, and follows Flink's
+//! `StreamingJoinOperator`:
+//!
+//! - Its outer sides make it updating: an outer row without a match is
+//!   emitted at once, NULL-padded (`+I`), and taken back (`-D`) when its
+//!   first match arrives, before the joined rows (`+I`). Each held outer
+//!   row counts its matches for that.
+//! - A side may itself be updating (a GROUP BY's result): its retractions
+//!   (`-U`, `-D`) take the held row back out and retract the rows it was
+//!   joined into; an outer row whose last match goes emits its NULL-padded
+//!   row again. An inner join passes the input's kinds on (`+U` joined
+//!   with anything is a `+U`); an outer one emits `+I` and `-D` only.
+//!
+//! Rows are held in arrival batches, dropped whole once the last of a
+//! batch's rows is past its bound; the index skips dropped batches and is
+//! rebuilt when half stale, and batches are compacted once half their rows
+//! are taken back.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,7 +42,7 @@ use std::time::{Duration, Instant};
 // DataFusion's own hash map (hashbrown, a fast hasher): keys are hashed
 // for every row held and probed.
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
-use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
@@ -39,7 +51,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::join_rows::{gather_columns, key_rows, null_columns, take_columns};
 use super::{Operator, Output};
-use crate::changelog::{with_kind, ChangelogMode, RowKind};
+use crate::changelog::{self, with_kind, ChangelogMode, RowKind};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
 use crate::window::event_times;
@@ -66,10 +78,14 @@ pub struct StreamJoinSpec {
     /// The joined rows' schema (left columns, then right), every column
     /// nullable.
     pub schema: SchemaRef,
-    /// Each side's rows' schema.
+    /// Each side's rows' schema (without the `op` column of a changelog).
     pub sides: [SchemaRef; 2],
     /// Per side, whether its unmatched rows are kept (LEFT, RIGHT, FULL).
     pub outer: [bool; 2],
+    /// Per side, whether its rows come as a changelog (an updating query's
+    /// `+I`, `-U`, `+U`, `-D`, the `op` column in front) rather than as
+    /// appended rows. Only a join without bounds takes one.
+    pub changelog: [bool; 2],
     /// The time bounds, for an interval join.
     pub interval: Option<Interval>,
     /// `table.exec.state.ttl`: how long a join without bounds holds a row.
@@ -80,6 +96,9 @@ pub struct StreamJoinSpec {
 pub struct StreamJoinOperator {
     spec: StreamJoinSpec,
     converter: RowConverter,
+    /// Per changelog side, whole rows in row format: a retraction takes
+    /// back the held row equal to it.
+    whole: [Option<RowConverter>; 2],
     held: [Held; 2],
     watermark: Option<i64>,
 }
@@ -94,19 +113,43 @@ struct Held {
     index: HashMap<Box<[u8]>, Vec<(u64, u32)>>,
     /// Entries in `index`, stale ones (of dropped batches) included.
     indexed: usize,
+    /// Rows held (not taken back).
     rows: usize,
+    /// Rows taken back by retractions, still in their batches.
+    dead: usize,
 }
 
 struct HeldBatch {
     rows: RecordBatch,
-    /// Whether each row has been joined (for an outer side).
-    matched: Vec<bool>,
+    /// How many rows of the other side each row has been joined with (for
+    /// an outer side: a row with none is NULL-padded).
+    matches: Vec<u32>,
+    /// Whether each row is still held (not taken back by a retraction).
+    live: Vec<bool>,
+    /// Each row whole, in row format (a changelog side's).
+    whole: Option<Rows>,
     /// Each row's event time (interval joins; `i64::MIN` for none).
     times: Vec<i64>,
     /// When it was held (for the state TTL).
     arrived: Instant,
     /// The latest of them.
     latest: i64,
+}
+
+impl HeldBatch {
+    fn live_rows(&self) -> usize {
+        self.live.iter().filter(|l| **l).count()
+    }
+}
+
+/// The pairs of a probe: the arriving rows, the other side's held rows
+/// (batch position, row), pair by pair, and the joined rows that pass
+/// the ON condition.
+struct Probe {
+    mine: Vec<u32>,
+    theirs: Vec<(usize, usize)>,
+    keep: BooleanArray,
+    joined: RecordBatch,
 }
 
 impl StreamJoinOperator {
@@ -125,27 +168,76 @@ impl StreamJoinOperator {
         }
         let converter = RowConverter::new(left.into_iter().map(SortField::new).collect())
             .map_err(|e| Error::query(format!("a join cannot use these join keys: {e}")))?;
+        if spec.interval.is_some() && spec.changelog.contains(&true) {
+            return Err(Error::Internal(
+                "an interval join of an updating input".into(),
+            ));
+        }
+        let whole = |side: usize| -> Result<Option<RowConverter>> {
+            if !spec.changelog[side] {
+                return Ok(None);
+            }
+            let fields = spec.sides[side]
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect();
+            let converter = RowConverter::new(fields).map_err(|e| {
+                Error::query(format!(
+                    "the {} side of join '{}' is updating, and its rows cannot be matched \
+                     to their retractions: {e}",
+                    SIDES[side], spec.names[side]
+                ))
+            })?;
+            Ok(Some(converter))
+        };
+        let whole = [whole(0)?, whole(1)?];
         Ok(StreamJoinOperator {
             spec,
             converter,
+            whole,
             held: [Held::default(), Held::default()],
             watermark: None,
         })
     }
 
     /// Joins `batch` of side `side` with the other side's held rows, then
-    /// holds it.
+    /// holds it (or, for a changelog's retractions, takes its rows back).
     fn arrive(&mut self, side: usize, batch: RecordBatch) -> Result<Vec<RecordBatch>> {
         self.forget_idle()?;
-        let other = 1 - side;
-        let (keys, valid) = key_rows(&self.converter, &self.spec.keys[side], &batch)?;
+        if !self.spec.changelog[side] {
+            return self.accumulate(side, batch, RowKind::Insert);
+        }
+        let mut out = Vec::new();
+        // Retractions first, then insertions, as every updating operator
+        // emits them.
+        for (kind, rows) in changelog::split(&batch)? {
+            out.extend(match kind.is_retraction() {
+                true => self.retract(side, rows, kind)?,
+                false => self.accumulate(side, rows, kind)?,
+            });
+        }
+        self.compact_if_dead(side)?;
+        Ok(out)
+    }
+
+    /// The rows of side `side` whose keys are `keys` (valid where `valid`)
+    /// paired with the other side's held rows, and which pairs pass the
+    /// rest of the ON condition.
+    fn probe(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+        keys: &Rows,
+        valid: &[bool],
+    ) -> Result<Probe> {
         let mut mine: Vec<u32> = Vec::new();
         let mut theirs: Vec<(usize, usize)> = Vec::new();
-        let held = &self.held[other];
+        let held = &self.held[1 - side];
         // An interval join passes over the pairs out of its bounds before
         // building them (on millisecond times the planner leaves the bounds
         // out of the residual condition: this is the check).
-        let times = self.row_times(side, &batch)?;
+        let times = self.row_times(side, batch)?;
         let within = |row: usize, at: usize, their: usize| match self.spec.interval {
             Some(interval) => {
                 let (mine, theirs) = (times[row], held.batches[at].times[their]);
@@ -169,43 +261,63 @@ impl StreamJoinOperator {
                 }
             }
         }
+        let joined = match mine.is_empty() {
+            true => RecordBatch::new_empty(Arc::clone(&self.spec.schema)),
+            false => self.pairs(side, batch, &mine, &theirs)?,
+        };
+        let keep = match &self.spec.residual {
+            Some(residual) if joined.num_rows() > 0 => {
+                let mask = residual.evaluate(&joined)?.into_array(joined.num_rows())?;
+                mask.as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .cloned()
+                    .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?
+            }
+            _ => BooleanArray::from(vec![true; joined.num_rows()]),
+        };
+        Ok(Probe {
+            mine,
+            theirs,
+            keep,
+            joined,
+        })
+    }
+
+    /// Joins `batch` (rows of kind `kind`, `+I` or `+U`) of side `side`
+    /// with the other side's held rows, then holds it.
+    fn accumulate(
+        &mut self,
+        side: usize,
+        batch: RecordBatch,
+        kind: RowKind,
+    ) -> Result<Vec<RecordBatch>> {
+        let other = 1 - side;
+        let (keys, valid) = key_rows(&self.converter, &self.spec.keys[side], &batch)?;
+        let probe = self.probe(side, &batch, &keys, &valid)?;
         let mut out = Vec::new();
-        let mut matched = vec![false; batch.num_rows()];
-        if !mine.is_empty() {
-            let joined = self.pairs(side, &batch, &mine, &theirs)?;
-            let keep = match &self.spec.residual {
-                Some(residual) => {
-                    let mask = residual.evaluate(&joined)?.into_array(joined.num_rows())?;
-                    mask.as_any()
-                        .downcast_ref::<BooleanArray>()
-                        .cloned()
-                        .ok_or_else(|| {
-                            Error::Internal("a join condition that is not boolean".into())
-                        })?
+        let mut matches = vec![0u32; batch.num_rows()];
+        // A held outer row meeting its first match: its NULL-padded row,
+        // emitted when it arrived, is taken back (updating only).
+        let retracts = self.updating() && self.spec.outer[other];
+        let mut retracted = Vec::new();
+        for (i, kept) in probe.keep.iter().enumerate() {
+            if kept.unwrap_or(false) {
+                matches[probe.mine[i] as usize] += 1;
+                let (at, row) = probe.theirs[i];
+                let count = &mut self.held[other].batches[at].matches[row];
+                if retracts && *count == 0 {
+                    retracted.push((at, row));
                 }
-                None => BooleanArray::from(vec![true; joined.num_rows()]),
-            };
-            // A held outer row meeting its first match: its NULL-padded
-            // row, emitted when it arrived, is taken back (updating only).
-            let retracts = self.updating() && self.spec.outer[other];
-            let mut retracted = Vec::new();
-            for (i, kept) in keep.iter().enumerate() {
-                if kept.unwrap_or(false) {
-                    matched[mine[i] as usize] = true;
-                    let (at, row) = theirs[i];
-                    let flag = &mut self.held[other].batches[at].matched[row];
-                    if retracts && !*flag {
-                        retracted.push((at, row));
-                    }
-                    *flag = true;
-                }
+                *count += 1;
             }
-            if !retracted.is_empty() {
-                let padded = self.held_padded(other, &retracted)?;
-                out.push(self.change(padded, RowKind::Delete)?);
-            }
-            let joined = filter_record_batch(&joined, &keep)?;
-            out.push(self.change(joined, RowKind::Insert)?);
+        }
+        if !retracted.is_empty() {
+            let padded = self.held_padded(other, &retracted)?;
+            out.push(self.change(padded, RowKind::Delete)?);
+        }
+        if probe.joined.num_rows() > 0 {
+            let joined = filter_record_batch(&probe.joined, &probe.keep)?;
+            out.push(self.change(joined, self.joined_kind(kind))?);
         }
         // A row without a key matches nothing, ever: an outer side's is
         // emitted now; the rest are held.
@@ -214,7 +326,7 @@ impl StreamJoinOperator {
         if self.spec.outer[side] {
             let now = self.updating();
             let never: Vec<u32> = (0..batch.num_rows() as u32)
-                .filter(|r| !valid[*r as usize] || (now && !matched[*r as usize]))
+                .filter(|r| !valid[*r as usize] || (now && matches[*r as usize] == 0))
                 .collect();
             if !never.is_empty() {
                 let padded = self.padded(side, &batch, &never)?;
@@ -230,20 +342,167 @@ impl StreamJoinOperator {
             } else {
                 take_rows(&batch, &UInt32Array::from(hold.clone()))?
             };
-            let matched = hold.iter().map(|r| matched[*r as usize]).collect();
+            let matches = hold.iter().map(|r| matches[*r as usize]).collect();
             let keys = match rows.num_rows() == keys.num_rows() {
                 true => keys,
                 false => key_rows(&self.converter, &self.spec.keys[side], &rows)?.0,
             };
-            self.hold(side, rows, &keys, matched)?;
+            self.hold(side, rows, &keys, matches)?;
         }
         Ok(out)
     }
 
-    /// True for a join without time bounds with an outer side: its
-    /// NULL-padded rows are taken back when a match comes.
+    /// Takes `batch` (rows of kind `kind`, `-U` or `-D`) of side `side`
+    /// back: retracts the rows it was joined into, then drops the held
+    /// rows equal to it. An outer row of the other side left without
+    /// matches is NULL-padded again.
+    fn retract(
+        &mut self,
+        side: usize,
+        batch: RecordBatch,
+        kind: RowKind,
+    ) -> Result<Vec<RecordBatch>> {
+        let other = 1 - side;
+        let (keys, valid) = key_rows(&self.converter, &self.spec.keys[side], &batch)?;
+        let probe = self.probe(side, &batch, &keys, &valid)?;
+        let mut out = Vec::new();
+        let mut matched = vec![false; batch.num_rows()];
+        let mut unpaired = Vec::new();
+        for (i, kept) in probe.keep.iter().enumerate() {
+            if kept.unwrap_or(false) {
+                matched[probe.mine[i] as usize] = true;
+                let (at, row) = probe.theirs[i];
+                let count = &mut self.held[other].batches[at].matches[row];
+                if self.spec.outer[other] && *count == 1 {
+                    unpaired.push((at, row));
+                }
+                *count = count.saturating_sub(1);
+            }
+        }
+        if probe.joined.num_rows() > 0 {
+            let joined = filter_record_batch(&probe.joined, &probe.keep)?;
+            out.push(self.change(joined, self.joined_kind(kind))?);
+        }
+        if !unpaired.is_empty() {
+            let padded = self.held_padded(other, &unpaired)?;
+            out.push(self.change(padded, RowKind::Insert)?);
+        }
+        if self.spec.outer[side] {
+            let alone: Vec<u32> = (0..batch.num_rows() as u32)
+                .filter(|r| !matched[*r as usize])
+                .collect();
+            if !alone.is_empty() {
+                let padded = self.padded(side, &batch, &alone)?;
+                out.push(self.change(padded, RowKind::Delete)?);
+            }
+        }
+        self.take_back(side, &batch, &keys, &valid)?;
+        Ok(out)
+    }
+
+    /// Drops, for each of `batch`'s rows (side `side`, keys `keys`), one
+    /// held row equal to it. A row not held (dropped by the state TTL, or
+    /// never held: its key was NULL) drops nothing.
+    fn take_back(
+        &mut self,
+        side: usize,
+        batch: &RecordBatch,
+        keys: &Rows,
+        valid: &[bool],
+    ) -> Result<()> {
+        let Some(converter) = &self.whole[side] else {
+            return Err(Error::Internal(format!(
+                "a retraction on the {} side of a join of appended rows",
+                SIDES[side]
+            )));
+        };
+        let whole = converter.convert_columns(batch.columns())?;
+        let held = &mut self.held[side];
+        for row in (0..batch.num_rows()).filter(|r| valid[*r]) {
+            let Some(entries) = held.index.get_mut(keys.row(row).as_ref()) else {
+                continue;
+            };
+            let (first_id, batches) = (held.first_id, &held.batches);
+            let found = entries.iter().position(|(id, their)| {
+                *id >= first_id
+                    && batches[(id - first_id) as usize]
+                        .whole
+                        .as_ref()
+                        .is_some_and(|w| w.row(*their as usize) == whole.row(row))
+            });
+            if let Some(found) = found {
+                let (id, their) = entries.swap_remove(found);
+                held.batches[(id - first_id) as usize].live[their as usize] = false;
+                held.rows -= 1;
+                held.dead += 1;
+                held.indexed -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Once most of side `side`'s rows are taken back: keeps only the
+    /// held ones, each batch with its arrival time, and rebuilds the index.
+    fn compact_if_dead(&mut self, side: usize) -> Result<()> {
+        let held = &self.held[side];
+        if held.dead <= held.rows + 1024 {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut self.held[side].batches);
+        let mut kept = VecDeque::with_capacity(batches.len());
+        for batch in batches {
+            let live: Vec<u32> = (0..batch.live.len() as u32)
+                .filter(|r| batch.live[*r as usize])
+                .collect();
+            if live.is_empty() {
+                continue;
+            }
+            let rows = take_rows(&batch.rows, &UInt32Array::from(live.clone()))?;
+            let pick = |values: &[u32]| live.iter().map(|r| values[*r as usize]).collect();
+            let matches = pick(&batch.matches);
+            let whole = self.whole_rows(side, &rows)?;
+            kept.push_back(HeldBatch {
+                live: vec![true; rows.num_rows()],
+                rows,
+                matches,
+                whole,
+                // (Only joins without bounds take retractions.)
+                times: Vec::new(),
+                arrived: batch.arrived,
+                latest: batch.latest,
+            });
+        }
+        let held = &mut self.held[side];
+        held.batches = kept;
+        held.dead = 0;
+        // The rows moved: the index is rebuilt from the batches.
+        self.reindex(side)
+    }
+
+    /// `rows` (of side `side`) whole in row format, for a changelog side.
+    fn whole_rows(&self, side: usize, rows: &RecordBatch) -> Result<Option<Rows>> {
+        match &self.whole[side] {
+            Some(converter) => Ok(Some(converter.convert_columns(rows.columns())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// True for a join without time bounds with an outer side or an
+    /// updating input: its results can be taken back.
     fn updating(&self) -> bool {
-        self.spec.interval.is_none() && self.spec.outer.contains(&true)
+        self.spec.interval.is_none()
+            && (self.spec.outer.contains(&true) || self.spec.changelog.contains(&true))
+    }
+
+    /// The kind of the joined rows of an input row of kind `kind`: its own
+    /// in an inner join, as Flink does; an insertion or a deletion when
+    /// either side is outer.
+    fn joined_kind(&self, kind: RowKind) -> RowKind {
+        match (self.spec.outer.contains(&true), kind.is_retraction()) {
+            (false, _) => kind,
+            (true, false) => RowKind::Insert,
+            (true, true) => RowKind::Delete,
+        }
     }
 
     /// `rows` as the join emits them: as changes of kind `kind` when it
@@ -269,9 +528,10 @@ impl StreamJoinOperator {
         side: usize,
         rows: RecordBatch,
         keys: &Rows,
-        matched: Vec<bool>,
+        matches: Vec<u32>,
     ) -> Result<()> {
         let times = self.row_times(side, &rows)?;
+        let whole = self.whole_rows(side, &rows)?;
         let latest = match self.spec.interval {
             Some(_) => times.iter().copied().max().unwrap_or(i64::MIN),
             None => i64::MAX,
@@ -287,8 +547,10 @@ impl StreamJoinOperator {
         held.indexed += rows.num_rows();
         held.rows += rows.num_rows();
         held.batches.push_back(HeldBatch {
+            live: vec![true; rows.num_rows()],
             rows,
-            matched,
+            matches,
+            whole,
             times,
             latest,
             arrived: Instant::now(),
@@ -321,7 +583,7 @@ impl StreamJoinOperator {
                     .ok_or_else(|| Error::Internal("a held batch vanished".into()))?;
                 let held = &mut self.held[side];
                 held.first_id += 1;
-                held.rows -= dropped.rows.num_rows();
+                held.rows -= dropped.live_rows();
                 if self.spec.outer[side] {
                     out.extend(self.unmatched(side, &dropped)?);
                 }
@@ -358,7 +620,8 @@ impl StreamJoinOperator {
             {
                 if let Some(dropped) = held.batches.pop_front() {
                     held.first_id += 1;
-                    held.rows -= dropped.rows.num_rows();
+                    held.rows -= dropped.live_rows();
+                    held.dead -= dropped.live.len() - dropped.live_rows();
                 }
             }
             self.reindex_if_stale(side)?;
@@ -369,14 +632,20 @@ impl StreamJoinOperator {
     /// Rebuilds side `side`'s index once most of its entries are stale.
     fn reindex_if_stale(&mut self, side: usize) -> Result<()> {
         let held = &self.held[side];
-        if held.indexed <= 2 * held.rows + 1024 {
-            return Ok(());
+        match held.indexed <= 2 * held.rows + 1024 {
+            true => Ok(()),
+            false => self.reindex(side),
         }
+    }
+
+    /// Indexes side `side`'s held rows afresh.
+    fn reindex(&mut self, side: usize) -> Result<()> {
+        let held = &self.held[side];
         let mut index: HashMap<Box<[u8]>, Vec<(u64, u32)>> = HashMap::new();
         for (at, batch) in held.batches.iter().enumerate() {
             let (keys, _) = key_rows(&self.converter, &self.spec.keys[side], &batch.rows)?;
             let id = held.first_id + at as u64;
-            for row in 0..batch.rows.num_rows() {
+            for row in (0..batch.rows.num_rows()).filter(|r| batch.live[*r]) {
                 index
                     .entry(keys.row(row).as_ref().into())
                     .or_default()
@@ -391,8 +660,8 @@ impl StreamJoinOperator {
 
     /// The unmatched rows of `batch` (of side `side`), the other side NULL.
     fn unmatched(&self, side: usize, batch: &HeldBatch) -> Result<Option<RecordBatch>> {
-        let rows: Vec<u32> = (0..batch.matched.len() as u32)
-            .filter(|r| !batch.matched[*r as usize])
+        let rows: Vec<u32> = (0..batch.matches.len() as u32)
+            .filter(|r| batch.matches[*r as usize] == 0 && batch.live[*r as usize])
             .collect();
         match rows.is_empty() {
             true => Ok(None),
@@ -473,13 +742,21 @@ impl Operator for StreamJoinOperator {
                  [{} ms, {} ms], rows held until the watermark passes their bound",
                 i.lower, i.upper
             ),
-            None => match self.spec.ttl {
-                Some(ttl) => format!(
-                    "join ({kind}) of {left} and {right}: every row of both held for {ttl:?} \
-                     (table.exec.state.ttl)"
-                ),
-                None => format!("join ({kind}) of {left} and {right}: every row of both held"),
-            },
+            None => {
+                let held = match self.spec.ttl {
+                    Some(ttl) => {
+                        format!("every row of both held for {ttl:?} (table.exec.state.ttl)")
+                    }
+                    None => "every row of both held".to_string(),
+                };
+                let retracted = match self.spec.changelog {
+                    [false, false] => "",
+                    [true, false] => ", the left's taken back by its retractions",
+                    [false, true] => ", the right's taken back by its retractions",
+                    [true, true] => ", each side's taken back by its retractions",
+                };
+                format!("join ({kind}) of {left} and {right}: {held}{retracted}")
+            }
         }
     }
 
@@ -537,7 +814,12 @@ impl Operator for StreamJoinOperator {
                 let rows: usize = h
                     .batches
                     .iter()
-                    .map(|b| b.rows.get_array_memory_size() + b.matched.len() + b.times.len() * 8)
+                    .map(|b| {
+                        b.rows.get_array_memory_size()
+                            + b.matches.len() * 5
+                            + b.times.len() * 8
+                            + b.whole.as_ref().map_or(0, Rows::size)
+                    })
                     .sum();
                 rows + h.index.keys().map(|k| k.len() + 48).sum::<usize>() + h.indexed * 12
             })
@@ -554,23 +836,33 @@ impl Operator for StreamJoinOperator {
             snapshot.set("watermark", watermark);
         }
         for (side, name) in SIDES.iter().enumerate() {
-            let held = &self.held[side];
-            let rows: Vec<RecordBatch> = held.batches.iter().map(|b| b.rows.clone()).collect();
-            let flags = Arc::new(Schema::new(vec![Field::new(
-                "matched",
-                DataType::Boolean,
+            let counts = Arc::new(Schema::new(vec![Field::new(
+                "matches",
+                DataType::UInt32,
                 false,
             )]));
-            let matched = held
-                .batches
-                .iter()
-                .map(|b| {
-                    let column: ArrayRef = Arc::new(BooleanArray::from(b.matched.clone()));
-                    Ok(RecordBatch::try_new(Arc::clone(&flags), vec![column])?)
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let (mut rows, mut matches) = (Vec::new(), Vec::new());
+            // Only the rows still held (not those taken back).
+            for batch in &self.held[side].batches {
+                let live: Vec<u32> = (0..batch.live.len() as u32)
+                    .filter(|r| batch.live[*r as usize])
+                    .collect();
+                let counts_of = |picked: Vec<u32>| -> Result<RecordBatch> {
+                    let column: ArrayRef = Arc::new(UInt32Array::from(picked));
+                    Ok(RecordBatch::try_new(Arc::clone(&counts), vec![column])?)
+                };
+                if live.len() == batch.live.len() {
+                    rows.push(batch.rows.clone());
+                    matches.push(counts_of(batch.matches.clone())?);
+                } else if !live.is_empty() {
+                    let picked = live.iter().map(|r| batch.matches[*r as usize]).collect();
+                    rows.push(take_rows(&batch.rows, &UInt32Array::from(live))?);
+                    matches.push(counts_of(picked)?);
+                }
+            }
             snapshot.set_table(format!("{name}/rows"), rows);
-            snapshot.set_table(format!("{name}/matched"), matched);
+            // (Checkpoints before updating inputs held a boolean per row.)
+            snapshot.set_table(format!("{name}/matched"), matches);
         }
         Ok(snapshot)
     }
@@ -590,20 +882,228 @@ impl Operator for StreamJoinOperator {
             }
             self.held[side] = Held::default();
             for (rows, flags) in rows.into_iter().zip(matched) {
-                let flags = flags
-                    .column(0)
+                let damaged = || Error::query("a join checkpoint's match list is damaged");
+                let counts = cast(
+                    flags.columns().first().ok_or_else(damaged)?,
+                    &DataType::UInt32,
+                )
+                .map_err(|_| damaged())?;
+                let counts = counts
                     .as_any()
-                    .downcast_ref::<BooleanArray>()
-                    .map(|f| f.iter().map(|v| v.unwrap_or(false)).collect::<Vec<_>>())
-                    .ok_or_else(|| Error::query("a join checkpoint's match list is damaged"))?;
+                    .downcast_ref::<UInt32Array>()
+                    .map(|c| c.iter().map(|v| v.unwrap_or(0)).collect::<Vec<_>>())
+                    .ok_or_else(damaged)?;
                 let rows = RecordBatch::try_new(
                     Arc::clone(&self.spec.sides[side]),
                     rows.columns().to_vec(),
                 )?;
                 let (keys, _) = key_rows(&self.converter, &self.spec.keys[side], &rows)?;
-                self.hold(side, rows, &keys, flags)?;
+                self.hold(side, rows, &keys, counts)?;
             }
         }
         snapshot.expect_consumed("join operator")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::physical_expr::expressions::Column;
+
+    fn side(name: &str) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new(format!("{name}_k"), DataType::Int64, true),
+            Field::new(format!("{name}_v"), DataType::Int64, true),
+        ]))
+    }
+
+    /// A regular join on `k`, the right side a changelog.
+    fn operator(outer: [bool; 2]) -> StreamJoinOperator {
+        let sides = [side("l"), side("r")];
+        let fields: Vec<Field> = sides
+            .iter()
+            .flat_map(|s| s.fields().iter().map(|f| f.as_ref().clone()))
+            .collect();
+        let key =
+            |name: &str| -> Vec<Arc<dyn PhysicalExpr>> { vec![Arc::new(Column::new(name, 0))] };
+        StreamJoinOperator::new(StreamJoinSpec {
+            names: ["l".into(), "r".into()],
+            keys: [key("l_k"), key("r_k")],
+            residual: None,
+            schema: Arc::new(Schema::new(fields)),
+            sides,
+            outer,
+            changelog: [false, true],
+            interval: None,
+            ttl: None,
+        })
+        .unwrap()
+    }
+
+    fn rows(schema: SchemaRef, rows: &[(i64, i64)]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn changes(schema: SchemaRef, kind: RowKind, rows_: &[(i64, i64)]) -> RecordBatch {
+        with_kind(&rows(schema, rows_), kind).unwrap()
+    }
+
+    /// Each change: (op, left value, right value), in order.
+    fn emitted(batches: &[RecordBatch]) -> Vec<(String, Option<i64>, Option<i64>)> {
+        let mut out = Vec::new();
+        for b in batches {
+            let op = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let value = |c: usize, i: usize| {
+                let a = b.column(c).as_any().downcast_ref::<Int64Array>().unwrap();
+                a.is_valid(i).then(|| a.value(i))
+            };
+            for i in 0..b.num_rows() {
+                out.push((op.value(i).to_string(), value(2, i), value(4, i)));
+            }
+        }
+        out
+    }
+
+    fn change(
+        op: &str,
+        left: Option<i64>,
+        right: Option<i64>,
+    ) -> (String, Option<i64>, Option<i64>) {
+        (op.to_string(), left, right)
+    }
+
+    #[tokio::test]
+    async fn an_inner_join_passes_its_updating_inputs_kinds_on() {
+        let mut join = operator([false, false]);
+        let (l, r) = (join.spec.sides[0].clone(), join.spec.sides[1].clone());
+        join.process_input(0, rows(l, &[(1, 1), (1, 2)]))
+            .await
+            .unwrap();
+        let insert = join
+            .process_input(1, changes(r.clone(), RowKind::Insert, &[(1, 10)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            emitted(&insert.batches),
+            vec![
+                change("+I", Some(1), Some(10)),
+                change("+I", Some(2), Some(10))
+            ]
+        );
+        // The update of key 1's value: -U of the old, +U of the new.
+        let before = changes(r.clone(), RowKind::UpdateBefore, &[(1, 10)]);
+        let after = changes(r, RowKind::UpdateAfter, &[(1, 20)]);
+        let update = concat_batches(&before.schema(), &[before.clone(), after]).unwrap();
+        let out = join.process_input(1, update).await.unwrap();
+        assert_eq!(
+            emitted(&out.batches),
+            vec![
+                change("-U", Some(1), Some(10)),
+                change("-U", Some(2), Some(10)),
+                change("+U", Some(1), Some(20)),
+                change("+U", Some(2), Some(20)),
+            ]
+        );
+        // The old value is no longer held: only the new one is.
+        assert_eq!(join.held_rows(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_outer_row_losing_its_last_match_is_padded_again() {
+        let mut join = operator([true, false]);
+        let (l, r) = (join.spec.sides[0].clone(), join.spec.sides[1].clone());
+        let alone = join.process_input(0, rows(l, &[(1, 1)])).await.unwrap();
+        assert_eq!(emitted(&alone.batches), vec![change("+I", Some(1), None)]);
+        let matched = join
+            .process_input(1, changes(r.clone(), RowKind::Insert, &[(1, 10), (1, 11)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            emitted(&matched.batches),
+            vec![
+                change("-D", Some(1), None),
+                change("+I", Some(1), Some(10)),
+                change("+I", Some(1), Some(11)),
+            ]
+        );
+        // One of two matches goes: no padding yet; the second: padded again.
+        let first = join
+            .process_input(1, changes(r.clone(), RowKind::Delete, &[(1, 10)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            emitted(&first.batches),
+            vec![change("-D", Some(1), Some(10))]
+        );
+        let last = join
+            .process_input(1, changes(r.clone(), RowKind::Delete, &[(1, 11)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            emitted(&last.batches),
+            vec![change("-D", Some(1), Some(11)), change("+I", Some(1), None)]
+        );
+        // A retraction of a row not held (never inserted) drops nothing.
+        join.process_input(1, changes(r, RowKind::Delete, &[(2, 5)]))
+            .await
+            .unwrap();
+        assert_eq!(join.held_rows(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_holds_only_rows_not_taken_back_and_their_match_counts() {
+        let mut join = operator([true, false]);
+        let (l, r) = (join.spec.sides[0].clone(), join.spec.sides[1].clone());
+        join.process_input(0, rows(l, &[(1, 1), (2, 2)]))
+            .await
+            .unwrap();
+        join.process_input(1, changes(r.clone(), RowKind::Insert, &[(1, 10), (1, 11)]))
+            .await
+            .unwrap();
+        join.process_input(1, changes(r.clone(), RowKind::Delete, &[(1, 10)]))
+            .await
+            .unwrap();
+        let snapshot = join.snapshot().await.unwrap();
+        let mut restored = operator([true, false]);
+        restored.restore(snapshot).unwrap();
+        assert_eq!(restored.held_rows(), 3);
+        // Left row 1 still has one match: its last going pads it again.
+        let out = restored
+            .process_input(1, changes(r, RowKind::Delete, &[(1, 11)]))
+            .await
+            .unwrap();
+        assert_eq!(
+            emitted(&out.batches),
+            vec![change("-D", Some(1), Some(11)), change("+I", Some(1), None)]
+        );
+    }
+
+    #[tokio::test]
+    async fn rows_taken_back_are_compacted_away() {
+        let mut join = operator([false, false]);
+        let r = join.spec.sides[1].clone();
+        for v in 0..3000 {
+            join.process_input(1, changes(r.clone(), RowKind::Insert, &[(1, v)]))
+                .await
+                .unwrap();
+            join.process_input(1, changes(r.clone(), RowKind::Delete, &[(1, v)]))
+                .await
+                .unwrap();
+        }
+        assert_eq!(join.held_rows(), 0);
+        assert!(
+            join.held[1].batches.len() <= 1100,
+            "{}",
+            join.held[1].batches.len()
+        );
     }
 }

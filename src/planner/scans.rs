@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::DFSchema;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
@@ -112,4 +112,18 @@ pub(super) fn event_time_column(
         .ok_or_else(|| Error::Internal("a stream scan without a stream".into()))?;
     let schema = DFSchema::try_from(provider.schema().as_ref().clone())?;
     Ok(stream.watermark(&ctx.state(), &schema)?.map(|w| w.column))
+}
+
+/// True when `plan` aggregates or ranks (outside subqueries).
+pub(super) fn has_stateful(plan: &LogicalPlan) -> Result<bool> {
+    let mut found = false;
+    plan.apply(|node| {
+        found |= matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_));
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    Ok(found)
 }

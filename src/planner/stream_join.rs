@@ -16,7 +16,7 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, Logica
 use datafusion::prelude::SessionContext;
 
 use super::join_condition::{prepared, split_condition, JoinCondition};
-use super::scans::{event_time_column, stream_scans, StreamScan};
+use super::scans::{event_time_column, has_stateful, stream_scans, StreamScan};
 use super::stand_in::{replace_node, stand_in};
 use super::temporal_join::{temporal_keys, versioned_read};
 use super::window_table::interval_millis;
@@ -30,10 +30,14 @@ use crate::settings::TableSettings;
 /// A query split at its topmost join of two streams.
 pub(super) struct StreamJoinSplit {
     /// Each side's plan (left first), and the stream it reads when it
-    /// reads one directly (filtered, projected); `None` for a side over a
-    /// window (a windowed aggregate's rows, as Nexmark q7 joins).
+    /// reads one directly (filtered, projected); `None` for a side planned
+    /// as a query of its own: over a window (a windowed aggregate's rows,
+    /// as Nexmark q7 joins), or aggregated or ranked without one (an
+    /// updating side).
     pub sides: [(LogicalPlan, Option<Arc<dyn TableProvider>>); 2],
-    pub operator: Box<dyn StreamOperator>,
+    /// The join, built once the sides are planned and it is known which
+    /// of them are updating.
+    pub join: JoinSpec,
     /// The query with the join replaced by a scan of `joined`.
     pub rest: LogicalPlan,
     pub joined: Arc<dyn TableProvider>,
@@ -61,6 +65,11 @@ pub(super) fn split_at_stream_join(
     };
     let stream = |side: &LogicalPlan| -> Result<Option<Arc<dyn TableProvider>>> {
         let scans = stream_scans(side)?;
+        if has_stateful(side)? && scans.iter().all(|s| matches!(s, StreamScan::Direct(_))) {
+            // A GROUP BY or Top-N of its own (updating), or a
+            // deduplication or OVER aggregate (appended rows).
+            return Ok(None);
+        }
         match scans.as_slice() {
             [StreamScan::Direct(stream)] => Ok(Some(Arc::clone(stream))),
             _ if scans.iter().all(|s| matches!(s, StreamScan::Windowed(..))) => Ok(None),
@@ -72,7 +81,12 @@ pub(super) fn split_at_stream_join(
         }
     };
     let streams = [stream(&join.left)?, stream(&join.right)?];
-    if streams.iter().all(Option::is_none) {
+    let windowed = |side: &LogicalPlan| -> Result<bool> {
+        Ok(stream_scans(side)?
+            .iter()
+            .all(|s| matches!(s, StreamScan::Windowed(..))))
+    };
+    if windowed(&join.left)? && windowed(&join.right)? {
         // Windows on both sides: a window join, or refused as one.
         return Ok(None);
     }
@@ -159,8 +173,8 @@ pub(super) fn split_at_stream_join(
     let stand_in = stand_in(&join.schema, "joined")?;
     let sides = inputs.map(|p| Arc::new(p.schema().as_arrow().clone()));
     let schema = Arc::clone(&stand_in.schema);
-    let operator: Box<dyn StreamOperator> = match kind {
-        JoinKind::Temporal(times) => Box::new(TemporalJoinOperator::new(TemporalJoinSpec {
+    let spec = match kind {
+        JoinKind::Temporal(times) => JoinSpec::Temporal(TemporalJoinSpec {
             names,
             keys,
             residual,
@@ -168,14 +182,15 @@ pub(super) fn split_at_stream_join(
             sides,
             times,
             left_outer: outer[0],
-        })?),
-        JoinKind::Stream(interval) => Box::new(StreamJoinOperator::new(StreamJoinSpec {
+        }),
+        JoinKind::Stream(interval) => JoinSpec::Stream(StreamJoinSpec {
             names,
             keys,
             residual,
             schema,
             sides,
             outer,
+            changelog: [false, false],
             interval,
             ttl: ctx
                 .state()
@@ -184,7 +199,7 @@ pub(super) fn split_at_stream_join(
                 .extensions
                 .get::<TableSettings>()
                 .and_then(TableSettings::state_ttl),
-        })?),
+        }),
     };
     let rest = replace_node(
         plan.clone(),
@@ -197,10 +212,52 @@ pub(super) fn split_at_stream_join(
             (join.left.as_ref().clone(), left),
             (join.right.as_ref().clone(), right),
         ],
-        operator,
+        join: spec,
         rest,
         joined: stand_in.table,
     }))
+}
+
+/// A join of two streams, before it is known which sides are updating.
+pub(super) enum JoinSpec {
+    Temporal(TemporalJoinSpec),
+    Stream(StreamJoinSpec),
+}
+
+impl JoinSpec {
+    /// Whether the join needs its inputs' watermarks (to bound its state
+    /// or to wait for a version).
+    pub fn needs_watermark(&self) -> bool {
+        match self {
+            JoinSpec::Temporal(_) => true,
+            JoinSpec::Stream(spec) => spec.interval.is_some(),
+        }
+    }
+
+    /// The join's operator, given which sides are updating (their rows a
+    /// changelog).
+    pub fn build(self, changelog: [bool; 2]) -> Result<Box<dyn StreamOperator>> {
+        match self {
+            JoinSpec::Temporal(spec) => {
+                if let Some(side) = changelog.iter().position(|c| *c) {
+                    return Err(Error::query(format!(
+                        "the {} side of the temporal join of '{}' and '{}' is updating (an \
+                         unbounded GROUP BY or Top-N): a temporal join takes appended rows on \
+                         both sides; aggregate in a window, or join without FOR SYSTEM_TIME AS OF",
+                        ["left", "right"][side],
+                        spec.names[0],
+                        spec.names[1]
+                    )));
+                }
+                Ok(Box::new(TemporalJoinOperator::new(spec)?))
+            }
+            JoinSpec::Stream(mut spec) => {
+                // (An updating side has no event time: no time bounds.)
+                spec.changelog = changelog;
+                Ok(Box::new(StreamJoinOperator::new(spec)?))
+            }
+        }
+    }
 }
 
 /// What a join of two streams is.

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{Distinct, Expr, LogicalPlan, ScalarUDF};
@@ -33,7 +33,9 @@ use super::current_watermark::{self, CurrentWatermarkUdf};
 use super::lookup::split_at_lookup;
 use super::processing_time;
 pub use super::scans::reads_stream;
-use super::scans::{event_time_column, one_window, one_window_scan, stream_scans, StreamScan};
+use super::scans::{
+    event_time_column, has_stateful, one_window, one_window_scan, stream_scans, StreamScan,
+};
 use super::slicing::sliced_aggregate;
 use super::stream_join::{split_at_stream_join, StreamJoinSplit};
 use super::updating::updating_operators;
@@ -298,7 +300,7 @@ async fn stream_join(
     check_no_stream_subqueries(plan, false)?;
     let StreamJoinSplit {
         sides,
-        operator,
+        join,
         rest,
         joined,
     } = split;
@@ -310,11 +312,13 @@ async fn stream_join(
     }
     let mut fed = Vec::with_capacity(2);
     let mut names = Vec::with_capacity(2);
-    let timed = operator.needs_watermark();
-    for (side, stream) in sides {
+    let mut changelog = [false, false];
+    let timed = join.needs_watermark();
+    for (at, (side, stream)) in sides.into_iter().enumerate() {
         let Some(stream) = stream else {
-            // A side over windows: planned as a query of its own, its
-            // rows each window's as it closes.
+            // A side over windows, or aggregated without one: planned as
+            // a query of its own, its rows each window's as it closes, or
+            // the changelog of its updating result.
             let stages = Box::pin(plan_stages(ctx, &side, metrics, sources)).await?;
             if stages.len() != 1 {
                 return Err(Error::query(
@@ -323,10 +327,12 @@ async fn stream_join(
                 ));
             }
             for scan in stream_scans(&side)? {
-                if let StreamScan::Windowed(window, _) = scan {
-                    names.push(stream_name(&window.source)?);
-                }
+                names.push(match scan {
+                    StreamScan::Windowed(window, _) => stream_name(&window.source)?,
+                    StreamScan::Direct(stream) => stream_name(&stream)?,
+                });
             }
+            changelog[at] = stages[0].changelog_mode() == ChangelogMode::Updating;
             fed.push(stages);
             continue;
         };
@@ -335,7 +341,12 @@ async fn stream_join(
         let feeds = vec![Feed { stream, operators }];
         fed.push(feed_stages(ctx, feeds, timed, &mut names, metrics, sources).await?);
     }
-    let mode = operator.changelog_mode(ChangelogMode::InsertOnly);
+    let operator = join.build(changelog)?;
+    let given = match changelog.contains(&true) {
+        true => ChangelogMode::Updating,
+        false => ChangelogMode::InsertOnly,
+    };
+    let mode = operator.changelog_mode(given);
     let mut operators: Vec<Box<dyn Operator>> = vec![operator];
     // A GROUP BY or Top-N over the joined rows (no event time passes
     // through a join: Flink's regular join output has none either).
@@ -674,20 +685,6 @@ async fn window_input(
             Ok(feeds)
         }
     }
-}
-
-/// True when `plan` aggregates or ranks (outside subqueries).
-fn has_stateful(plan: &LogicalPlan) -> Result<bool> {
-    let mut found = false;
-    plan.apply(|node| {
-        found |= matches!(node, LogicalPlan::Aggregate(_) | LogicalPlan::Window(_));
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    })?;
-    Ok(found)
 }
 
 /// The chain reading stream table `provider`: source, watermark, `after`.

@@ -4,7 +4,8 @@
 Each case in CASES is one of the Flink docs' examples (Group Aggregation,
 Top-N, Deduplication, Over Aggregation, Window Top-N, Window Deduplication,
 Cascading Window Aggregation, Window Join (FULL, IN, NOT EXISTS), Interval
-Join, Regular Joins (LEFT, FULL: updating), Event Time Temporal Join; Flink's streaming Top-N takes ROW_NUMBER()
+Join, Regular Joins (LEFT, FULL: updating; and of updating inputs, GROUP BY
+results), Event Time Temporal Join; Flink's streaming Top-N takes ROW_NUMBER()
 only, so RANK() and DENSE_RANK() are checked against DataFusion instead), run by PyFlink 2.3 (`pip install
 apache-flink==2.3.0`; Java 17) in streaming mode at parallelism 1 over the
 CSV files of this directory: bid.csv (the docs' Bid table, as printed
@@ -172,6 +173,14 @@ ON o.order_id = s.order_id""",
     "regular_join_full": """SELECT o.order_id, o.amount, s.ship_id, s.ship_time
 FROM Orders o FULL OUTER JOIN Shipments s
 ON o.order_id = s.order_id + 1 AND o.amount > 3""",
+    "regular_join_of_aggregates": """SELECT p.product, p.orders, p.total, c.big
+FROM (SELECT product, COUNT(*) AS orders, SUM(amount) AS total FROM Orders GROUP BY product) p
+LEFT JOIN (SELECT product, COUNT(*) AS big FROM Orders WHERE amount > 5 GROUP BY product) c
+ON p.product = c.product""",
+    "regular_join_with_aggregate": """SELECT s.ship_id, s.order_id, m.product, m.last_order
+FROM Shipments s
+FULL JOIN (SELECT product, MAX(order_id) AS last_order FROM Orders GROUP BY product) m
+ON s.order_id = m.last_order""",
     "temporal_join_left": """SELECT
      order_id,
      price,
