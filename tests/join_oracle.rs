@@ -404,6 +404,24 @@ async fn interval_and_regular_joins_equal_batch() {
     }
 }
 
+/// Runs `template` with LEFT_ROWS, RIGHT_ROWS as the streams `s`, `t` and
+/// as the bounded tables `b`, `c`: the stream's result is updating, and
+/// its changelog folds to the batch rows (not none).
+async fn assert_folds_to_batch(engine: &Engine, template: &str, case: u64) {
+    let streaming = template
+        .replace("LEFT_ROWS", "s")
+        .replace("RIGHT_ROWS", "t");
+    let batch = template
+        .replace("LEFT_ROWS", "b")
+        .replace("RIGHT_ROWS", "c");
+    let stream = engine.query(&streaming).await.unwrap();
+    assert_eq!(stream.schema().field(0).name(), "op", "{streaming}");
+    let got = common::folded_changelog(&stream.collect().await.unwrap());
+    let want = sorted_rows(&engine.query(&batch).await.unwrap().collect().await.unwrap());
+    assert!(!want.is_empty(), "case {case}: {batch}");
+    assert_eq!(got, want, "case {case}: {streaming}");
+}
+
 /// Regular outer joins of two streams (no time bounds): updating, each
 /// outer row emitted NULL-padded at once and taken back at its first
 /// match; with a condition on the pair, and aggregated after. The folded
@@ -427,18 +445,7 @@ async fn regular_outer_joins_fold_to_the_batch_join() {
                   FROM LEFT_ROWS L LEFT JOIN RIGHT_ROWS R ON L.k = R.k AND L.v < R.v GROUP BY L.k"
                 .to_string(),
         };
-        let streaming = template
-            .replace("LEFT_ROWS", "s")
-            .replace("RIGHT_ROWS", "t");
-        let batch = template
-            .replace("LEFT_ROWS", "b")
-            .replace("RIGHT_ROWS", "c");
-        let stream = engine.query(&streaming).await.unwrap();
-        assert_eq!(stream.schema().field(0).name(), "op", "{streaming}");
-        let got = common::folded_changelog(&stream.collect().await.unwrap());
-        let want = sorted_rows(&engine.query(&batch).await.unwrap().collect().await.unwrap());
-        assert!(!want.is_empty(), "case {case}: {batch}");
-        assert_eq!(got, want, "case {case}: {streaming}");
+        assert_folds_to_batch(&engine, &template, case).await;
     }
 }
 
@@ -469,18 +476,7 @@ async fn joins_of_updating_inputs_fold_to_the_batch_join() {
                  FROM {counts} A {join} {tops} B ON A.k = B.k GROUP BY A.n"
             ),
         };
-        let streaming = template
-            .replace("LEFT_ROWS", "s")
-            .replace("RIGHT_ROWS", "t");
-        let batch = template
-            .replace("LEFT_ROWS", "b")
-            .replace("RIGHT_ROWS", "c");
-        let stream = engine.query(&streaming).await.unwrap();
-        assert_eq!(stream.schema().field(0).name(), "op", "{streaming}");
-        let got = common::folded_changelog(&stream.collect().await.unwrap());
-        let want = sorted_rows(&engine.query(&batch).await.unwrap().collect().await.unwrap());
-        assert!(!want.is_empty(), "case {case}: {batch}");
-        assert_eq!(got, want, "case {case}: {streaming}");
+        assert_folds_to_batch(&engine, &template, case).await;
     }
 }
 

@@ -142,13 +142,12 @@ impl HeldBatch {
     }
 }
 
-/// The pairs of a probe: the arriving rows, the other side's held rows
-/// (batch position, row), pair by pair, and the joined rows that pass
-/// the ON condition.
+/// The pairs of a probe that pass the ON condition: the arriving rows,
+/// the other side's held rows (batch position, row), pair by pair, and
+/// the joined rows.
 struct Probe {
     mine: Vec<u32>,
     theirs: Vec<(usize, usize)>,
-    keep: BooleanArray,
     joined: RecordBatch,
 }
 
@@ -265,21 +264,28 @@ impl StreamJoinOperator {
             true => RecordBatch::new_empty(Arc::clone(&self.spec.schema)),
             false => self.pairs(side, batch, &mine, &theirs)?,
         };
-        let keep = match &self.spec.residual {
-            Some(residual) if joined.num_rows() > 0 => {
-                let mask = residual.evaluate(&joined)?.into_array(joined.num_rows())?;
-                mask.as_any()
-                    .downcast_ref::<BooleanArray>()
-                    .cloned()
-                    .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?
-            }
-            _ => BooleanArray::from(vec![true; joined.num_rows()]),
+        let Some(residual) = self
+            .spec
+            .residual
+            .as_ref()
+            .filter(|_| joined.num_rows() > 0)
+        else {
+            return Ok(Probe {
+                mine,
+                theirs,
+                joined,
+            });
         };
+        let mask = residual.evaluate(&joined)?.into_array(joined.num_rows())?;
+        let keep = mask
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| Error::Internal("a join condition that is not boolean".into()))?;
+        let kept = |i: &usize| keep.value(*i) && keep.is_valid(*i);
         Ok(Probe {
-            mine,
-            theirs,
-            keep,
-            joined,
+            mine: (0..mine.len()).filter(kept).map(|i| mine[i]).collect(),
+            theirs: (0..theirs.len()).filter(kept).map(|i| theirs[i]).collect(),
+            joined: filter_record_batch(&joined, keep)?,
         })
     }
 
@@ -300,24 +306,20 @@ impl StreamJoinOperator {
         // emitted when it arrived, is taken back (updating only).
         let retracts = self.updating() && self.spec.outer[other];
         let mut retracted = Vec::new();
-        for (i, kept) in probe.keep.iter().enumerate() {
-            if kept.unwrap_or(false) {
-                matches[probe.mine[i] as usize] += 1;
-                let (at, row) = probe.theirs[i];
-                let count = &mut self.held[other].batches[at].matches[row];
-                if retracts && *count == 0 {
-                    retracted.push((at, row));
-                }
-                *count += 1;
+        for (mine, &(at, row)) in probe.mine.iter().zip(&probe.theirs) {
+            matches[*mine as usize] += 1;
+            let count = &mut self.held[other].batches[at].matches[row];
+            if retracts && *count == 0 {
+                retracted.push((at, row));
             }
+            *count += 1;
         }
         if !retracted.is_empty() {
             let padded = self.held_padded(other, &retracted)?;
             out.push(self.change(padded, RowKind::Delete)?);
         }
         if probe.joined.num_rows() > 0 {
-            let joined = filter_record_batch(&probe.joined, &probe.keep)?;
-            out.push(self.change(joined, self.joined_kind(kind))?);
+            out.push(self.change(probe.joined, self.joined_kind(kind))?);
         }
         // A row without a key matches nothing, ever: an outer side's is
         // emitted now; the rest are held.
@@ -368,20 +370,16 @@ impl StreamJoinOperator {
         let mut out = Vec::new();
         let mut matched = vec![false; batch.num_rows()];
         let mut unpaired = Vec::new();
-        for (i, kept) in probe.keep.iter().enumerate() {
-            if kept.unwrap_or(false) {
-                matched[probe.mine[i] as usize] = true;
-                let (at, row) = probe.theirs[i];
-                let count = &mut self.held[other].batches[at].matches[row];
-                if self.spec.outer[other] && *count == 1 {
-                    unpaired.push((at, row));
-                }
-                *count = count.saturating_sub(1);
+        for (mine, &(at, row)) in probe.mine.iter().zip(&probe.theirs) {
+            matched[*mine as usize] = true;
+            let count = &mut self.held[other].batches[at].matches[row];
+            if self.spec.outer[other] && *count == 1 {
+                unpaired.push((at, row));
             }
+            *count = count.saturating_sub(1);
         }
         if probe.joined.num_rows() > 0 {
-            let joined = filter_record_batch(&probe.joined, &probe.keep)?;
-            out.push(self.change(joined, self.joined_kind(kind))?);
+            out.push(self.change(probe.joined, self.joined_kind(kind))?);
         }
         if !unpaired.is_empty() {
             let padded = self.held_padded(other, &unpaired)?;
