@@ -1,12 +1,14 @@
-//! Exactly-once after crashes: five jobs (tumbling, hopping and session
-//! windows, a window join and an interval join of two streams) read Parquet
-//! streams into filesystem sinks, and a fourth (an
-//! updating GROUP BY) into a filesystem table with a PRIMARY KEY (an
-//! upsert sink: one snapshot of the table), checkpointing every 50 ms, in
+//! Exactly-once after crashes: six jobs (tumbling, hopping and session
+//! windows, a window join, an interval join of two streams and a temporal
+//! join against a versioned stream) read Parquet streams into filesystem
+//! sinks, and two updating ones (a GROUP BY, and a LEFT join of two GROUP
+//! BYs) into filesystem tables with a PRIMARY KEY (upsert sinks: one
+//! snapshot of the table each), checkpointing every 50 ms, in
 //! a `flowsql` process killed with SIGKILL at random moments and started
 //! again each time; once a run finishes, each sink's visible rows must
 //! equal those of an uninterrupted run: nothing lost, nothing twice.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use flowsql::Engine;
 use rand::{Rng, SeedableRng};
 
-const JOBS: [(&str, &str); 5] = [
+const JOBS: [(&str, &str); 6] = [
     (
         "tumbling",
         "SELECT window_start, window_end, k, COUNT(*) AS n, SUM(v) AS total
@@ -57,6 +59,32 @@ const JOBS: [(&str, &str); 5] = [
          ON L.k = R.k AND L.v = R.v
             AND L.ts BETWEEN R.ts - INTERVAL '1' SECOND AND R.ts + INTERVAL '1' SECOND",
     ),
+    (
+        // Each row joined with its key's version as of its time (the
+        // files read twice more, as probes and as a versioned stream, with
+        // watermarks behind their disorder: a late row's version would
+        // depend on how the two sources' reads interleave).
+        "temporal_join",
+        "SELECT L.ts AS window_start, R.ts AS window_end, L.k, L.v AS n, R.v AS total
+         FROM probes L JOIN versions FOR SYSTEM_TIME AS OF L.ts AS R ON L.k = R.k",
+    ),
+];
+
+/// The updating jobs, into keyed (upsert) filesystem tables of columns
+/// `k, n, total, top`.
+const UPSERTS: [(&str, &str); 2] = [
+    (
+        "per_key",
+        "SELECT k, COUNT(*), SUM(v), MAX(v) FROM events GROUP BY k",
+    ),
+    (
+        // A regular LEFT join of two updating inputs: key 4 has no match.
+        "outer_join",
+        "SELECT L.k, L.n, L.total, R.top
+         FROM (SELECT k, COUNT(*) AS n, SUM(v) AS total FROM events GROUP BY k) L
+         LEFT JOIN (SELECT k, MAX(v) AS top FROM mirror WHERE k < 4 AND v % 7 = 0 GROUP BY k) R
+         ON L.k = R.k",
+    ),
 ];
 
 /// Writes the input: 60 Parquet files of 4,000 rows, five keys, event
@@ -79,7 +107,7 @@ async fn write_input(dir: &Path) {
     engine.execute(&sql).await.unwrap();
 }
 
-/// The script running the three jobs from `input` into `output/<job>/`.
+/// The script running the jobs from `input` into `output/<job>/`.
 fn script(input: &Path, output: &Path) -> String {
     let mut script = format!(
         "SET 'execution.checkpointing.interval' = '50ms';
@@ -88,6 +116,12 @@ fn script(input: &Path, output: &Path) -> String {
          WITH ('connector' = 'filesystem', 'path' = '{0}/events/', 'format' = 'parquet');
          CREATE TABLE mirror (k BIGINT, v BIGINT, ts TIMESTAMP(3),
            WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '{0}/events/', 'format' = 'parquet');
+         CREATE TABLE probes (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+           WATERMARK FOR ts AS ts - INTERVAL '4' SECOND)
+         WITH ('connector' = 'filesystem', 'path' = '{0}/events/', 'format' = 'parquet');
+         CREATE TABLE versions (k BIGINT, v BIGINT, ts TIMESTAMP(3),
+           PRIMARY KEY (k) NOT ENFORCED, WATERMARK FOR ts AS ts - INTERVAL '4' SECOND)
          WITH ('connector' = 'filesystem', 'path' = '{0}/events/', 'format' = 'parquet');\n",
         input.display()
     );
@@ -101,19 +135,18 @@ fn script(input: &Path, output: &Path) -> String {
             output.display()
         ));
     }
-    script.push_str(&format!(
-        "CREATE TABLE out_{UPSERT} (k BIGINT, n BIGINT, total BIGINT, top BIGINT,
-           PRIMARY KEY (k) NOT ENFORCED)
-         WITH ('connector' = 'filesystem', 'path' = '{}/{UPSERT}/', 'format' = 'parquet');
-         SET 'pipeline.name' = '{UPSERT}';
-         INSERT INTO out_{UPSERT} SELECT k, COUNT(*), SUM(v), MAX(v) FROM events GROUP BY k;\n",
-        output.display()
-    ));
+    for (name, query) in UPSERTS {
+        script.push_str(&format!(
+            "CREATE TABLE out_{name} (k BIGINT, n BIGINT, total BIGINT, top BIGINT,
+               PRIMARY KEY (k) NOT ENFORCED)
+             WITH ('connector' = 'filesystem', 'path' = '{}/{name}/', 'format' = 'parquet');
+             SET 'pipeline.name' = '{name}';
+             INSERT INTO out_{name} {query};\n",
+            output.display()
+        ));
+    }
     script
 }
-
-/// The updating job, into a keyed (upsert) filesystem table.
-const UPSERT: &str = "per_key";
 
 /// A `flowsql` process running `script` over `data_dir`.
 fn flowsql(script: &Path, data_dir: &Path) -> Command {
@@ -211,15 +244,21 @@ async fn jobs_killed_at_random_moments_write_what_an_uninterrupted_run_writes() 
     assert!(kills > 0, "no run was killed: the jobs ended too soon");
     eprintln!("kills: {kills}");
 
-    for name in JOBS.iter().map(|(name, _)| *name).chain([UPSERT]) {
+    for (name, _) in JOBS.iter().chain(&UPSERTS) {
         let want = visible_rows(&clean.join("out").join(name));
         let got = visible_rows(&crashy.join("out").join(name));
         assert!(!want.is_empty(), "{name}: no output");
+        let (wanted, found): (HashSet<&String>, HashSet<&String>) =
+            (want.iter().collect(), got.iter().collect());
+        let missing: Vec<_> = wanted.difference(&found).take(5).collect();
+        let extra: Vec<_> = found.difference(&wanted).take(5).collect();
         assert_eq!(
+            got,
+            want,
+            "{name}: rows after {kills} kills: {} rows, {} wanted; missing (first 5) \
+             {missing:?}, extra {extra:?}",
             got.len(),
-            want.len(),
-            "{name}: row count after {kills} kills"
+            want.len()
         );
-        assert_eq!(got, want, "{name}: rows after {kills} kills");
     }
 }

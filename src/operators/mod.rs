@@ -21,6 +21,7 @@ pub mod distinct;
 pub mod emission;
 pub mod emission_source;
 pub mod group_aggregate;
+pub mod held_rows;
 pub mod join_rows;
 pub mod lookup_join;
 pub mod over_aggregate;

@@ -30,25 +30,21 @@
 //!   row again. An inner join passes the input's kinds on (`+U` joined
 //!   with anything is a `+U`); an outer one emits `+I` and `-D` only.
 //!
-//! Rows are held in arrival batches, dropped whole once the last of a
-//! batch's rows is past its bound; the index skips dropped batches and is
-//! rebuilt when half stale, and batches are compacted once half their rows
-//! are taken back.
+//! Rows are held in arrival batches (`held_rows.rs`, indexed by hash
+//! chains), dropped whole once the last of a batch's rows is past its
+//! bound, and compacted once half of them are taken back.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-// DataFusion's own hash map (hashbrown, a fast hasher): keys are hashed
-// for every row held and probed.
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
-use datafusion::common::HashMap;
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::held_rows::{HeldBatch, HeldRows};
 use super::join_rows::{gather_columns, key_rows, null_columns, take_columns};
 use super::{Operator, Output};
 use crate::changelog::{self, with_kind, ChangelogMode, RowKind};
@@ -99,47 +95,8 @@ pub struct StreamJoinOperator {
     /// Per changelog side, whole rows in row format: a retraction takes
     /// back the held row equal to it.
     whole: [Option<RowConverter>; 2],
-    held: [Held; 2],
+    held: [HeldRows; 2],
     watermark: Option<i64>,
-}
-
-/// One side's held rows, in arrival batches.
-#[derive(Default)]
-struct Held {
-    batches: VecDeque<HeldBatch>,
-    /// The id of `batches[0]` (ids are consecutive).
-    first_id: u64,
-    /// Held rows by join key: (batch id, row).
-    index: HashMap<Box<[u8]>, Vec<(u64, u32)>>,
-    /// Entries in `index`, stale ones (of dropped batches) included.
-    indexed: usize,
-    /// Rows held (not taken back).
-    rows: usize,
-    /// Rows taken back by retractions, still in their batches.
-    dead: usize,
-}
-
-struct HeldBatch {
-    rows: RecordBatch,
-    /// How many rows of the other side each row has been joined with (for
-    /// an outer side: a row with none is NULL-padded).
-    matches: Vec<u32>,
-    /// Whether each row is still held (not taken back by a retraction).
-    live: Vec<bool>,
-    /// Each row whole, in row format (a changelog side's).
-    whole: Option<Rows>,
-    /// Each row's event time (interval joins; `i64::MIN` for none).
-    times: Vec<i64>,
-    /// When it was held (for the state TTL).
-    arrived: Instant,
-    /// The latest of them.
-    latest: i64,
-}
-
-impl HeldBatch {
-    fn live_rows(&self) -> usize {
-        self.live.iter().filter(|l| **l).count()
-    }
 }
 
 /// The pairs of a probe that pass the ON condition: the arriving rows,
@@ -195,7 +152,7 @@ impl StreamJoinOperator {
             spec,
             converter,
             whole,
-            held: [Held::default(), Held::default()],
+            held: [HeldRows::default(), HeldRows::default()],
             watermark: None,
         })
     }
@@ -239,7 +196,7 @@ impl StreamJoinOperator {
         let times = self.row_times(side, batch)?;
         let within = |row: usize, at: usize, their: usize| match self.spec.interval {
             Some(interval) => {
-                let (mine, theirs) = (times[row], held.batches[at].times[their]);
+                let (mine, theirs) = (times[row], held.batches()[at].times[their]);
                 let apart = match side {
                     0 => theirs.saturating_sub(mine),
                     _ => mine.saturating_sub(theirs),
@@ -248,15 +205,14 @@ impl StreamJoinOperator {
             }
             None => true,
         };
+        let mut found = Vec::new();
         for row in (0..batch.num_rows()).filter(|r| valid[*r]) {
-            for (id, their) in held.index.get(keys.row(row).as_ref()).into_iter().flatten() {
-                if *id < held.first_id {
-                    continue;
-                }
-                let at = (id - held.first_id) as usize;
-                if within(row, at, *their as usize) {
+            found.clear();
+            held.matching(keys.row(row), &mut found);
+            for &(at, their) in &found {
+                if within(row, at, their) {
                     mine.push(row as u32);
-                    theirs.push((at, *their as usize));
+                    theirs.push((at, their));
                 }
             }
         }
@@ -308,7 +264,7 @@ impl StreamJoinOperator {
         let mut retracted = Vec::new();
         for (mine, &(at, row)) in probe.mine.iter().zip(&probe.theirs) {
             matches[*mine as usize] += 1;
-            let count = &mut self.held[other].batches[at].matches[row];
+            let count = self.held[other].matches_mut(at, row);
             if retracts && *count == 0 {
                 retracted.push((at, row));
             }
@@ -349,7 +305,7 @@ impl StreamJoinOperator {
                 true => keys,
                 false => key_rows(&self.converter, &self.spec.keys[side], &rows)?.0,
             };
-            self.hold(side, rows, &keys, matches)?;
+            self.hold(side, rows, keys, matches)?;
         }
         Ok(out)
     }
@@ -372,7 +328,7 @@ impl StreamJoinOperator {
         let mut unpaired = Vec::new();
         for (mine, &(at, row)) in probe.mine.iter().zip(&probe.theirs) {
             matched[*mine as usize] = true;
-            let count = &mut self.held[other].batches[at].matches[row];
+            let count = self.held[other].matches_mut(at, row);
             if self.spec.outer[other] && *count == 1 {
                 unpaired.push((at, row));
             }
@@ -417,64 +373,24 @@ impl StreamJoinOperator {
         let whole = converter.convert_columns(batch.columns())?;
         let held = &mut self.held[side];
         for row in (0..batch.num_rows()).filter(|r| valid[*r]) {
-            let Some(entries) = held.index.get_mut(keys.row(row).as_ref()) else {
-                continue;
-            };
-            let (first_id, batches) = (held.first_id, &held.batches);
-            let found = entries.iter().position(|(id, their)| {
-                *id >= first_id
-                    && batches[(id - first_id) as usize]
-                        .whole
-                        .as_ref()
-                        .is_some_and(|w| w.row(*their as usize) == whole.row(row))
+            held.take_back(keys.row(row), |batch, their| {
+                batch
+                    .whole
+                    .as_ref()
+                    .is_some_and(|w| w.row(their) == whole.row(row))
             });
-            if let Some(found) = found {
-                let (id, their) = entries.swap_remove(found);
-                held.batches[(id - first_id) as usize].live[their as usize] = false;
-                held.rows -= 1;
-                held.dead += 1;
-                held.indexed -= 1;
-            }
         }
         Ok(())
     }
 
     /// Once most of side `side`'s rows are taken back: keeps only the
-    /// held ones, each batch with its arrival time, and rebuilds the index.
+    /// held ones, each batch with its arrival time, and links them afresh.
     fn compact_if_dead(&mut self, side: usize) -> Result<()> {
-        let held = &self.held[side];
-        if held.dead <= held.rows + 1024 {
-            return Ok(());
-        }
-        let batches = std::mem::take(&mut self.held[side].batches);
-        let mut kept = VecDeque::with_capacity(batches.len());
-        for batch in batches {
-            let live: Vec<u32> = (0..batch.live.len() as u32)
-                .filter(|r| batch.live[*r as usize])
-                .collect();
-            if live.is_empty() {
-                continue;
-            }
-            let rows = take_rows(&batch.rows, &UInt32Array::from(live.clone()))?;
-            let pick = |values: &[u32]| live.iter().map(|r| values[*r as usize]).collect();
-            let matches = pick(&batch.matches);
-            let whole = self.whole_rows(side, &rows)?;
-            kept.push_back(HeldBatch {
-                live: vec![true; rows.num_rows()],
-                rows,
-                matches,
-                whole,
-                // (Only joins without bounds take retractions.)
-                times: Vec::new(),
-                arrived: batch.arrived,
-                latest: batch.latest,
-            });
-        }
         let held = &mut self.held[side];
-        held.batches = kept;
-        held.dead = 0;
-        // The rows moved: the index is rebuilt from the batches.
-        self.reindex(side)
+        match held.dead() <= held.rows() + 1024 {
+            true => Ok(()),
+            false => held.compact(&self.converter, self.whole[side].as_ref()),
+        }
     }
 
     /// `rows` (of side `side`) whole in row format, for a changelog side.
@@ -525,7 +441,7 @@ impl StreamJoinOperator {
         &mut self,
         side: usize,
         rows: RecordBatch,
-        keys: &Rows,
+        keys: Rows,
         matches: Vec<u32>,
     ) -> Result<()> {
         let times = self.row_times(side, &rows)?;
@@ -534,25 +450,8 @@ impl StreamJoinOperator {
             Some(_) => times.iter().copied().max().unwrap_or(i64::MIN),
             None => i64::MAX,
         };
-        let held = &mut self.held[side];
-        let id = held.first_id + held.batches.len() as u64;
-        for row in 0..rows.num_rows() {
-            held.index
-                .entry(keys.row(row).as_ref().into())
-                .or_default()
-                .push((id, row as u32));
-        }
-        held.indexed += rows.num_rows();
-        held.rows += rows.num_rows();
-        held.batches.push_back(HeldBatch {
-            live: vec![true; rows.num_rows()],
-            rows,
-            matches,
-            whole,
-            times,
-            latest,
-            arrived: Instant::now(),
-        });
+        let batch = HeldBatch::new(rows, keys, matches, whole, times, latest)?;
+        self.held[side].push(batch);
         Ok(())
     }
 
@@ -571,22 +470,17 @@ impl StreamJoinOperator {
                 0 => interval.upper,
                 _ => interval.lower.saturating_neg(),
             };
-            while let Some(front) = self.held[side].batches.front() {
+            while let Some(front) = self.held[side].batches().front() {
                 if front.latest.saturating_add(reach) >= watermark {
                     break;
                 }
-                let dropped = self.held[side]
-                    .batches
-                    .pop_front()
-                    .ok_or_else(|| Error::Internal("a held batch vanished".into()))?;
-                let held = &mut self.held[side];
-                held.first_id += 1;
-                held.rows -= dropped.live_rows();
+                let Some(dropped) = self.held[side].pop_front() else {
+                    break;
+                };
                 if self.spec.outer[side] {
                     out.extend(self.unmatched(side, &dropped)?);
                 }
             }
-            self.reindex_if_stale(side)?;
         }
         Ok(out)
     }
@@ -609,50 +503,15 @@ impl StreamJoinOperator {
         let (Some(ttl), None) = (self.spec.ttl, self.spec.interval) else {
             return Ok(());
         };
-        for side in 0..2 {
-            let held = &mut self.held[side];
+        for held in &mut self.held {
             while held
-                .batches
+                .batches()
                 .front()
                 .is_some_and(|b| b.arrived.elapsed() > ttl)
             {
-                if let Some(dropped) = held.batches.pop_front() {
-                    held.first_id += 1;
-                    held.rows -= dropped.live_rows();
-                    held.dead -= dropped.live.len() - dropped.live_rows();
-                }
-            }
-            self.reindex_if_stale(side)?;
-        }
-        Ok(())
-    }
-
-    /// Rebuilds side `side`'s index once most of its entries are stale.
-    fn reindex_if_stale(&mut self, side: usize) -> Result<()> {
-        let held = &self.held[side];
-        match held.indexed <= 2 * held.rows + 1024 {
-            true => Ok(()),
-            false => self.reindex(side),
-        }
-    }
-
-    /// Indexes side `side`'s held rows afresh.
-    fn reindex(&mut self, side: usize) -> Result<()> {
-        let held = &self.held[side];
-        let mut index: HashMap<Box<[u8]>, Vec<(u64, u32)>> = HashMap::new();
-        for (at, batch) in held.batches.iter().enumerate() {
-            let (keys, _) = key_rows(&self.converter, &self.spec.keys[side], &batch.rows)?;
-            let id = held.first_id + at as u64;
-            for row in (0..batch.rows.num_rows()).filter(|r| batch.live[*r]) {
-                index
-                    .entry(keys.row(row).as_ref().into())
-                    .or_default()
-                    .push((id, row as u32));
+                held.pop_front();
             }
         }
-        let held = &mut self.held[side];
-        held.indexed = held.rows;
-        held.index = index;
         Ok(())
     }
 
@@ -683,7 +542,7 @@ impl StreamJoinOperator {
 
     /// Every column of side `side`'s held rows `rows` (batch position, row).
     fn gather_held(&self, side: usize, rows: &[(usize, usize)]) -> Result<Vec<ArrayRef>> {
-        let held: Vec<&RecordBatch> = self.held[side].batches.iter().map(|b| &b.rows).collect();
+        let held: Vec<&RecordBatch> = self.held[side].batches().iter().map(|b| &b.rows).collect();
         gather_columns(&held, self.spec.sides[side].fields().len(), rows)
     }
 
@@ -797,7 +656,7 @@ impl Operator for StreamJoinOperator {
             let held = std::mem::take(&mut self.held[side]);
             // (An updating join emitted its unmatched rows on arrival.)
             if self.spec.outer[side] && !self.updating() {
-                for batch in &held.batches {
+                for batch in held.batches() {
                     out.extend(self.unmatched(side, batch)?);
                 }
             }
@@ -806,26 +665,11 @@ impl Operator for StreamJoinOperator {
     }
 
     fn state_bytes(&self) -> usize {
-        self.held
-            .iter()
-            .map(|h| {
-                let rows: usize = h
-                    .batches
-                    .iter()
-                    .map(|b| {
-                        b.rows.get_array_memory_size()
-                            + b.matches.len() * 5
-                            + b.times.len() * 8
-                            + b.whole.as_ref().map_or(0, Rows::size)
-                    })
-                    .sum();
-                rows + h.index.keys().map(|k| k.len() + 48).sum::<usize>() + h.indexed * 12
-            })
-            .sum()
+        self.held.iter().map(HeldRows::bytes).sum()
     }
 
     fn held_rows(&self) -> usize {
-        self.held.iter().map(|h| h.rows).sum()
+        self.held.iter().map(HeldRows::rows).sum()
     }
 
     async fn snapshot(&mut self) -> Result<Snapshot> {
@@ -841,7 +685,7 @@ impl Operator for StreamJoinOperator {
             )]));
             let (mut rows, mut matches) = (Vec::new(), Vec::new());
             // Only the rows still held (not those taken back).
-            for batch in &self.held[side].batches {
+            for batch in self.held[side].batches() {
                 let live: Vec<u32> = (0..batch.live.len() as u32)
                     .filter(|r| batch.live[*r as usize])
                     .collect();
@@ -878,7 +722,7 @@ impl Operator for StreamJoinOperator {
                     matched.len()
                 )));
             }
-            self.held[side] = Held::default();
+            self.held[side] = HeldRows::default();
             for (rows, flags) in rows.into_iter().zip(matched) {
                 let damaged = || Error::query("a join checkpoint's match list is damaged");
                 let counts = cast(
@@ -896,7 +740,7 @@ impl Operator for StreamJoinOperator {
                     rows.columns().to_vec(),
                 )?;
                 let (keys, _) = key_rows(&self.converter, &self.spec.keys[side], &rows)?;
-                self.hold(side, rows, &keys, counts)?;
+                self.hold(side, rows, keys, counts)?;
             }
         }
         snapshot.expect_consumed("join operator")
@@ -1099,9 +943,9 @@ mod tests {
         }
         assert_eq!(join.held_rows(), 0);
         assert!(
-            join.held[1].batches.len() <= 1100,
+            join.held[1].batches().len() <= 1100,
             "{}",
-            join.held[1].batches.len()
+            join.held[1].batches().len()
         );
     }
 }
