@@ -37,15 +37,17 @@
 //! idle longer. Checkpointed as one table of held rows and one of finished
 //! partitions.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, Int64Array, RecordBatch, UInt64Array,
+    Array, ArrayRef, AsArray, BinaryArray, Int64Array, RecordBatch, UInt32Array, UInt64Array,
 };
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::HashMap;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 
 use super::row_bytes::RowBytes;
@@ -444,13 +446,20 @@ impl TopNOperator {
         if entering.is_empty() {
             return Ok(None);
         }
-        let rows = self.converters.rows().convert_columns(batch.columns())?;
+        // Only the entering rows are encoded whole: most rows of a batch
+        // rank below the row held.
+        let taken = UInt32Array::from_iter_values(entering.iter().map(|&(_, i)| i as u32));
+        let entering_batch = take_record_batch(batch, &taken)?;
+        let rows = self
+            .converters
+            .rows()
+            .convert_columns(entering_batch.columns())?;
         let now = Instant::now();
         let mut retracted: Vec<(u64, Bytes, RowKind)> = Vec::new();
         let mut added: Vec<(u64, Bytes, RowKind)> = Vec::with_capacity(entering.len());
-        for (partition, i) in entering {
+        for (n, (partition, i)) in entering.into_iter().enumerate() {
             let sort: Bytes = sorts.row(i).data().into();
-            let row: Bytes = rows.row(i).data().into();
+            let row: Bytes = rows.row(n).data().into();
             let tie = tie_order(self.next_seq, latest_first);
             self.next_seq += 1;
             let bytes = held_bytes(&sort, &row);
