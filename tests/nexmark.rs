@@ -386,6 +386,40 @@ async fn q13_side_input_lookup_equals_batch() {
     assert_eq!(streaming, batch);
 }
 
+/// Computed columns of a nexmark table, the watermark declared on one and
+/// `PROCTIME()` among them: computed on each generated batch, windowed on
+/// the computed time, against DataFusion's batch query of the same bids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn computed_columns_of_a_nexmark_table_equal_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine
+        .execute(&format!(
+            "CREATE TABLE priced (auction BIGINT, price BIGINT, date_time TIMESTAMP(3),
+               cents AS price * 100, ts AS date_time + INTERVAL '1' SECOND, p AS PROCTIME(),
+               WATERMARK FOR ts AS ts - INTERVAL '4' SECOND)
+             WITH ('connector' = 'nexmark', 'table' = 'bid', 'events' = '{EVENTS}', 'seed' = '42')"
+        ))
+        .await
+        .unwrap();
+    let streaming = run(
+        &engine,
+        "SELECT window_start, COUNT(*), SUM(cents), COUNT(p)
+         FROM TABLE(TUMBLE(TABLE priced, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end",
+    )
+    .await;
+    let batch = run(
+        &engine,
+        "SELECT date_bin(INTERVAL '10' SECOND, date_time + INTERVAL '1' SECOND), COUNT(*),
+           SUM(price * 100), COUNT(price)
+         FROM bids GROUP BY 1",
+    )
+    .await;
+    assert!(streaming.len() > 2, "{streaming:?}");
+    assert_eq!(streaming, batch);
+}
+
 /// q12 as the suite writes it: windows on processing time (a PROCTIME()
 /// column of a view). Which window a bid lands in depends on the clock, so
 /// the oracle is what does not: every bid counted once, per bidder as the

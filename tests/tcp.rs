@@ -83,18 +83,37 @@ fn windows_appear_while_the_producer_is_connected_and_the_rest_when_it_closes() 
 
 /// A window on processing time (a `PROCTIME()` column of a view) closes by the
 /// wall clock: its counts arrive while the producer is still connected and
-/// has gone quiet, with no later row to raise a watermark. A watchdog ends
-/// the query after a minute, so a window that never closes fails the test
-/// instead of hanging it.
+/// has gone quiet, with no later row to raise a watermark.
 #[test]
 fn a_processing_time_window_closes_by_the_clock_while_the_producer_is_quiet() {
+    processing_time_window_closes_by_the_clock(
+        "CREATE TABLE clicks (user VARCHAR, ts TIMESTAMP(3))
+         WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');
+         CREATE VIEW seen AS SELECT *, PROCTIME() AS p FROM clicks;",
+    );
+}
+
+/// The same with `PROCTIME()` a computed column of the tcp table, as Flink
+/// declares it: the column is computed on each batch the socket gives.
+#[test]
+fn a_proctime_computed_column_of_a_tcp_table_windows_by_the_clock() {
+    processing_time_window_closes_by_the_clock(
+        "CREATE TABLE seen (user VARCHAR, ts TIMESTAMP(3), p AS PROCTIME())
+         WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');",
+    );
+}
+
+/// Counts 30 clicks of three users in 1-second windows on `seen.p`, the
+/// processing time, declared by `tables` (`{port}` is the producer's port).
+/// A watchdog ends the query after a minute, so a window that never closes
+/// fails the test instead of hanging it.
+fn processing_time_window_closes_by_the_clock(tables: &str) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let data_dir = tempfile::tempdir().unwrap();
+    let tables = tables.replace("{port}", &port.to_string());
     let sql = format!(
-        "CREATE TABLE clicks (user VARCHAR, ts TIMESTAMP(3))
-         WITH ('connector' = 'tcp', 'hostname' = '127.0.0.1', 'port' = '{port}', 'format' = 'json');
-         CREATE VIEW seen AS SELECT *, PROCTIME() AS p FROM clicks;
+        "{tables}
          SELECT user, COUNT(*) AS n, CAST(window_end AS BIGINT) - CAST(window_start AS BIGINT) AS len
          FROM TABLE(TUMBLE(TABLE seen, DESCRIPTOR(p), INTERVAL '1' SECOND))
          GROUP BY user, window_start, window_end;"

@@ -15,6 +15,7 @@
 //! a connector table or a program's [`RegisteredStream`].
 
 pub mod blackhole;
+pub mod computed_source;
 pub mod connector;
 pub mod declared;
 pub mod filesystem;

@@ -16,7 +16,8 @@
 //! generates as fast as possible with event times 100 µs apart, the
 //! reference's 10,000 events/s), `seed`. The declared columns are any of
 //! the table's (see [`generator::NexmarkTable::schema`]), by name, cast to the declared
-//! types; columns left out are not generated. The stream's event time is
+//! types; columns left out are not generated; computed columns (`p AS
+//! PROCTIME()`) are computed over them on each batch. The stream's event time is
 //! `date_time`; without a WATERMARK clause the watermark is `date_time`
 //! itself (the events are in time order). Nexmark's own column names
 //! (`dateTime`, `itemName`, `initialBid`, `emailAddress`, `creditCard`)
@@ -37,6 +38,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 
+use super::computed_source::ComputedColumns;
 use super::connector::{no_rows, Connector, ConnectorConfig, Roles};
 use super::source::Source;
 use crate::error::Result;
@@ -114,15 +116,14 @@ impl ConnectorConfig for NexmarkConfig {
 
     async fn open_source(
         &self,
-        _definition: &CreateTable,
+        definition: &CreateTable,
         schema: SchemaRef,
-        _state: SessionState,
+        state: SessionState,
         _metrics: &Arc<StreamMetrics>,
     ) -> Result<Box<dyn Source>> {
-        Ok(Box::new(source::NexmarkSource::open(
-            &self.options,
-            schema,
-        )?))
+        let physical = self.table.schema();
+        let source = source::NexmarkSource::open(&self.options, Arc::clone(&physical))?;
+        ComputedColumns::wrap(&state, definition, &physical, schema, Box::new(source))
     }
 
     fn describe(&self, name: &str) -> String {

@@ -17,12 +17,13 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SessionState;
 
+use super::computed_source::ComputedColumns;
 use super::connector::{no_rows, Connector, ConnectorConfig, Roles};
 use super::sink::Sink;
 use super::source::Source;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::metrics::StreamMetrics;
-use crate::sql::create_table::{Column, CreateTable};
+use crate::sql::create_table::CreateTable;
 use options::TcpOptions;
 
 /// `'connector' = 'tcp'` (alias `socket`).
@@ -50,17 +51,6 @@ impl Connector for Tcp {
         declared: Schema,
     ) -> Result<Arc<dyn ConnectorConfig>> {
         let options = TcpOptions::from_table(definition)?;
-        if let Some(column) = definition
-            .columns
-            .iter()
-            .find(|c| matches!(c, Column::Computed { .. }))
-        {
-            return Err(Error::query_at(
-                "computed columns are not supported on tcp tables yet; \
-                 compute the value in the query instead",
-                Some(column.location()),
-            ));
-        }
         Ok(Arc::new(TcpConfig {
             options,
             // Rows only ever come from the socket, while a query runs.
@@ -90,13 +80,19 @@ impl ConnectorConfig for TcpConfig {
         &self,
         definition: &CreateTable,
         schema: SchemaRef,
-        _state: SessionState,
+        state: SessionState,
         metrics: &Arc<StreamMetrics>,
     ) -> Result<Box<dyn Source>> {
         let name = definition.table_name();
-        let source =
-            source::TcpSource::open(&name, &self.options, schema, Arc::clone(metrics)).await?;
-        Ok(Box::new(source))
+        let physical = self.table.schema();
+        let source = source::TcpSource::open(
+            &name,
+            &self.options,
+            Arc::clone(&physical),
+            Arc::clone(metrics),
+        )
+        .await?;
+        ComputedColumns::wrap(&state, definition, &physical, schema, Box::new(source))
     }
 
     async fn open_sink(&self, name: &str, _job: &str, _once: bool) -> Result<Box<dyn Sink>> {
