@@ -27,8 +27,9 @@ use crate::sql::create_table::{Column, CreateTable};
 /// a source of the physical ones.
 pub struct ComputedColumns {
     inner: Box<dyn Source>,
-    /// The expression of each declared column, over the physical columns.
-    columns: Vec<Arc<dyn PhysicalExpr>>,
+    /// Each declared column's name and expression, over the physical
+    /// columns.
+    columns: Vec<(String, Arc<dyn PhysicalExpr>)>,
     schema: SchemaRef,
 }
 
@@ -58,7 +59,8 @@ impl ComputedColumns {
                 Column::Physical(_) => {
                     let name = column.name();
                     let index = physical.index_of(&name)?;
-                    Ok(Arc::new(ColumnExpr::new(&name, index)) as Arc<dyn PhysicalExpr>)
+                    let expr = Arc::new(ColumnExpr::new(&name, index)) as Arc<dyn PhysicalExpr>;
+                    Ok((name, expr))
                 }
                 Column::Computed { expr, .. } => {
                     let logical = state.create_logical_expr_from_sql_expr(
@@ -68,7 +70,7 @@ impl ComputedColumns {
                         },
                         &input,
                     )?;
-                    Ok(state.create_physical_expr(logical, &input)?)
+                    Ok((column.name(), state.create_physical_expr(logical, &input)?))
                 }
             })
             .collect::<Result<Vec<_>>>()
@@ -96,7 +98,15 @@ impl Source for ComputedColumns {
         let arrays = self
             .columns
             .iter()
-            .map(|c| Ok(c.evaluate(&batch)?.into_array(rows)?))
+            .map(|(name, expr)| {
+                expr.evaluate(&batch)
+                    .and_then(|value| value.into_array(rows))
+                    .map_err(|e| {
+                        Error::query(format!(
+                            "computed column '{name}' failed on a batch of the stream: {e}"
+                        ))
+                    })
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(RecordBatch::try_new(
             Arc::clone(&self.schema),
