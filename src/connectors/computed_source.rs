@@ -14,10 +14,9 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DFSchema;
 use datafusion::execution::context::SessionState;
-use datafusion::physical_expr::expressions::Column as ColumnExpr;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::sql::sqlparser::ast::ExprWithAlias;
 
+use super::declared::column_expr;
 use super::source::{Source, SourcePosition};
 use crate::checkpoint::Snapshot;
 use crate::error::{Error, Result};
@@ -55,23 +54,9 @@ impl ComputedColumns {
         let columns = definition
             .columns
             .iter()
-            .map(|column| match column {
-                Column::Physical(_) => {
-                    let name = column.name();
-                    let index = physical.index_of(&name)?;
-                    let expr = Arc::new(ColumnExpr::new(&name, index)) as Arc<dyn PhysicalExpr>;
-                    Ok((name, expr))
-                }
-                Column::Computed { expr, .. } => {
-                    let logical = state.create_logical_expr_from_sql_expr(
-                        ExprWithAlias {
-                            expr: (**expr).clone(),
-                            alias: None,
-                        },
-                        &input,
-                    )?;
-                    Ok((column.name(), state.create_physical_expr(logical, &input)?))
-                }
+            .map(|column| {
+                let expr = column_expr(state, column, &input)?;
+                Ok((column.name(), state.create_physical_expr(expr, &input)?))
             })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| {

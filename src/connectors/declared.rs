@@ -9,7 +9,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::common::{DFSchema, DataFusionError};
 use datafusion::datasource::{provider_as_source, ViewTable};
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{col, ExprSchemable, LogicalPlanBuilder};
+use datafusion::logical_expr::{col, Expr, ExprSchemable, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{self, ExprWithAlias};
 
 use crate::error::{Error, Result};
@@ -67,28 +67,35 @@ pub fn with_computed_columns(
         None,
     )?;
     let input_schema = Arc::clone(scan.schema());
-    let mut exprs = Vec::with_capacity(definition.columns.len());
-    for column in &definition.columns {
-        let expr = match column {
-            Column::Physical(_) => col(datafusion::common::Column::new_unqualified(column.name())),
-            Column::Computed { expr, .. } => state
-                .create_logical_expr_from_sql_expr(
-                    ExprWithAlias {
-                        expr: (**expr).clone(),
-                        alias: None,
-                    },
-                    &input_schema,
-                )
-                .map_err(|e| in_column(column, e))?
-                .alias(column.name()),
-        };
-        exprs.push(expr);
-    }
+    let exprs = definition
+        .columns
+        .iter()
+        .map(|column| column_expr(state, column, &input_schema))
+        .collect::<Result<Vec<_>>>()?;
     let plan = scan.project(exprs)?.build()?;
     Ok(Arc::new(ViewTable::new(
         plan,
         Some(definition.definition.clone()),
     )))
+}
+
+/// The expression of a declared column over `input`, the physical
+/// columns: the column itself, or its computed expression planned by
+/// DataFusion and named after it.
+pub fn column_expr(state: &SessionState, column: &Column, input: &DFSchema) -> Result<Expr> {
+    Ok(match column {
+        Column::Physical(_) => col(datafusion::common::Column::new_unqualified(column.name())),
+        Column::Computed { expr, .. } => state
+            .create_logical_expr_from_sql_expr(
+                ExprWithAlias {
+                    expr: (**expr).clone(),
+                    alias: None,
+                },
+                input,
+            )
+            .map_err(|e| in_column(column, e))?
+            .alias(column.name()),
+    })
 }
 
 fn in_column(column: &Column, err: DataFusionError) -> Error {
