@@ -387,10 +387,10 @@ impl StreamJoinOperator {
     /// held ones, each batch with its arrival time, and links them afresh.
     fn compact_if_dead(&mut self, side: usize) -> Result<()> {
         let held = &mut self.held[side];
-        match held.dead() <= held.rows() + 1024 {
-            true => Ok(()),
-            false => held.compact(&self.converter, self.whole[side].as_ref()),
+        if held.dead() <= held.rows() + 1024 {
+            return Ok(());
         }
+        held.compact(&self.converter, self.whole[side].as_ref())
     }
 
     /// `rows` (of side `side`) whole in row format, for a changelog side.
