@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray, StructArray, UInt64Array};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Array, Int64Array, StringArray, StructArray, UInt64Array,
+};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
@@ -31,8 +33,7 @@ use datafusion::logical_expr::{
 };
 
 use super::features::{check_type, encode, HandleInvalid};
-use super::registry::{ModelFile, Registry, Task};
-use super::trees::Predictions;
+use super::registry::{ModelFile, Predictions, Registry, Task};
 use crate::error::Error;
 
 /// The internal name of the versioned form the table form is rewritten to.
@@ -99,28 +100,34 @@ impl PredictUdf {
         Ok(model)
     }
 
-    fn prediction_type(model: &ModelFile) -> DataType {
-        if model.task() == Task::Classification {
-            DataType::Utf8
-        } else {
-            DataType::Float64
-        }
-    }
-
-    fn output_type(&self, prediction: DataType) -> DataType {
+    fn output_type(&self, task: Task) -> DataType {
         if self.versioned {
-            DataType::Struct(Self::struct_fields(prediction))
+            DataType::Struct(struct_fields(task))
         } else {
-            prediction
+            prediction_type(task)
         }
     }
+}
 
-    fn struct_fields(prediction: DataType) -> Fields {
-        Fields::from(vec![
-            Field::new("prediction", prediction, true),
-            Field::new("model_version", DataType::UInt64, false),
-        ])
+/// What PREDICT gives for a model of `task`: a number, a class name, or a
+/// cluster number.
+fn prediction_type(task: Task) -> DataType {
+    match task {
+        Task::Regression => DataType::Float64,
+        Task::Classification => DataType::Utf8,
+        Task::Clustering => DataType::Int64,
     }
+}
+
+/// The fields of the versioned form: the prediction, for classifiers the
+/// probability of the predicted class, and the version.
+fn struct_fields(task: Task) -> Fields {
+    let mut fields = vec![Field::new("prediction", prediction_type(task), true)];
+    if task == Task::Classification {
+        fields.push(Field::new("probability", DataType::Float64, true));
+    }
+    fields.push(Field::new("model_version", DataType::UInt64, false));
+    Fields::from(fields)
 }
 
 fn usage() -> DataFusionError {
@@ -185,7 +192,7 @@ impl ScalarUDFImpl for PredictUdf {
         for (feature, field) in model.features.iter().zip(&args.arg_fields[1..]) {
             check_type(feature, field.data_type())?;
         }
-        let output = self.output_type(Self::prediction_type(&model));
+        let output = self.output_type(model.task());
         Ok(Arc::new(Field::new(self.name(), output, true)))
     }
 
@@ -216,18 +223,22 @@ impl ScalarUDFImpl for PredictUdf {
             .collect();
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         let encoded = encode(&batch.into(), &model.features, None, HandleInvalid::Keep)?;
-        let predictions: ArrayRef = match model.predict(&encoded)? {
-            Predictions::Values(values) => Arc::new(Float64Array::from(values)),
-            Predictions::Classes(classes) => {
-                Arc::new(StringArray::from_iter_values(classes.iter().map(|c| {
-                    model.classes.get(*c as usize).map_or("", String::as_str)
-                })))
-            }
-        };
-        if self.output_type(predictions.data_type().clone()) != *args.return_field.data_type() {
+        let (predictions, probabilities): (ArrayRef, Option<ArrayRef>) =
+            match model.predict(&encoded)? {
+                Predictions::Values(values) => (Arc::new(Float64Array::from(values)), None),
+                Predictions::Classes(classes, probabilities) => (
+                    Arc::new(StringArray::from_iter_values(classes.iter().map(|c| {
+                        model.classes.get(*c as usize).map_or("", String::as_str)
+                    }))),
+                    Some(Arc::new(Float64Array::from(probabilities))),
+                ),
+                Predictions::Clusters(clusters, _) => (Arc::new(Int64Array::from(clusters)), None),
+            };
+        if self.output_type(model.task()) != *args.return_field.data_type() {
             return Err(Error::Data(format!(
-                "model '{name}' changed between regression and classification while this \
-                 query ran (version {}); restart the query",
+                "model '{name}' changed its task (now {}, version {}) while this query ran; \
+                 restart the query",
+                model.task().name(),
                 model.version
             ))
             .into());
@@ -235,14 +246,17 @@ impl ScalarUDFImpl for PredictUdf {
         if !self.versioned {
             return Ok(ColumnarValue::Array(predictions));
         }
-        let fields = Self::struct_fields(predictions.data_type().clone());
         let versions = Arc::new(UInt64Array::from_value(
             u64::from(model.version),
             args.number_rows,
         ));
+        let columns: Vec<ArrayRef> = std::iter::once(predictions)
+            .chain(probabilities)
+            .chain(std::iter::once(versions as ArrayRef))
+            .collect();
         Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(
-            fields,
-            vec![predictions, versions],
+            struct_fields(model.task()),
+            columns,
             None,
         )?)))
     }
@@ -270,12 +284,23 @@ pub fn table_form(
     let features: Vec<String> = model.features.iter().map(|f| quote(&f.name)).collect();
     let kept: Vec<String> = columns.iter().map(|c| quote(c)).collect();
     let name = model.name.replace('\'', "''");
+    // k-means calls its prediction `cluster`; classifiers add `probability`.
+    let outputs: Vec<String> = struct_fields(model.task())
+        .iter()
+        .map(|field| {
+            let shown = match (field.name().as_str(), model.task()) {
+                ("prediction", Task::Clustering) => "cluster",
+                (other, _) => other,
+            };
+            format!("__flowsql_scored['{}'] AS {shown}", field.name())
+        })
+        .collect();
     Ok(format!(
-        "(SELECT {kept}, __flowsql_scored['prediction'] AS prediction, \
-         __flowsql_scored['model_version'] AS model_version \
+        "(SELECT {kept}, {outputs} \
          FROM (SELECT *, {VERSIONED}('{name}', {features}) AS __flowsql_scored \
          FROM ({input_sql}) AS __flowsql_input) AS __flowsql_prediction)",
         kept = kept.join(", "),
+        outputs = outputs.join(", "),
         features = features.join(", "),
     ))
 }

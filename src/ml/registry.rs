@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::features::{Encoded, Feature};
+use super::kmeans::KMeansModel;
 use super::linear::LinearModel;
-use super::trees::{Predictions, TreeModel};
+use super::logistic::LogisticModel;
+use super::trees::TreeModel;
 use crate::error::{Error, Result};
 
 /// The current file format.
@@ -27,6 +29,18 @@ pub enum Task {
     Regression,
     /// One of the label's classes.
     Classification,
+    /// A cluster (no label).
+    Clustering,
+}
+
+/// What a model predicted for some rows.
+pub enum Predictions {
+    /// Numbers.
+    Values(Vec<f64>),
+    /// Class indices, and each one's probability.
+    Classes(Vec<i64>, Vec<f64>),
+    /// Cluster indices, and each row's squared distance to its center.
+    Clusters(Vec<i64>, Vec<f64>),
 }
 
 impl Task {
@@ -35,12 +49,13 @@ impl Task {
         match self {
             Task::Regression => "regression",
             Task::Classification => "classification",
+            Task::Clustering => "clustering",
         }
     }
 
     /// From [`Task::name`].
     pub fn parse(text: &str) -> Option<Self> {
-        [Task::Regression, Task::Classification]
+        [Task::Regression, Task::Classification, Task::Clustering]
             .into_iter()
             .find(|t| t.name() == text)
     }
@@ -54,42 +69,53 @@ pub enum Fitted {
     Linear(LinearModel),
     /// A tree or a forest.
     Tree(TreeModel),
+    /// Logistic regression.
+    Logistic(LogisticModel),
+    /// k-means centers.
+    KMeans(KMeansModel),
 }
 
-/// How a model file holds its fit: a `linear` and a `tree` field, one of
-/// them null (the layout of files written before [`Fitted`]).
-#[derive(Serialize, Deserialize)]
+/// How a model file holds its fit: one field per kind (`linear`, `tree`,
+/// `logistic`, `kmeans`), the others null or absent (the layout of files
+/// written before [`Fitted`], which had only the first two).
+#[derive(Serialize, Deserialize, Default)]
 struct FittedFields {
     linear: Option<LinearModel>,
     #[serde(default)]
     tree: Option<TreeModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    logistic: Option<LogisticModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kmeans: Option<KMeansModel>,
 }
 
 impl TryFrom<FittedFields> for Fitted {
     type Error = String;
 
     fn try_from(fields: FittedFields) -> std::result::Result<Self, String> {
-        match (fields.linear, fields.tree) {
-            (Some(linear), None) => Ok(Fitted::Linear(linear)),
-            (None, Some(tree)) => Ok(Fitted::Tree(tree)),
-            (None, None) => Err("it has no fitted parameters".into()),
-            (Some(_), Some(_)) => Err("it has both a linear fit and a tree".into()),
+        let mut fits = Vec::new();
+        fits.extend(fields.linear.map(Fitted::Linear));
+        fits.extend(fields.tree.map(Fitted::Tree));
+        fits.extend(fields.logistic.map(Fitted::Logistic));
+        fits.extend(fields.kmeans.map(Fitted::KMeans));
+        match fits.len() {
+            0 => Err("it has no fitted parameters".into()),
+            1 => Ok(fits.pop().expect("one fit")),
+            _ => Err("it has more than one kind of fit".into()),
         }
     }
 }
 
 impl From<Fitted> for FittedFields {
     fn from(fitted: Fitted) -> Self {
+        let mut fields = FittedFields::default();
         match fitted {
-            Fitted::Linear(linear) => FittedFields {
-                linear: Some(linear),
-                tree: None,
-            },
-            Fitted::Tree(tree) => FittedFields {
-                linear: None,
-                tree: Some(tree),
-            },
+            Fitted::Linear(linear) => fields.linear = Some(linear),
+            Fitted::Tree(tree) => fields.tree = Some(tree),
+            Fitted::Logistic(logistic) => fields.logistic = Some(logistic),
+            Fitted::KMeans(kmeans) => fields.kmeans = Some(kmeans),
         }
+        fields
     }
 }
 
@@ -132,12 +158,19 @@ impl ModelFile {
         Task::parse(&self.task).unwrap_or(Task::Regression)
     }
 
-    /// Predictions for encoded rows, by the tree or forest, or the linear model.
+    /// Predictions for encoded rows.
     pub fn predict(&self, encoded: &Encoded) -> Result<Predictions> {
+        let (columns, rows) = (&encoded.columns, encoded.rows());
         Ok(match &self.fitted {
-            Fitted::Tree(tree) => tree.predict(&encoded.columns, encoded.rows()),
-            Fitted::Linear(linear) => {
-                Predictions::Values(linear.predict(&encoded.columns, encoded.rows()))
+            Fitted::Tree(tree) => tree.predict(columns, rows),
+            Fitted::Linear(linear) => Predictions::Values(linear.predict(columns, rows)),
+            Fitted::Logistic(logistic) => {
+                let (classes, probabilities) = logistic.predict(columns, rows);
+                Predictions::Classes(classes, probabilities)
+            }
+            Fitted::KMeans(kmeans) => {
+                let (clusters, distances) = kmeans.assign(columns, rows);
+                Predictions::Clusters(clusters, distances)
             }
         })
     }
@@ -146,7 +179,7 @@ impl ModelFile {
     pub fn tree(&self) -> Option<&TreeModel> {
         match &self.fitted {
             Fitted::Tree(tree) => Some(tree),
-            Fitted::Linear(_) => None,
+            _ => None,
         }
     }
 
@@ -154,7 +187,23 @@ impl ModelFile {
     pub fn linear(&self) -> Option<&LinearModel> {
         match &self.fitted {
             Fitted::Linear(linear) => Some(linear),
-            Fitted::Tree(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The logistic fit, for a logistic model.
+    pub fn logistic(&self) -> Option<&LogisticModel> {
+        match &self.fitted {
+            Fitted::Logistic(logistic) => Some(logistic),
+            _ => None,
+        }
+    }
+
+    /// The cluster centers, for a k-means model.
+    pub fn kmeans(&self) -> Option<&KMeansModel> {
+        match &self.fitted {
+            Fitted::KMeans(kmeans) => Some(kmeans),
+            _ => None,
         }
     }
 }
@@ -177,17 +226,33 @@ impl ModelFile {
                 ));
             }
         }
-        let classification = match Task::parse(&self.task) {
-            Some(task) => task == Task::Classification,
-            None => {
-                return Err(format!(
-                    "its task '{}' is neither classification nor regression",
-                    self.task
-                ))
-            }
+        let Some(task) = Task::parse(&self.task) else {
+            return Err(format!(
+                "its task '{}' is not classification, regression or clustering",
+                self.task
+            ));
         };
-        if classification && self.linear().is_some() {
-            return Err("it is a classification model with a linear fit".into());
+        let classification = task == Task::Classification;
+        let fits = match &self.fitted {
+            Fitted::Linear(_) => task == Task::Regression,
+            Fitted::Tree(_) => task != Task::Clustering,
+            Fitted::Logistic(_) => classification,
+            Fitted::KMeans(_) => task == Task::Clustering,
+        };
+        if !fits {
+            return Err(format!(
+                "it is a {} model with a fit of another kind",
+                self.task
+            ));
+        }
+        if let Some(logistic) = self.logistic() {
+            if self.classes.len() != logistic.classes() {
+                return Err("its classes do not match its coefficients".into());
+            }
+            logistic.check(width)?;
+        }
+        if let Some(kmeans) = self.kmeans() {
+            kmeans.check(width)?;
         }
         if let Some(tree) = self.tree() {
             if tree.classes.is_some() != classification {

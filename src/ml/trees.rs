@@ -20,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::bins::Bins;
+use super::registry::Predictions;
 use super::tree::{DecisionTree, Growth, Target};
 use crate::error::{Error, Result};
 
@@ -50,14 +51,6 @@ pub struct TreeModel {
     pub trees: Vec<DecisionTree>,
     /// Feature importances per encoded column, summing to 1.
     pub importances: Vec<f64>,
-}
-
-/// What a tree predicts.
-pub enum Predictions {
-    /// Class indices.
-    Classes(Vec<i64>),
-    /// Numbers.
-    Values(Vec<f64>),
 }
 
 impl TreeModel {
@@ -179,6 +172,7 @@ impl TreeModel {
         let width = self.classes.unwrap_or(1);
         let mut sums = vec![0.0; width];
         let mut out_classes = Vec::new();
+        let mut out_probabilities = Vec::new();
         let mut out_values = Vec::new();
         for row in 0..rows {
             sums.fill(0.0);
@@ -191,12 +185,13 @@ impl TreeModel {
                 Some(_) => {
                     let best = (0..width).fold(0, |b, k| if sums[k] > sums[b] { k } else { b });
                     out_classes.push(best as i64);
+                    out_probabilities.push(sums[best] / self.trees.len() as f64);
                 }
                 None => out_values.push(sums[0] / self.trees.len() as f64),
             }
         }
         match self.classes {
-            Some(_) => Predictions::Classes(out_classes),
+            Some(_) => Predictions::Classes(out_classes, out_probabilities),
             None => Predictions::Values(out_values),
         }
     }

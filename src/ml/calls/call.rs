@@ -24,6 +24,10 @@ pub enum MlFunction {
     TrainTree,
     /// `TRAIN_FOREST`: a random forest.
     TrainForest,
+    /// `TRAIN_LOGISTIC`: logistic regression.
+    TrainLogistic,
+    /// `TRAIN_KMEANS`: k-means clusters (no label).
+    TrainKMeans,
     /// `PREDICT`: a model's predictions, per row.
     Predict,
     /// `EVALUATE`: a model's metrics on labelled rows.
@@ -32,10 +36,12 @@ pub enum MlFunction {
 
 impl MlFunction {
     /// Every one, in the order messages list them.
-    pub const ALL: [MlFunction; 5] = [
+    pub const ALL: [MlFunction; 7] = [
         MlFunction::TrainLinear,
+        MlFunction::TrainLogistic,
         MlFunction::TrainTree,
         MlFunction::TrainForest,
+        MlFunction::TrainKMeans,
         MlFunction::Predict,
         MlFunction::Evaluate,
     ];
@@ -46,6 +52,8 @@ impl MlFunction {
             MlFunction::TrainLinear => "TRAIN_LINEAR",
             MlFunction::TrainTree => "TRAIN_TREE",
             MlFunction::TrainForest => "TRAIN_FOREST",
+            MlFunction::TrainLogistic => "TRAIN_LOGISTIC",
+            MlFunction::TrainKMeans => "TRAIN_KMEANS",
             MlFunction::Predict => "PREDICT",
             MlFunction::Evaluate => "EVALUATE",
         }
@@ -56,12 +64,14 @@ impl MlFunction {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
 
-    /// True for the training functions (they take a label).
+    /// True for the training functions.
     pub fn trains(self) -> bool {
-        matches!(
-            self,
-            MlFunction::TrainLinear | MlFunction::TrainTree | MlFunction::TrainForest
-        )
+        !matches!(self, MlFunction::Predict | MlFunction::Evaluate)
+    }
+
+    /// True for the training functions that take a label (all but k-means).
+    pub fn takes_label(self) -> bool {
+        self.trains() && self != MlFunction::TrainKMeans
     }
 }
 
@@ -96,7 +106,8 @@ impl Call {
     pub fn parse(function: MlFunction, args: &[FunctionArg]) -> Result<Self> {
         let usage = || {
             Error::query(match function {
-                _ if function.trains() => "TRAIN_LINEAR, TRAIN_TREE and TRAIN_FOREST are written TRAIN_...('model', TABLE t or (SELECT ...), 'label', option => value, ...)",
+                MlFunction::TrainKMeans => "TRAIN_KMEANS is written TRAIN_KMEANS('model', TABLE t or (SELECT ...), k => 5, option => value, ...)",
+                _ if function.trains() => "TRAIN_LINEAR, TRAIN_LOGISTIC, TRAIN_TREE and TRAIN_FOREST are written TRAIN_...('model', TABLE t or (SELECT ...), 'label', option => value, ...)",
                 MlFunction::Predict => "PREDICT is written PREDICT('model', TABLE t or (SELECT ...))",
                 _ => "EVALUATE is written EVALUATE('model', TABLE t or (SELECT ...))",
             })
@@ -135,7 +146,7 @@ impl Call {
             }
             _ => return Err(usage()),
         };
-        let label = match function.trains() {
+        let label = match function.takes_label() {
             true => Some(positional.get(2).and_then(text).ok_or_else(usage)?),
             false => None,
         };

@@ -1,6 +1,7 @@
 //! `EVALUATE('model', input)`: a regression model's rows, RMSE, MAE and
 //! R², or a classifier's accuracy and macro precision, recall and F1 (as
-//! scikit-learn averages them), on labelled rows.
+//! scikit-learn averages them), on labelled rows; a k-means model's
+//! inertia and silhouette.
 
 use std::sync::Arc;
 
@@ -12,9 +13,13 @@ use datafusion::prelude::SessionContext;
 use super::call::Call;
 use crate::error::{Error, Result};
 use crate::ml::features::{encode, HandleInvalid};
-use crate::ml::registry::{ModelFile, Registry, Task};
+use crate::ml::kmeans::KMeansModel;
+use crate::ml::registry::{ModelFile, Predictions, Registry, Task};
 use crate::ml::rows::Rows;
-use crate::ml::trees::Predictions;
+
+/// Most rows the silhouette is computed on (it compares every pair); a
+/// bigger input is sampled, every `rows / SILHOUETTE_ROWS`-th row.
+const SILHOUETTE_ROWS: usize = 10_000;
 
 /// The model's metrics on the call's labelled input.
 pub(super) async fn evaluate(
@@ -25,8 +30,10 @@ pub(super) async fn evaluate(
     call.check_options(&[])?;
     let model = registry.latest(&call.model)?;
     let input = call.input(ctx).await?;
-    if model.task() == Task::Classification {
-        return evaluate_classifier(call, &model, &input);
+    match model.task() {
+        Task::Classification => return evaluate_classifier(call, &model, &input),
+        Task::Clustering => return evaluate_clusters(call, &model, &input),
+        Task::Regression => {}
     }
     let encoded = encode(
         &input,
@@ -79,7 +86,7 @@ fn evaluate_classifier(call: &Call, model: &ModelFile, input: &Rows) -> Result<R
     })?;
     let labels = label_values(&label)?;
     let encoded = encode(input, &model.features, None, HandleInvalid::Skip)?;
-    let Predictions::Classes(predicted) = model.predict(&encoded)? else {
+    let Predictions::Classes(predicted, _) = model.predict(&encoded)? else {
         return Err(Error::Internal("a classifier predicted numbers".into()));
     };
     let mut pairs = Vec::new();
@@ -115,6 +122,44 @@ fn evaluate_classifier(call: &Call, model: &ModelFile, input: &Rows) -> Result<R
             Arc::new(Float64Array::from(vec![metrics[1]])),
             Arc::new(Float64Array::from(vec![metrics[2]])),
             Arc::new(Float64Array::from(vec![metrics[3]])),
+        ],
+    )?)
+}
+
+/// Inertia (the sum of squared distances to the nearest center, as
+/// scikit-learn's `inertia_`) and mean silhouette of a k-means model.
+fn evaluate_clusters(call: &Call, model: &ModelFile, input: &Rows) -> Result<RecordBatch> {
+    let encoded = encode(input, &model.features, None, HandleInvalid::Skip)?;
+    if encoded.rows() == 0 {
+        return Err(Error::Data(format!(
+            "EVALUATE('{}'): the input has no rows with valid features",
+            call.model
+        )));
+    }
+    let Predictions::Clusters(clusters, distances) = model.predict(&encoded)? else {
+        return Err(Error::Internal(
+            "a k-means model predicted no clusters".into(),
+        ));
+    };
+    let rows = encoded.rows();
+    let step = rows.div_ceil(SILHOUETTE_ROWS);
+    let sample: Vec<usize> = (0..rows).step_by(step).collect();
+    let silhouette = KMeansModel::silhouette(&encoded.columns, &clusters, &sample);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("skipped", DataType::UInt64, false),
+        Field::new("inertia", DataType::Float64, false),
+        Field::new("silhouette", DataType::Float64, false),
+        Field::new("silhouette_rows", DataType::UInt64, false),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(UInt64Array::from(vec![rows as u64])),
+            Arc::new(UInt64Array::from(vec![encoded.skipped as u64])),
+            Arc::new(Float64Array::from(vec![distances.iter().sum::<f64>()])),
+            Arc::new(Float64Array::from(vec![silhouette])),
+            Arc::new(UInt64Array::from(vec![sample.len() as u64])),
         ],
     )?)
 }

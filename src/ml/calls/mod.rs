@@ -14,14 +14,19 @@
 //! PREDICT scalar function, so it streams. The rest of the query is
 //! ordinary DataFusion SQL over them.
 //!
-//! One file per function: `train_linear.rs`, `train_tree.rs` (trees and
-//! forests), `evaluate.rs`, `per_window.rs` (training per window); PREDICT
-//! is [`super::predict`]. `call.rs` is a call's parsed arguments.
+//! One file per function: `train_linear.rs`, `train_logistic.rs`,
+//! `train_tree.rs` (trees and forests), `train_kmeans.rs`, `evaluate.rs`,
+//! `per_window.rs` (training per window); PREDICT is [`super::predict`].
+//! `call.rs` is a call's parsed arguments, `labels.rs` the label as
+//! classifiers and regressors see it.
 
 mod call;
 mod evaluate;
+mod labels;
 mod per_window;
+mod train_kmeans;
 mod train_linear;
+mod train_logistic;
 mod train_tree;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -183,6 +188,8 @@ pub async fn resolve(
 async fn run(call: &Call, ctx: &SessionContext, registry: &Registry) -> Result<RecordBatch> {
     match call.function {
         MlFunction::TrainLinear => train_linear::train(call, ctx, registry).await,
+        MlFunction::TrainLogistic => train_logistic::train(call, ctx, registry).await,
+        MlFunction::TrainKMeans => train_kmeans::train(call, ctx, registry).await,
         MlFunction::TrainTree | MlFunction::TrainForest => {
             train_tree::train(call, ctx, registry).await
         }

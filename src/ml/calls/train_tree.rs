@@ -11,11 +11,12 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 
 use super::call::{Call, MlFunction};
-use super::evaluate::{label_values, r_squared};
+use super::evaluate::r_squared;
+use super::labels;
 use crate::error::{Error, Result};
 use crate::ml::features::{encode, fit_features, HandleInvalid};
-use crate::ml::registry::{Fitted, ModelFile, Registry, Task};
-use crate::ml::trees::{Predictions, TreeModel, TreeOptions};
+use crate::ml::registry::{Fitted, ModelFile, Predictions, Registry, Task};
+use crate::ml::trees::{TreeModel, TreeOptions};
 
 /// Grows a tree (or a forest) on the call's input and stores a version.
 pub(super) async fn train(
@@ -41,23 +42,7 @@ pub(super) async fn train(
     let handle =
         HandleInvalid::parse(&call.option_text("handle_invalid").unwrap_or("error".into()))?;
     let input = call.training_input(ctx, &label).await?;
-    let label_column = input
-        .column(&label)?
-        .expect("training_input checked the label");
-    let task = match call.option_text("task") {
-        Some(text) => Task::parse(&text).ok_or_else(|| {
-            Error::query(format!(
-                "task => '{text}': use 'classification' or 'regression'"
-            ))
-        })?,
-        // A label of whole numbers or text names classes.
-        None if label_column.data_type().is_floating()
-            || matches!(label_column.data_type(), DataType::Decimal128(..)) =>
-        {
-            Task::Regression
-        }
-        None => Task::Classification,
-    };
+    let task = labels::task(call, &input, &label)?;
     let classification = task == Task::Classification;
     let options = TreeOptions {
         max_depth: call.number_option("max_depth")?,
@@ -73,68 +58,18 @@ pub(super) async fn train(
     };
     let features = fit_features(&input, &label, call.selected_features()?.as_deref(), handle)?;
     let mut encoded = encode(&input, &features, None, handle)?;
-    let labels = label_values(&label_column)?;
-    // Rows whose label is NULL: an error, or skipped like invalid features.
-    let labelled: Vec<bool> = encoded.kept.iter().map(|r| labels[*r].is_some()).collect();
-    if let Some(position) = labelled.iter().position(|l| !l) {
-        if handle == HandleInvalid::Error {
-            return Err(Error::Data(format!(
-                "row {}: label '{label}' is NULL; use handle_invalid => 'skip'",
-                encoded.kept[position] + 1
-            )));
-        }
-        for column in &mut encoded.columns {
-            *column = column
-                .iter()
-                .zip(&labelled)
-                .filter_map(|(v, l)| l.then_some(*v))
-                .collect();
-        }
-        encoded.skipped += labelled.iter().filter(|l| !**l).count();
-        encoded.kept.retain(|r| labels[*r].is_some());
-    }
-    if encoded.rows() == 0 {
-        return Err(Error::Data(format!(
-            "{}('{}'): every row was skipped",
-            call.function.name(),
-            call.model
-        )));
-    }
-    let y_text: Vec<&String> = encoded
-        .kept
-        .iter()
-        .filter_map(|r| labels[*r].as_ref())
-        .collect();
+    let labels = labels::labelled(call, &input, &label, &mut encoded, handle)?;
     let (tree, classes, accuracy, r2) = if classification {
-        let mut classes: Vec<String> = y_text.iter().map(|v| v.to_string()).collect();
-        classes.sort();
-        classes.dedup();
-        let y: Vec<u32> = y_text
-            .iter()
-            .map(|v| classes.binary_search(v).unwrap_or(0) as u32)
-            .collect();
+        let (classes, y) = labels::classes(&labels);
         let tree = TreeModel::fit_classifier(&encoded.columns, &y, classes.len(), &options)?;
-        let Predictions::Classes(predicted) = tree.predict(&encoded.columns, encoded.rows()) else {
+        let Predictions::Classes(predicted, _) = tree.predict(&encoded.columns, encoded.rows())
+        else {
             return Err(Error::Internal("a classifier predicted numbers".into()));
         };
-        let accuracy = predicted
-            .iter()
-            .zip(&y)
-            .filter(|(p, a)| **p == i64::from(**a))
-            .count() as f64
-            / y.len() as f64;
+        let accuracy = labels::accuracy(&predicted, &y);
         (tree, classes, Some(accuracy), None)
     } else {
-        let y: Vec<f64> = y_text
-            .iter()
-            .map(|v| {
-                v.parse::<f64>().map_err(|_| {
-                    Error::Data(format!(
-                        "label '{label}': '{v}' is not a number; use task => 'classification'"
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
+        let y = labels::values(&labels, &label)?;
         let tree = TreeModel::fit_regressor(&encoded.columns, &y, &options)?;
         let Predictions::Values(predicted) = tree.predict(&encoded.columns, encoded.rows()) else {
             return Err(Error::Internal("a regressor predicted classes".into()));
@@ -177,6 +112,32 @@ pub(super) async fn train(
         fitted: Fitted::Tree(tree),
         classes,
     })?;
+    trained_row(
+        &call.model,
+        version,
+        algorithm,
+        task,
+        rows,
+        &feature_names,
+        accuracy,
+        r2,
+    )
+}
+
+/// The one row a supervised training call returns: model, version,
+/// algorithm, task, rows, features, and its training accuracy
+/// (classification) or R² (regression).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn trained_row(
+    model: &str,
+    version: u32,
+    algorithm: &str,
+    task: &str,
+    rows: u64,
+    features: &[String],
+    accuracy: Option<f64>,
+    r2: Option<f64>,
+) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("model", DataType::Utf8, false),
         Field::new("version", DataType::UInt64, false),
@@ -188,12 +149,12 @@ pub(super) async fn train(
         Field::new("r2", DataType::Float64, true),
     ]));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![call.model.clone()])),
+        Arc::new(StringArray::from(vec![model])),
         Arc::new(UInt64Array::from(vec![u64::from(version)])),
         Arc::new(StringArray::from(vec![algorithm])),
         Arc::new(StringArray::from(vec![task])),
         Arc::new(UInt64Array::from(vec![rows])),
-        Arc::new(StringArray::from(vec![feature_names.join(", ")])),
+        Arc::new(StringArray::from(vec![features.join(", ")])),
         Arc::new(Float64Array::from(vec![accuracy])),
         Arc::new(Float64Array::from(vec![r2])),
     ];
