@@ -6,6 +6,11 @@
 //! Run: `cargo bench --bench ml` and `python3 benches/ml_sklearn.py`.
 //! Data: y = 3 + 2·a − b + 0.5·c + 0.25·d + noise, features uniform in
 //! [0, 1), a fixed SplitMix64 sequence (the script reproduces it).
+//! Round 2: 1M rows × 10 features for logistic regression (label: a
+//! weighted sum of the features plus noise above 0) and for k-means (8
+//! blobs, as tests/ml_round2.rs makes them); smartcore's own logistic
+//! regression and k-means on the same rows are timed once each and printed
+//! beside them.
 
 use std::sync::Arc;
 
@@ -66,6 +71,120 @@ fn table(rows: usize, classify: bool) -> MemTable {
     MemTable::try_new(schema, vec![vec![batch]]).unwrap()
 }
 
+/// 1M × 10: features f0..f9 uniform in [0, 1), and the binary label
+/// `Σ w_j (f_j − 0.5) + 0.3 (noise − 0.5) > 0`, w_j = ±(j + 1) / 10.
+fn logistic_columns(rows: usize) -> (Vec<Vec<f64>>, Vec<u32>) {
+    let columns: Vec<Vec<f64>> = (0..10).map(|c| uniform(c as u64 + 11, rows)).collect();
+    let noise = uniform(50, rows);
+    let y = (0..rows)
+        .map(|r| {
+            let score: f64 = (0..10)
+                .map(|j| {
+                    let w = (j as f64 + 1.0) / 10.0 * if j % 2 == 0 { 1.0 } else { -1.0 };
+                    w * (columns[j][r] - 0.5)
+                })
+                .sum::<f64>()
+                + 0.3 * (noise[r] - 0.5);
+            u32::from(score > 0.0)
+        })
+        .collect();
+    (columns, y)
+}
+
+/// 1M × 10 in 8 blobs: as tests/ml_round2.rs and the reference script.
+fn blob_columns(rows: usize, dims: usize, centers: usize) -> Vec<Vec<f64>> {
+    let centres = uniform(1000, centers * dims);
+    (0..dims)
+        .map(|d| {
+            let (a, b) = (uniform(d as u64 + 1, rows), uniform(d as u64 + 101, rows));
+            (0..rows)
+                .map(|r| centres[(r % centers) * dims + d] * 10.0 + a[r] + b[r] - 1.0)
+                .collect()
+        })
+        .collect()
+}
+
+fn columns_table(columns: &[Vec<f64>], label: Option<&[u32]>) -> MemTable {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (j, column) in columns.iter().enumerate() {
+        fields.push(Field::new(format!("f{j}"), DataType::Float64, false));
+        arrays.push(Arc::new(Float64Array::from(column.clone())));
+    }
+    if let Some(label) = label {
+        fields.push(Field::new("y", DataType::Int64, false));
+        arrays.push(Arc::new(
+            datafusion::arrow::array::Int64Array::from_iter_values(
+                label.iter().map(|v| i64::from(*v)),
+            ),
+        ));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).unwrap();
+    MemTable::try_new(schema, vec![vec![batch]]).unwrap()
+}
+
+/// smartcore's logistic regression and k-means on the same rows, timed once.
+fn smartcore_beside(logistic: &(Vec<Vec<f64>>, Vec<u32>), blobs: &[Vec<f64>]) {
+    use smartcore::cluster::kmeans::{KMeans, KMeansParameters};
+    use smartcore::linalg::basic::matrix::DenseMatrix;
+    use smartcore::linear::logistic_regression::{
+        LogisticRegression, LogisticRegressionParameters,
+    };
+    let matrix = |columns: &[Vec<f64>]| {
+        let rows = columns[0].len();
+        let flat: Vec<f64> = columns.iter().flatten().copied().collect();
+        DenseMatrix::new(rows, columns.len(), flat, true).unwrap()
+    };
+    let x = matrix(&logistic.0);
+    let start = std::time::Instant::now();
+    let fitted = LogisticRegression::fit(
+        &x,
+        &logistic.1,
+        LogisticRegressionParameters::default().with_alpha(1.0),
+    )
+    .unwrap();
+    let predicted: Vec<u32> = fitted.predict(&x).unwrap();
+    let accuracy = predicted
+        .iter()
+        .zip(&logistic.1)
+        .filter(|(p, y)| p == y)
+        .count() as f64
+        / predicted.len() as f64;
+    eprintln!(
+        "smartcore logistic fit 1M x 10: {:.2} s, training accuracy {accuracy:.6}",
+        start.elapsed().as_secs_f64()
+    );
+    let x = matrix(blobs);
+    let start = std::time::Instant::now();
+    let fitted: KMeans<f64, u32, DenseMatrix<f64>, Vec<u32>> =
+        KMeans::fit(&x, KMeansParameters::default().with_k(8).with_max_iter(300)).unwrap();
+    let elapsed = start.elapsed().as_secs_f64();
+    let labels: Vec<u32> = fitted.predict(&x).unwrap();
+    // Inertia from the labels: each blob's squared distances to its mean.
+    let mut sums = vec![vec![0.0; blobs.len()]; 8];
+    let mut counts = vec![0usize; 8];
+    for (r, l) in labels.iter().enumerate() {
+        counts[*l as usize] += 1;
+        for (j, column) in blobs.iter().enumerate() {
+            sums[*l as usize][j] += column[r];
+        }
+    }
+    let inertia: f64 = labels
+        .iter()
+        .enumerate()
+        .map(|(r, l)| {
+            let l = *l as usize;
+            blobs
+                .iter()
+                .enumerate()
+                .map(|(j, column)| (column[r] - sums[l][j] / counts[l] as f64).powi(2))
+                .sum::<f64>()
+        })
+        .sum();
+    eprintln!("smartcore k-means fit 1M x 10, k = 8: {elapsed:.2} s, inertia {inertia:.1}");
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -81,6 +200,16 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     ctx.register_table("forest_100k", Arc::new(table(100_000, true)))
         .unwrap();
+    let logistic = logistic_columns(1_000_000);
+    let blobs = blob_columns(1_000_000, 10, 8);
+    ctx.register_table(
+        "logistic_1m",
+        Arc::new(columns_table(&logistic.0, Some(&logistic.1))),
+    )
+    .unwrap();
+    ctx.register_table("blobs_1m", Arc::new(columns_table(&blobs, None)))
+        .unwrap();
+    smartcore_beside(&logistic, &blobs);
 
     // The accuracy side of the comparison: printed once, beside the times.
     for (sql, metric) in [
@@ -88,6 +217,14 @@ fn bench(c: &mut Criterion) {
         (
             "SELECT accuracy FROM TRAIN_FOREST('forest', TABLE forest_100k, 'y', num_trees => 100, max_depth => 8, seed => 1)",
             "forest training accuracy",
+        ),
+        (
+            "SELECT accuracy FROM TRAIN_LOGISTIC('logistic', TABLE logistic_1m, 'y')",
+            "logistic training accuracy",
+        ),
+        (
+            "SELECT inertia FROM TRAIN_KMEANS('kmeans', TABLE blobs_1m, k => 8, seed => 1)",
+            "k-means inertia (n_init 1)",
         ),
     ] {
         let batches = runtime.block_on(async {
@@ -136,6 +273,40 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
         })
     });
+    group.throughput(Throughput::Elements(1_000_000));
+    group.bench_function("train_logistic_1M_x10", |b| {
+        b.to_async(&runtime).iter(|| async {
+            engine
+                .execute("SELECT * FROM TRAIN_LOGISTIC('logistic', TABLE logistic_1m, 'y')")
+                .await
+                .unwrap();
+        })
+    });
+    group.bench_function("train_kmeans_1M_x10_k8", |b| {
+        b.to_async(&runtime).iter(|| async {
+            engine
+                .execute("SELECT * FROM TRAIN_KMEANS('kmeans', TABLE blobs_1m, k => 8, seed => 1)")
+                .await
+                .unwrap();
+        })
+    });
+    for (name, sql) in [
+        (
+            "predict_logistic_1M_x10",
+            "SELECT COUNT(*) FROM PREDICT('logistic', TABLE logistic_1m) WHERE probability > 0.5",
+        ),
+        (
+            "predict_kmeans_1M_x10",
+            "SELECT COUNT(*) FROM PREDICT('kmeans', TABLE blobs_1m) WHERE cluster >= 0",
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let rows = engine.query(sql).await.unwrap().collect().await.unwrap();
+                assert_eq!(rows[0].num_rows(), 1);
+            })
+        });
+    }
     group.finish();
 }
 

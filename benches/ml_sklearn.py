@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LinearRegression
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LinearRegression, LogisticRegression
 
 MASK64 = (1 << 64) - 1
 
@@ -34,6 +35,35 @@ def data(rows, classify):
     return np.column_stack(cols[:4]), y
 
 
+def uniform_fast(seed, n):
+    """uniform(), vectorized (the same numbers)."""
+    with np.errstate(over="ignore"):
+        z = np.uint64(seed) + np.arange(1, n + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def logistic_data(rows):
+    """benches/ml.rs logistic_columns."""
+    cols = [uniform_fast(c + 11, rows) for c in range(10)]
+    noise = uniform_fast(50, rows)
+    score = sum((j + 1) / 10 * (1 if j % 2 == 0 else -1) * (cols[j] - 0.5) for j in range(10))
+    y = (score + 0.3 * (noise - 0.5) > 0).astype(np.int64)
+    return np.column_stack(cols), y
+
+
+def blobs(rows, dims, centers):
+    """benches/ml.rs blob_columns."""
+    centres = uniform_fast(1000, centers * dims).reshape(centers, dims) * 10.0
+    blob = np.arange(rows) % centers
+    return np.column_stack([
+        centres[blob, d] + uniform_fast(d + 1, rows) + uniform_fast(d + 101, rows) - 1.0
+        for d in range(dims)
+    ])
+
+
 def best(f, repeat=5):
     times = []
     for _ in range(repeat):
@@ -53,3 +83,13 @@ if __name__ == "__main__":
     fit, forest = best(lambda: RandomForestClassifier(n_estimators=100, max_depth=8, n_jobs=1, random_state=1).fit(X, y), repeat=2)
     print(f"random forest fit 100k x 4, 100 trees, depth 8, one job: {fit:.2f} s; "
           f"training accuracy {forest.score(X, y):.4f}")
+    X, y = logistic_data(1_000_000)
+    fit, model = best(lambda: LogisticRegression(C=1.0).fit(X, y), repeat=3)
+    predict, _ = best(lambda: model.predict_proba(X))
+    print(f"logistic fit 1M x 10 (lbfgs, C = 1): {fit:.2f} s; predict_proba 1M: "
+          f"{predict * 1000:.1f} ms; training accuracy {model.score(X, y):.6f}")
+    X = blobs(1_000_000, 10, 8)
+    fit, model = best(lambda: KMeans(n_clusters=8, n_init=1, random_state=1).fit(X), repeat=3)
+    predict, _ = best(lambda: model.predict(X))
+    print(f"k-means fit 1M x 10, k = 8, n_init 1: {fit:.2f} s; predict 1M: "
+          f"{predict * 1000:.1f} ms; inertia {model.inertia_:.1f}")

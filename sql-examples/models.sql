@@ -1,4 +1,4 @@
--- Models in SQL: train, inspect, evaluate and apply linear models, trees and forests.
+-- Models in SQL: train, inspect, evaluate and apply linear and logistic models, trees, forests and k-means.
 -- Models are stored under --data-dir (default ./.flowsql), one file per version.
 -- Run from the repository root:  flowsql -f sql-examples/models.sql
 
@@ -55,6 +55,20 @@ FROM customers ORDER BY id LIMIT 3;
 
 -- Which features the forest split on most: the importances column.
 DESCRIBE MODEL churn;
+
+-- Logistic regression (l2 is scikit-learn's 1/C): PREDICT adds the
+-- probability of the predicted class.
+SELECT * FROM TRAIN_LOGISTIC('churn_lr', (SELECT tenure, tickets, churned FROM customers WHERE id % 4 <> 0), 'churned', l2 => 1.0);
+SELECT * FROM EVALUATE('churn_lr', (SELECT * FROM customers WHERE id % 4 = 0));
+SELECT id, tenure, tickets, prediction, ROUND(probability, 3) AS probability
+FROM PREDICT('churn_lr', (SELECT * FROM customers WHERE id % 4 = 0))
+ORDER BY id LIMIT 5;
+
+-- k-means: segments of customers by tenure and tickets (no label).
+SELECT * FROM TRAIN_KMEANS('segments', (SELECT tenure, tickets FROM customers), k => 3, n_init => 10, seed => 42);
+SELECT cluster, COUNT(*) AS customers, ROUND(AVG(tenure), 2) AS tenure, ROUND(AVG(tickets), 2) AS tickets
+FROM PREDICT('segments', TABLE customers) GROUP BY cluster ORDER BY cluster;
+SELECT * FROM EVALUATE('segments', (SELECT tenure, tickets FROM customers));
 
 -- On a stream: each bid priced as it arrives, with the model version that
 -- priced it (retraining 'bid_price' meanwhile would show in model_version).

@@ -34,7 +34,7 @@ use crate::error::{catch_panic, statement_excerpt, Error, Result};
 use crate::jobs::{jobs_batch, Checkpointing, Jobs};
 use crate::ml;
 use crate::ml::predict::PredictUdf;
-use crate::ml::registry::Registry;
+use crate::ml::registry::{check_name, Registry};
 use crate::pipeline::Pipeline;
 use crate::planner::current_watermark::CurrentWatermarkUdf;
 use crate::planner::streaming::{plan_stream, reads_stream, Sources};
@@ -313,11 +313,32 @@ impl Engine {
         let text = ml::calls::rewrite_table_arguments(&text);
         match sql::parse_statement(&text)? {
             Statement::ShowModels => one_batch(ml::describe::models_batch(&self.models)?),
-            Statement::DescribeModel(name) => {
-                one_batch(ml::describe::versions_batch(&self.models.versions(&name)?)?)
+            Statement::DescribeModel { name, version } => {
+                let versions = match version {
+                    None => self.models.versions(&name)?,
+                    Some(v) => vec![self.models.version(&name, v)?],
+                };
+                one_batch(ml::describe::versions_batch(&versions)?)
             }
-            Statement::DropModel(name) => {
-                self.models.drop_model(&name)?;
+            Statement::DropModel {
+                name,
+                version,
+                if_exists,
+            } => {
+                let dropped = match version {
+                    None => self.models.drop_model(&name),
+                    Some(v) => self.models.drop_version(&name, v),
+                };
+                match dropped {
+                    Err(Error::Query { .. }) if if_exists && check_name(&name).is_ok() => {}
+                    other => other?,
+                }
+                Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
+                    Arc::new(Schema::empty()),
+                ))))
+            }
+            Statement::SetModelVersion { name, version } => {
+                self.models.pin(&name, version)?;
                 Ok(QueryStream::new(Box::pin(EmptyRecordBatchStream::new(
                     Arc::new(Schema::empty()),
                 ))))

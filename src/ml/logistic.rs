@@ -77,9 +77,10 @@ impl LogisticModel {
             if !decrement.is_finite() {
                 break;
             }
-            // Converged: the Newton decrement, the predicted decrease of
-            // the loss, is at rounding level.
-            if decrement <= 1e-20 * (1.0 + loss.abs()) {
+            // Converged: the Newton decrement (twice the predicted
+            // decrease of the loss) is at the rounding level of a sum over
+            // all rows.
+            if decrement <= 1e-14 * (1.0 + loss.abs()) {
                 converged = true;
                 break;
             }

@@ -91,7 +91,7 @@ impl PredictUdf {
         // ever holds whole entries.
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, model)) = cache.get(name) {
-            if *seen == changed && self.registry.file(name, model.version)? == path {
+            if *seen == changed && path.ends_with(format!("v{}.json", model.version)) {
                 return Ok(Arc::clone(model));
             }
         }
@@ -263,9 +263,12 @@ impl ScalarUDFImpl for PredictUdf {
 }
 
 /// The SQL the table form `PREDICT('model', input)` stands for: the input's
-/// columns, then `prediction` and `model_version`. `columns` are the input's
-/// column names; each of the model's features must be one of them.
+/// columns, then `prediction` and `model_version`. `spec` is the model as
+/// the call names it (`m`, or `m@3` for version 3), `model` the version it
+/// names now; `columns` are the input's column names, each of the model's
+/// features must be one of them.
 pub fn table_form(
+    spec: &str,
     model: &ModelFile,
     input_sql: &str,
     columns: &[String],
@@ -283,7 +286,7 @@ pub fn table_form(
     }
     let features: Vec<String> = model.features.iter().map(|f| quote(&f.name)).collect();
     let kept: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-    let name = model.name.replace('\'', "''");
+    let name = spec.replace('\'', "''");
     // k-means calls its prediction `cluster`; classifiers add `probability`.
     let outputs: Vec<String> = struct_fields(model.task())
         .iter()

@@ -1,6 +1,10 @@
 //! The model registry: every training run is a new version, stored as a
 //! JSON file under `<data-dir>/models/<name>/v<version>.json`.
 //!
+//! Unpinned PREDICT and EVALUATE use the newest version, or the one
+//! `ALTER MODEL m SET VERSION n` pinned (a rollback: the number is in
+//! `<name>/current`) until the next training; `'m@3'` names version 3.
+//!
 //! The file format is versioned (`format_version`); a file that cannot be
 //! read or parsed is an error naming the file, never a crash. Files are
 //! written under a temporary name and renamed, so a half-written model is
@@ -291,6 +295,9 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// The file holding the pinned version of a model.
+const PIN_FILE: &str = "current";
+
 /// The version in a file name `v<N>.json`.
 fn version_of(file: &str) -> Option<u32> {
     file.strip_prefix('v')?.strip_suffix(".json")?.parse().ok()
@@ -326,6 +333,8 @@ impl Registry {
         })?;
         model.format_version = FORMAT_VERSION;
         let path = dir.join(format!("v{}.json", model.version));
+        // A new version ends a rollback: unpinned calls use it.
+        self.unpin(&model.name)?;
         let staging = dir.join(format!(".v{}.json.tmp", model.version));
         let text = serde_json::to_string_pretty(&model)
             .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?;
@@ -367,20 +376,102 @@ impl Registry {
         Ok(self.version_numbers(name)?.len())
     }
 
-    /// The newest version of `name`.
-    pub fn latest(&self, name: &str) -> Result<ModelFile> {
-        let numbers = self.version_numbers(name)?;
-        let Some(v) = numbers.last() else {
-            return Err(self.unknown(name));
-        };
-        self.load(&self.file(name, *v)?)
+    /// The version `spec` names: `'m@3'` is version 3 of `m`; a plain
+    /// name is its current version (the pinned one, else the newest).
+    pub fn latest(&self, spec: &str) -> Result<ModelFile> {
+        let (name, version) = self.resolve(spec)?;
+        self.load(&self.file(name, version)?)
     }
 
-    /// The file of the newest version of `name`, and when it last changed.
-    pub fn latest_file(&self, name: &str) -> Result<(PathBuf, std::time::SystemTime)> {
-        let Some(v) = self.version_numbers(name)?.last().copied() else {
+    /// Version `version` of `name`.
+    pub fn version(&self, name: &str, version: u32) -> Result<ModelFile> {
+        self.resolve(&format!("{name}@{version}"))?;
+        self.load(&self.file(name, version)?)
+    }
+
+    /// The model and version `spec` names (`m` or `m@3`), checked to exist.
+    fn resolve<'a>(&self, spec: &'a str) -> Result<(&'a str, u32)> {
+        let (name, pinned) = match spec.rsplit_once('@') {
+            Some((name, v)) => {
+                let v = v.parse::<u32>().map_err(|_| {
+                    Error::query(format!(
+                        "'{spec}': write 'model@<version number>', e.g. '{name}@1'"
+                    ))
+                })?;
+                (name, Some(v))
+            }
+            None => (spec, None),
+        };
+        let numbers = self.version_numbers(name)?;
+        let Some(newest) = numbers.last().copied() else {
             return Err(self.unknown(name));
         };
+        let version = match pinned {
+            Some(v) => v,
+            None => self
+                .pinned(name)?
+                .filter(|v| numbers.contains(v))
+                .unwrap_or(newest),
+        };
+        if !numbers.contains(&version) {
+            let list: Vec<String> = numbers.iter().map(u32::to_string).collect();
+            return Err(Error::query(format!(
+                "model '{name}' has no version {version}; it has {}",
+                list.join(", ")
+            )));
+        }
+        Ok((name, version))
+    }
+
+    /// The version `ALTER MODEL ... SET VERSION` pinned, if any.
+    fn pinned(&self, name: &str) -> Result<Option<u32>> {
+        let path = self.model_dir(name)?.join(PIN_FILE);
+        Ok(std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok()))
+    }
+
+    /// `ALTER MODEL name SET VERSION version`: unpinned calls use it until
+    /// the next training.
+    pub fn pin(&self, name: &str, version: u32) -> Result<()> {
+        self.version(name, version)?;
+        let dir = self.model_dir(name)?;
+        let (path, staging) = (dir.join(PIN_FILE), dir.join(".current.tmp"));
+        std::fs::write(&staging, version.to_string())
+            .and_then(|()| std::fs::rename(&staging, &path))
+            .map_err(|e| Error::External(format!("cannot write '{}': {e}", path.display())))
+    }
+
+    fn unpin(&self, name: &str) -> Result<()> {
+        let path = self.model_dir(name)?.join(PIN_FILE);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::External(format!(
+                "cannot remove '{}': {e}",
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// `DROP MODEL name VERSION version`; dropping the last version drops
+    /// the model, and dropping the pinned one ends the pin.
+    pub fn drop_version(&self, name: &str, version: u32) -> Result<()> {
+        self.version(name, version)?;
+        if self.version_numbers(name)?.len() == 1 {
+            return self.drop_model(name);
+        }
+        if self.pinned(name)? == Some(version) {
+            self.unpin(name)?;
+        }
+        let path = self.file(name, version)?;
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::External(format!("cannot remove '{}': {e}", path.display())))
+    }
+
+    /// The file of the version `spec` names (see [`Registry::latest`]), and
+    /// when it last changed.
+    pub fn latest_file(&self, spec: &str) -> Result<(PathBuf, std::time::SystemTime)> {
+        let (name, v) = self.resolve(spec)?;
         let path = self.file(name, v)?;
         let changed = std::fs::metadata(&path)
             .and_then(|m| m.modified())
@@ -416,7 +507,9 @@ impl Registry {
             let file = entry.file_name().to_string_lossy().into_owned();
             let own = version_of(&file)
                 .or_else(|| version_of(file.strip_prefix('.')?.strip_suffix(".tmp")?))
-                .is_some();
+                .is_some()
+                || file == PIN_FILE
+                || file == ".current.tmp";
             if own && entry.file_type().is_ok_and(|t| t.is_file()) {
                 std::fs::remove_file(entry.path()).map_err(|e| {
                     Error::External(format!("cannot remove '{}': {e}", entry.path().display()))

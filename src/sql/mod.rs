@@ -33,10 +33,30 @@ pub enum Statement {
     StopJob(u64),
     /// `SHOW MODELS`.
     ShowModels,
-    /// `DESCRIBE MODEL <name>`.
-    DescribeModel(String),
-    /// `DROP MODEL <name>`.
-    DropModel(String),
+    /// `DESCRIBE MODEL <name> [VERSION <n>]`.
+    DescribeModel {
+        /// The model.
+        name: String,
+        /// One version, or all of them.
+        version: Option<u32>,
+    },
+    /// `DROP MODEL [IF EXISTS] <name> [VERSION <n>]`.
+    DropModel {
+        /// The model.
+        name: String,
+        /// One version, or the whole model.
+        version: Option<u32>,
+        /// `IF EXISTS`: no model (or version) of that name is no error.
+        if_exists: bool,
+    },
+    /// `ALTER MODEL <name> SET VERSION <n>`: the version unpinned PREDICT
+    /// and EVALUATE use, until the next training.
+    SetModelVersion {
+        /// The model.
+        name: String,
+        /// The version.
+        version: u32,
+    },
     /// `SET;` (Flink's): the settings changed in this session.
     ListSettings,
     /// `RESET 'key'`, or `RESET;` for every setting.
@@ -79,6 +99,83 @@ pub fn session_views(statement: &mut DFStatement) {
     }
 }
 
+/// `DESCRIBE MODEL`, `DROP MODEL` and `ALTER MODEL ... SET VERSION`: the
+/// name may be quoted; the registry says whether it is a model name.
+fn model_statement(sql: &str) -> Result<Statement> {
+    // A quoted name may hold spaces: it stands in as one word.
+    let (sql, quoted) = match sql.find(['\'', '"']) {
+        Some(open) => {
+            let quote = &sql[open..open + 1];
+            match sql[open + 1..].find(quote) {
+                Some(len) => (
+                    format!("{} \u{1} {}", &sql[..open], &sql[open + len + 2..]),
+                    Some(sql[open + 1..open + 1 + len].to_string()),
+                ),
+                None => (sql.to_string(), None),
+            }
+        }
+        None => (sql.to_string(), None),
+    };
+    let words: Vec<&str> = sql
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(';'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+    let name = |w: &str| match (&quoted, w) {
+        (Some(quoted), "\u{1}") => quoted.clone(),
+        _ => w.to_string(),
+    };
+    let version = |w: &str| {
+        w.parse::<u32>().map_err(|_| {
+            Error::query(format!(
+                "VERSION takes a version number, not '{w}'; DESCRIBE MODEL lists them"
+            ))
+        })
+    };
+    let usage = || {
+        Error::query(
+            "write DESCRIBE MODEL m [VERSION n], DROP MODEL [IF EXISTS] m [VERSION n] or \
+             ALTER MODEL m SET VERSION n",
+        )
+    };
+    match upper.as_slice() {
+        ["DESCRIBE" | "DESC", "MODEL", _] => Ok(Statement::DescribeModel {
+            name: name(words[2]),
+            version: None,
+        }),
+        ["DESCRIBE" | "DESC", "MODEL", _, "VERSION", _] => Ok(Statement::DescribeModel {
+            name: name(words[2]),
+            version: Some(version(words[4])?),
+        }),
+        ["DROP", "MODEL", rest @ ..] => {
+            let (if_exists, at) = match rest {
+                ["IF", "EXISTS", ..] => (true, 4),
+                _ => (false, 2),
+            };
+            match &upper[at..] {
+                [_] => Ok(Statement::DropModel {
+                    name: name(words[at]),
+                    version: None,
+                    if_exists,
+                }),
+                [_, "VERSION", _] => Ok(Statement::DropModel {
+                    name: name(words[at]),
+                    version: Some(version(words[at + 2])?),
+                    if_exists,
+                }),
+                _ => Err(usage()),
+            }
+        }
+        ["ALTER", "MODEL", _, "SET", "VERSION", _] => Ok(Statement::SetModelVersion {
+            name: name(words[2]),
+            version: version(words[5])?,
+        }),
+        _ => Err(usage()),
+    }
+}
+
 /// Parses exactly one statement.
 pub fn parse_statement(sql: &str) -> Result<Statement> {
     unsupported::refuse_unsupported(sql)?;
@@ -115,20 +212,8 @@ pub fn parse_statement(sql: &str) -> Result<Statement> {
                     .to_string(),
             )));
         }
-        [verb @ ("DESCRIBE" | "DESC" | "DROP"), "MODEL", _, ..] => {
-            // The name is the rest of the statement, quoted or not; the
-            // registry says whether it is a model name.
-            let rest = sql.trim_start()[verb.len()..].trim_start()["MODEL".len()..].trim();
-            let name = rest
-                .trim_end_matches(';')
-                .trim()
-                .trim_matches(|c| c == '\'' || c == '"')
-                .to_string();
-            return Ok(if *verb == "DROP" {
-                Statement::DropModel(name)
-            } else {
-                Statement::DescribeModel(name)
-            });
+        ["DESCRIBE" | "DESC" | "DROP" | "ALTER", "MODEL", ..] => {
+            return model_statement(sql);
         }
         _ => {}
     }

@@ -156,7 +156,7 @@ pub async fn resolve(
                     .iter()
                     .map(|f| f.name().clone())
                     .collect();
-                super::predict::table_form(&model, sql, &columns)?
+                super::predict::table_form(&call.model, &model, sql, &columns)?
             } else if matches!(call.input, Input::Window(_)) {
                 let function = function.name();
                 return Err(Error::query(format!(
