@@ -163,7 +163,7 @@ fn smartcore_beside(logistic: &(Vec<Vec<f64>>, Vec<u32>), blobs: &[Vec<f64>]) {
     let labels: Vec<u32> = fitted.predict(&x).unwrap();
     // Inertia from the labels: each blob's squared distances to its mean.
     let mut sums = vec![vec![0.0; blobs.len()]; 8];
-    let mut counts = vec![0usize; 8];
+    let mut counts = [0usize; 8];
     for (r, l) in labels.iter().enumerate() {
         counts[*l as usize] += 1;
         for (j, column) in blobs.iter().enumerate() {
