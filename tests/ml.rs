@@ -53,7 +53,7 @@ async fn train_linear_is_exact_least_squares() {
         1.0
     ));
 
-    let model = Registry::new(dir.path()).latest("price_model").unwrap();
+    let model = Registry::new(dir.path()).current("price_model").unwrap();
     let linear = model.linear().unwrap();
     // Categories sorted: east (reference), north, south.
     let expected = [3.0, 250.0, 100.0, -40.0];
@@ -249,7 +249,7 @@ async fn keep_imputes_means_and_gives_null_text_its_own_category() {
         trained[0].column(1).as_primitive::<UInt64Type>().value(0),
         0
     );
-    let model = Registry::new(dir.path()).latest("k").unwrap();
+    let model = Registry::new(dir.path()).current("k").unwrap();
     let linear = model.linear().unwrap();
     // Categories north (reference), south, then NULL: 250 above east's 0
     // relative to north's 100.

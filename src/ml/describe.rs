@@ -14,7 +14,7 @@ use crate::error::Result;
 /// newest file cannot be read is listed too, with the reason in `error`.
 pub fn models_batch(registry: &Registry) -> Result<RecordBatch> {
     let names = registry.names()?;
-    let latest: Vec<Result<ModelFile>> = names.iter().map(|name| registry.latest(name)).collect();
+    let latest: Vec<Result<ModelFile>> = names.iter().map(|name| registry.current(name)).collect();
     // No versions for a directory that is no model: its error says why.
     let versions: Vec<u64> = names
         .iter()

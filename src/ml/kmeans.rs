@@ -114,15 +114,26 @@ impl KMeansModel {
         Ok(KMeansModel { centers })
     }
 
-    /// Each row's nearest center, and its squared distance to it.
+    /// Each row's nearest center, and its squared distance to it: center
+    /// by center, column by column (the layout PREDICT's batches come in).
     pub fn assign(&self, columns: &[Vec<f64>], rows: usize) -> (Vec<i64>, Vec<f64>) {
-        let points = Points::new(columns, rows);
-        (0..rows)
-            .map(|row| {
-                let (c, d) = nearest(&self.centers, points.row(row));
-                (c as i64, d)
-            })
-            .unzip()
+        let mut clusters = vec![0i64; rows];
+        let mut best = vec![f64::INFINITY; rows];
+        let mut distances = vec![0.0; rows];
+        for (c, center) in self.centers.iter().enumerate() {
+            distances.fill(0.0);
+            for (column, x) in columns.iter().zip(center) {
+                for (d, v) in distances.iter_mut().zip(column) {
+                    *d += (v - x) * (v - x);
+                }
+            }
+            for ((cluster, b), d) in clusters.iter_mut().zip(&mut best).zip(&distances) {
+                if *d < *b {
+                    (*cluster, *b) = (c as i64, *d);
+                }
+            }
+        }
+        (clusters, best)
     }
 
     /// The mean silhouette of rows `sample` clustered as `clusters`

@@ -8,6 +8,7 @@
 //! - `bins` (internal): feature values cut into at most 256 bins for tree growing.
 //! - `tree` (internal): one CART decision tree.
 //! - [`trees`]: decision trees and random forests as models.
+//! - [`predictions`]: what a model predicted, the shape every model returns.
 //! - [`rows`]: a model's input, as the batches a query returned.
 //! - [`registry`]: versioned models on disk under the data directory.
 //! - `calls` (internal): `TRAIN_LINEAR`, `TRAIN_LOGISTIC`, `TRAIN_TREE`,
@@ -24,6 +25,7 @@ pub(crate) mod kmeans;
 pub(crate) mod linear;
 pub(crate) mod logistic;
 pub(crate) mod predict;
+pub mod predictions;
 pub mod registry;
 pub mod rows;
 pub(crate) mod tree;

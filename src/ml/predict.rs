@@ -33,7 +33,8 @@ use datafusion::logical_expr::{
 };
 
 use super::features::{check_type, encode, HandleInvalid};
-use super::registry::{ModelFile, Predictions, Registry, Task};
+use super::predictions::Predictions;
+use super::registry::{ModelFile, Registry, Task};
 use crate::error::Error;
 
 /// The internal name of the versioned form the table form is rewritten to.
@@ -86,7 +87,7 @@ impl PredictUdf {
 
     /// The newest version of `name`, parsed again only when its file changed.
     fn model(&self, name: &str) -> crate::error::Result<Arc<ModelFile>> {
-        let (path, changed) = self.registry.latest_file(name)?;
+        let (path, changed) = self.registry.current_file(name)?;
         // A panic elsewhere cannot leave the cache half-written: it only
         // ever holds whole entries.
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

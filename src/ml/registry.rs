@@ -19,6 +19,7 @@ use super::features::{Encoded, Feature};
 use super::kmeans::KMeansModel;
 use super::linear::LinearModel;
 use super::logistic::LogisticModel;
+use super::predictions::Predictions;
 use super::trees::TreeModel;
 use crate::error::{Error, Result};
 
@@ -35,16 +36,6 @@ pub enum Task {
     Classification,
     /// A cluster (no label).
     Clustering,
-}
-
-/// What a model predicted for some rows.
-pub enum Predictions {
-    /// Numbers.
-    Values(Vec<f64>),
-    /// Class indices, and each one's probability.
-    Classes(Vec<i64>, Vec<f64>),
-    /// Cluster indices, and each row's squared distance to its center.
-    Clusters(Vec<i64>, Vec<f64>),
 }
 
 impl Task {
@@ -333,14 +324,14 @@ impl Registry {
         })?;
         model.format_version = FORMAT_VERSION;
         let path = dir.join(format!("v{}.json", model.version));
-        // A new version ends a rollback: unpinned calls use it.
-        self.unpin(&model.name)?;
         let staging = dir.join(format!(".v{}.json.tmp", model.version));
         let text = serde_json::to_string_pretty(&model)
             .map_err(|e| Error::Internal(format!("cannot encode model: {e}")))?;
         std::fs::write(&staging, text)
             .and_then(|()| std::fs::rename(&staging, &path))
             .map_err(|e| Error::External(format!("cannot write '{}': {e}", path.display())))?;
+        // The new version ends a rollback: unpinned calls use it.
+        self.unpin(&model.name)?;
         Ok(model.version)
     }
 
@@ -378,20 +369,20 @@ impl Registry {
 
     /// The version `spec` names: `'m@3'` is version 3 of `m`; a plain
     /// name is its current version (the pinned one, else the newest).
-    pub fn latest(&self, spec: &str) -> Result<ModelFile> {
+    pub fn current(&self, spec: &str) -> Result<ModelFile> {
         let (name, version) = self.resolve(spec)?;
         self.load(&self.file(name, version)?)
     }
 
     /// Version `version` of `name`.
     pub fn version(&self, name: &str, version: u32) -> Result<ModelFile> {
-        self.resolve(&format!("{name}@{version}"))?;
+        let version = self.existing(name, Some(version))?;
         self.load(&self.file(name, version)?)
     }
 
     /// The model and version `spec` names (`m` or `m@3`), checked to exist.
     fn resolve<'a>(&self, spec: &'a str) -> Result<(&'a str, u32)> {
-        let (name, pinned) = match spec.rsplit_once('@') {
+        let (name, version) = match spec.rsplit_once('@') {
             Some((name, v)) => {
                 let v = v.parse::<u32>().map_err(|_| {
                     Error::query(format!(
@@ -402,11 +393,16 @@ impl Registry {
             }
             None => (spec, None),
         };
+        Ok((name, self.existing(name, version)?))
+    }
+
+    /// `version` of `name`, or its current one, checked to exist.
+    fn existing(&self, name: &str, version: Option<u32>) -> Result<u32> {
         let numbers = self.version_numbers(name)?;
         let Some(newest) = numbers.last().copied() else {
             return Err(self.unknown(name));
         };
-        let version = match pinned {
+        let version = match version {
             Some(v) => v,
             None => self
                 .pinned(name)?
@@ -420,7 +416,7 @@ impl Registry {
                 list.join(", ")
             )));
         }
-        Ok((name, version))
+        Ok(version)
     }
 
     /// The version `ALTER MODEL ... SET VERSION` pinned, if any.
@@ -434,7 +430,7 @@ impl Registry {
     /// `ALTER MODEL name SET VERSION version`: unpinned calls use it until
     /// the next training.
     pub fn pin(&self, name: &str, version: u32) -> Result<()> {
-        self.version(name, version)?;
+        self.existing(name, Some(version))?;
         let dir = self.model_dir(name)?;
         let (path, staging) = (dir.join(PIN_FILE), dir.join(".current.tmp"));
         std::fs::write(&staging, version.to_string())
@@ -456,7 +452,7 @@ impl Registry {
     /// `DROP MODEL name VERSION version`; dropping the last version drops
     /// the model, and dropping the pinned one ends the pin.
     pub fn drop_version(&self, name: &str, version: u32) -> Result<()> {
-        self.version(name, version)?;
+        self.existing(name, Some(version))?;
         if self.version_numbers(name)?.len() == 1 {
             return self.drop_model(name);
         }
@@ -468,9 +464,9 @@ impl Registry {
             .map_err(|e| Error::External(format!("cannot remove '{}': {e}", path.display())))
     }
 
-    /// The file of the version `spec` names (see [`Registry::latest`]), and
-    /// when it last changed.
-    pub fn latest_file(&self, spec: &str) -> Result<(PathBuf, std::time::SystemTime)> {
+    /// The file of the version `spec` names (see [`Registry::current`]),
+    /// and when it last changed.
+    pub fn current_file(&self, spec: &str) -> Result<(PathBuf, std::time::SystemTime)> {
         let (name, v) = self.resolve(spec)?;
         let path = self.file(name, v)?;
         let changed = std::fs::metadata(&path)

@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::bins::Bins;
-use super::registry::Predictions;
+use super::predictions::Predictions;
 use super::tree::{DecisionTree, Growth, Target};
 use crate::error::{Error, Result};
 

@@ -14,7 +14,8 @@ use super::call::Call;
 use crate::error::{Error, Result};
 use crate::ml::features::{encode, HandleInvalid};
 use crate::ml::kmeans::KMeansModel;
-use crate::ml::registry::{ModelFile, Predictions, Registry, Task};
+use crate::ml::predictions::Predictions;
+use crate::ml::registry::{ModelFile, Registry, Task};
 use crate::ml::rows::Rows;
 
 /// Most rows the silhouette is computed on (it compares every pair); a
@@ -28,7 +29,7 @@ pub(super) async fn evaluate(
     registry: &Registry,
 ) -> Result<RecordBatch> {
     call.check_options(&[])?;
-    let model = registry.latest(&call.model)?;
+    let model = registry.current(&call.model)?;
     let input = call.input(ctx).await?;
     match model.task() {
         Task::Classification => return evaluate_classifier(call, &model, &input),

@@ -147,7 +147,7 @@ pub async fn resolve(
             let source = if function == MlFunction::Predict {
                 // A projection of the input: runs per batch, also on streams.
                 call.check_options(&[])?;
-                let model = registry.latest(&call.model)?;
+                let model = registry.current(&call.model)?;
                 let sql = call.input_sql();
                 let input = ctx.state().create_logical_plan(sql).await?;
                 let columns: Vec<String> = input

@@ -15,7 +15,8 @@ use super::evaluate::r_squared;
 use super::labels;
 use crate::error::{Error, Result};
 use crate::ml::features::{encode, fit_features, HandleInvalid};
-use crate::ml::registry::{Fitted, ModelFile, Predictions, Registry, Task};
+use crate::ml::predictions::Predictions;
+use crate::ml::registry::{Fitted, ModelFile, Registry, Task};
 use crate::ml::trees::{TreeModel, TreeOptions};
 
 /// Grows a tree (or a forest) on the call's input and stores a version.
