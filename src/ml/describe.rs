@@ -97,10 +97,10 @@ pub fn versions_batch(versions: &[ModelFile]) -> Result<RecordBatch> {
         })
     });
     let importances = versions.iter().map(|m| {
-        m.tree().map(|tree| {
+        m.importances().map(|importances| {
             encoded_names(m)
                 .iter()
-                .zip(&tree.importances)
+                .zip(importances)
                 .map(|(n, v)| format!("{n}: {v:.4}"))
                 .collect::<Vec<_>>()
                 .join(", ")

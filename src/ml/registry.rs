@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::boosting::BoostedModel;
 use super::features::{Encoded, Feature};
 use super::kmeans::KMeansModel;
 use super::linear::LinearModel;
@@ -68,10 +69,12 @@ pub enum Fitted {
     Logistic(LogisticModel),
     /// k-means centers.
     KMeans(KMeansModel),
+    /// Gradient-boosted trees.
+    Boosted(BoostedModel),
 }
 
 /// How a model file holds its fit: one field per kind (`linear`, `tree`,
-/// `logistic`, `kmeans`), the others null or absent (the layout of files
+/// `logistic`, `kmeans`, `boosted`), the others null or absent (the layout of files
 /// written before [`Fitted`], which had only the first two).
 #[derive(Serialize, Deserialize, Default)]
 struct FittedFields {
@@ -82,6 +85,8 @@ struct FittedFields {
     logistic: Option<LogisticModel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kmeans: Option<KMeansModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    boosted: Option<BoostedModel>,
 }
 
 impl TryFrom<FittedFields> for Fitted {
@@ -93,6 +98,7 @@ impl TryFrom<FittedFields> for Fitted {
         fits.extend(fields.tree.map(Fitted::Tree));
         fits.extend(fields.logistic.map(Fitted::Logistic));
         fits.extend(fields.kmeans.map(Fitted::KMeans));
+        fits.extend(fields.boosted.map(Fitted::Boosted));
         match fits.len() {
             0 => Err("it has no fitted parameters".into()),
             1 => Ok(fits.pop().expect("one fit")),
@@ -109,6 +115,7 @@ impl From<Fitted> for FittedFields {
             Fitted::Tree(tree) => fields.tree = Some(tree),
             Fitted::Logistic(logistic) => fields.logistic = Some(logistic),
             Fitted::KMeans(kmeans) => fields.kmeans = Some(kmeans),
+            Fitted::Boosted(boosted) => fields.boosted = Some(boosted),
         }
         fields
     }
@@ -167,7 +174,18 @@ impl ModelFile {
                 let (clusters, distances) = kmeans.assign(columns, rows);
                 Predictions::Clusters(clusters, distances)
             }
+            Fitted::Boosted(boosted) => boosted.predict(columns, rows),
         })
+    }
+
+    /// Feature importances per encoded column (trees, forests and boosted
+    /// trees).
+    pub fn importances(&self) -> Option<&[f64]> {
+        match &self.fitted {
+            Fitted::Tree(tree) => Some(&tree.importances),
+            Fitted::Boosted(boosted) => Some(&boosted.importances),
+            _ => None,
+        }
     }
 
     /// The tree or forest, for a tree model.
@@ -233,6 +251,9 @@ impl ModelFile {
             Fitted::Tree(_) => task != Task::Clustering,
             Fitted::Logistic(_) => classification,
             Fitted::KMeans(_) => task == Task::Clustering,
+            Fitted::Boosted(boosted) => {
+                task != Task::Clustering && boosted.classes.is_some() == classification
+            }
         };
         if !fits {
             return Err(format!(
@@ -248,6 +269,12 @@ impl ModelFile {
         }
         if let Some(kmeans) = self.kmeans() {
             kmeans.check(width)?;
+        }
+        if let Fitted::Boosted(boosted) = &self.fitted {
+            if classification && boosted.classes != Some(self.classes.len()) {
+                return Err("its classes do not match its trees".into());
+            }
+            boosted.check(width)?;
         }
         if let Some(tree) = self.tree() {
             if tree.classes.is_some() != classification {

@@ -51,6 +51,18 @@ pub enum Target<'a> {
     },
     /// Numbers.
     Values(&'a [f64]),
+    /// A boosting round's gradients `g` and hessians `h` of the loss per
+    /// row, and `q = g² / h`: a split maximizes Σ(G²/H) over the children
+    /// and a leaf holds the Newton step −G/H (XGBoost's and scikit-learn's
+    /// `HistGradientBoosting` gain, without regularization).
+    Gradients {
+        /// First derivatives of the loss.
+        g: &'a [f64],
+        /// Second derivatives (positive).
+        h: &'a [f64],
+        /// `g² / h`, whose sum bounds a node's score (equal when pure).
+        q: &'a [f64],
+    },
 }
 
 /// How a tree grows.
@@ -67,11 +79,13 @@ pub struct Growth {
 }
 
 impl Target<'_> {
-    /// Statistics kept per bin: class weights, or (weight, Σy, Σy²).
+    /// Statistics kept per bin: class weights, (weight, Σy, Σy²), or
+    /// (weight, G, H, Σq).
     fn width(&self) -> usize {
         match self {
             Target::Classes { classes, .. } => *classes,
             Target::Values(_) => 3,
+            Target::Gradients { .. } => 4,
         }
     }
 
@@ -83,20 +97,26 @@ impl Target<'_> {
                 stats[1] += weight * y[row];
                 stats[2] += weight * y[row] * y[row];
             }
+            Target::Gradients { g, h, q } => {
+                stats[0] += weight;
+                stats[1] += weight * g[row];
+                stats[2] += weight * h[row];
+                stats[3] += weight * q[row];
+            }
         }
     }
 
     fn weight(&self, stats: &[f64]) -> f64 {
         match self {
             Target::Classes { .. } => stats.iter().sum(),
-            Target::Values(_) => stats[0],
+            Target::Values(_) | Target::Gradients { .. } => stats[0],
         }
     }
 
     /// The quantity a split maximizes over its children (Σc²/W for Gini,
-    /// S²/W for squared error); the weighted impurity of a node is its
-    /// weight (or Σy²) minus this, so a split's impurity decrease is the
-    /// children's score minus the parent's.
+    /// S²/W for squared error, G²/H for gradients); the weighted impurity
+    /// of a node is its weight (or Σy², or Σq) minus this, so a split's
+    /// impurity decrease is the children's score minus the parent's.
     fn score(&self, stats: &[f64]) -> f64 {
         let weight = self.weight(stats);
         if weight <= 0.0 {
@@ -105,15 +125,18 @@ impl Target<'_> {
         match self {
             Target::Classes { .. } => stats.iter().map(|c| c * c).sum::<f64>() / weight,
             Target::Values(_) => stats[1] * stats[1] / weight,
+            Target::Gradients { .. } if stats[2] > 0.0 => stats[1] * stats[1] / stats[2],
+            Target::Gradients { .. } => 0.0,
         }
     }
 
-    /// What the score is subtracted from for the impurity: W, or Σy².
+    /// What the score is subtracted from for the impurity: W, Σy², or Σq.
     /// Also the scale below which differences are rounding error.
     fn total(&self, stats: &[f64]) -> f64 {
         match self {
             Target::Classes { .. } => self.weight(stats),
             Target::Values(_) => stats[2],
+            Target::Gradients { .. } => stats[3],
         }
     }
 
@@ -122,6 +145,8 @@ impl Target<'_> {
         match self {
             Target::Classes { .. } => stats.iter().map(|c| c / weight).collect(),
             Target::Values(_) => vec![stats[1] / weight],
+            Target::Gradients { .. } if stats[2] > 0.0 => vec![-stats[1] / stats[2]],
+            Target::Gradients { .. } => vec![0.0],
         }
     }
 }

@@ -24,6 +24,8 @@ pub enum MlFunction {
     TrainTree,
     /// `TRAIN_FOREST`: a random forest.
     TrainForest,
+    /// `TRAIN_GBT`: gradient-boosted trees.
+    TrainGbt,
     /// `TRAIN_LOGISTIC`: logistic regression.
     TrainLogistic,
     /// `TRAIN_KMEANS`: k-means clusters (no label).
@@ -36,11 +38,12 @@ pub enum MlFunction {
 
 impl MlFunction {
     /// Every one, in the order messages list them.
-    pub const ALL: [MlFunction; 7] = [
+    pub const ALL: [MlFunction; 8] = [
         MlFunction::TrainLinear,
         MlFunction::TrainLogistic,
         MlFunction::TrainTree,
         MlFunction::TrainForest,
+        MlFunction::TrainGbt,
         MlFunction::TrainKMeans,
         MlFunction::Predict,
         MlFunction::Evaluate,
@@ -52,6 +55,7 @@ impl MlFunction {
             MlFunction::TrainLinear => "TRAIN_LINEAR",
             MlFunction::TrainTree => "TRAIN_TREE",
             MlFunction::TrainForest => "TRAIN_FOREST",
+            MlFunction::TrainGbt => "TRAIN_GBT",
             MlFunction::TrainLogistic => "TRAIN_LOGISTIC",
             MlFunction::TrainKMeans => "TRAIN_KMEANS",
             MlFunction::Predict => "PREDICT",
@@ -250,6 +254,16 @@ impl Call {
             .map(|v| {
                 v.parse::<T>()
                     .map_err(|_| Error::query(format!("{name} => {v}: give a whole number")))
+            })
+            .transpose()
+    }
+
+    /// A real-valued option, if given.
+    pub(super) fn real_option(&self, name: &str) -> Result<Option<f64>> {
+        self.option_text(name)
+            .map(|v| {
+                v.parse::<f64>()
+                    .map_err(|_| Error::query(format!("{name} => {v}: give a number")))
             })
             .transpose()
     }

@@ -15,7 +15,7 @@
 //! ordinary DataFusion SQL over them.
 //!
 //! One file per function: `train_linear.rs`, `train_logistic.rs`,
-//! `train_tree.rs` (trees and forests), `train_kmeans.rs`, `evaluate.rs`,
+//! `train_tree.rs` (trees and forests), `train_gbt.rs`, `train_kmeans.rs`, `evaluate.rs`,
 //! `per_window.rs` (training per window); PREDICT is [`super::predict`].
 //! `call.rs` is a call's parsed arguments, `labels.rs` the label as
 //! classifiers and regressors see it.
@@ -24,6 +24,7 @@ mod call;
 mod evaluate;
 mod labels;
 mod per_window;
+mod train_gbt;
 mod train_kmeans;
 mod train_linear;
 mod train_logistic;
@@ -190,6 +191,7 @@ async fn run(call: &Call, ctx: &SessionContext, registry: &Registry) -> Result<R
         MlFunction::TrainLinear => train_linear::train(call, ctx, registry).await,
         MlFunction::TrainLogistic => train_logistic::train(call, ctx, registry).await,
         MlFunction::TrainKMeans => train_kmeans::train(call, ctx, registry).await,
+        MlFunction::TrainGbt => train_gbt::train(call, ctx, registry).await,
         MlFunction::TrainTree | MlFunction::TrainForest => {
             train_tree::train(call, ctx, registry).await
         }
