@@ -242,25 +242,25 @@ impl BoostedModel {
         };
         let mut probabilities = vec![vec![0.0; rows]; outputs];
         link(&scores, &mut probabilities);
-        let mut out_classes = Vec::with_capacity(rows);
-        let mut out_probabilities = Vec::with_capacity(rows);
-        for row in 0..rows {
-            if classes == 2 {
-                let p = probabilities[0][row];
-                out_classes.push(i64::from(p > 0.5));
-                out_probabilities.push(if p > 0.5 { p } else { 1.0 - p });
-            } else {
-                let best = (0..outputs).fold(0, |b, k| {
-                    if probabilities[k][row] > probabilities[b][row] {
-                        k
-                    } else {
-                        b
-                    }
-                });
-                out_classes.push(best as i64);
-                out_probabilities.push(probabilities[best][row]);
-            }
-        }
+        let (out_classes, out_probabilities) = if classes == 2 {
+            probabilities[0]
+                .iter()
+                .map(|&p| if p > 0.5 { (1, p) } else { (0, 1.0 - p) })
+                .unzip()
+        } else {
+            (0..rows)
+                .map(|row| {
+                    let best = (0..outputs).fold(0, |b, k| {
+                        if probabilities[k][row] > probabilities[b][row] {
+                            k
+                        } else {
+                            b
+                        }
+                    });
+                    (best as i64, probabilities[best][row])
+                })
+                .unzip()
+        };
         Predictions::Classes(out_classes, out_probabilities)
     }
 }
