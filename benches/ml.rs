@@ -10,7 +10,8 @@
 //! weighted sum of the features plus noise above 0) and for k-means (8
 //! blobs, as tests/ml_round2.rs makes them); smartcore's own logistic
 //! regression and k-means on the same rows are timed once each and printed
-//! beside them.
+//! beside them. Boosted trees: the first 100k of the logistic rows, 100
+//! trees of depth 6; their PREDICT runs over all 1M.
 
 use std::sync::Arc;
 
@@ -209,6 +210,12 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     ctx.register_table("blobs_1m", Arc::new(columns_table(&blobs, None)))
         .unwrap();
+    let boosting = logistic_columns(100_000);
+    ctx.register_table(
+        "gbt_100k",
+        Arc::new(columns_table(&boosting.0, Some(&boosting.1))),
+    )
+    .unwrap();
     smartcore_beside(&logistic, &blobs);
 
     // The accuracy side of the comparison: printed once, beside the times.
@@ -225,6 +232,10 @@ fn bench(c: &mut Criterion) {
         (
             "SELECT inertia FROM TRAIN_KMEANS('kmeans', TABLE blobs_1m, k => 8, seed => 1)",
             "k-means inertia (n_init 1)",
+        ),
+        (
+            "SELECT accuracy FROM TRAIN_GBT('gbt', TABLE gbt_100k, 'y', num_trees => 100, max_depth => 6)",
+            "boosted trees training accuracy",
         ),
     ] {
         let batches = runtime.block_on(async {
@@ -290,7 +301,21 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
         })
     });
+    group.throughput(Throughput::Elements(100_000));
+    group.bench_function("train_gbt_100k_x10_100_trees_depth_6", |b| {
+        b.to_async(&runtime).iter(|| async {
+            engine
+                .execute("SELECT * FROM TRAIN_GBT('gbt', TABLE gbt_100k, 'y', num_trees => 100, max_depth => 6)")
+                .await
+                .unwrap();
+        })
+    });
+    group.throughput(Throughput::Elements(1_000_000));
     for (name, sql) in [
+        (
+            "predict_gbt_1M_x10_100_trees",
+            "SELECT COUNT(*) FROM PREDICT('gbt', TABLE logistic_1m) WHERE probability > 0.5",
+        ),
         (
             "predict_logistic_1M_x10",
             "SELECT COUNT(*) FROM PREDICT('logistic', TABLE logistic_1m) WHERE probability > 0.5",

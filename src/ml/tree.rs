@@ -4,7 +4,8 @@
 //! error (regression) of the two children, as scikit-learn's trees do. For
 //! each node and each feature tried, one pass over the node's rows fills a
 //! histogram of label statistics per bin, and one pass over the bins finds
-//! the best cut; the node's rows are then partitioned in place. Row weights
+//! the best cut; the node's rows are then partitioned in place (see
+//! [`DecisionTree::fit`] for the histogram subtraction). Row weights
 //! carry a forest's bootstrap counts. Growth is depth-first with an explicit
 //! stack, so an unlimited depth cannot overflow the call stack.
 
@@ -12,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 
-use super::bins::{Bins, MAX_BINS};
+use super::bins::Bins;
 
 /// One node of a fitted tree.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -161,6 +162,13 @@ struct Best {
 impl DecisionTree {
     /// Grows a tree on the rows with a non-zero `weights` entry; returns it
     /// and the impurity decrease credited to each feature.
+    ///
+    /// When every node tries every feature (trees and boosting, not
+    /// forests), a split computes the histograms of its smaller child only
+    /// and takes the larger child's as the parent's minus those (LightGBM's
+    /// subtraction), so each level reads about half the rows. A node's rows
+    /// stay in ascending order (the partition is stable), so its passes
+    /// read the per-row arrays front to back.
     pub fn fit(
         bins: &Bins,
         target: Target<'_>,
@@ -170,16 +178,40 @@ impl DecisionTree {
     ) -> (DecisionTree, Vec<f64>) {
         let features = bins.rows.len();
         let width = target.width();
+        let all_features = growth.max_features >= features;
+        // Where each feature's histogram starts in a node's histograms.
+        let mut offsets = Vec::with_capacity(features + 1);
+        offsets.push(0);
+        for cuts in &bins.cuts {
+            offsets.push(offsets.last().copied().unwrap_or(0) + (cuts.len() + 1) * width);
+        }
+        let histograms_of = |rows: &[u32], tried: &[usize], out: &mut [f64]| {
+            for &feature in tried {
+                let row_bins = &bins.rows[feature];
+                let histogram = &mut out[offsets[feature]..offsets[feature + 1]];
+                histogram.fill(0.0);
+                for &row in rows {
+                    let bin = usize::from(row_bins[row as usize]);
+                    target.add(
+                        &mut histogram[bin * width..(bin + 1) * width],
+                        row as usize,
+                        f64::from(weights[row as usize]),
+                    );
+                }
+            }
+        };
+        let every_feature: Vec<usize> = (0..features).collect();
         let mut rows: Vec<u32> = (0..weights.len() as u32)
             .filter(|&r| weights[r as usize] > 0)
             .collect();
+        let mut scratch = Vec::with_capacity(rows.len());
         let mut importances = vec![0.0; features];
         let mut nodes = vec![Node::Leaf(vec![])];
-        let mut histogram = vec![0.0; MAX_BINS * width];
         let mut left = vec![0.0; width];
-        // (node index, rows range, depth)
-        let mut pending = vec![(0usize, 0usize, rows.len(), 0usize)];
-        while let Some((node, start, end, depth)) = pending.pop() {
+        // (node index, rows range, depth, its histograms if already known)
+        let mut pending: Vec<(usize, usize, usize, usize, Option<Vec<f64>>)> =
+            vec![(0, 0, rows.len(), 0, None)];
+        while let Some((node, start, end, depth, known)) = pending.pop() {
             let mut total = vec![0.0; width];
             for &row in &rows[start..end] {
                 target.add(&mut total, row as usize, f64::from(weights[row as usize]));
@@ -193,29 +225,31 @@ impl DecisionTree {
                 && weight >= growth.min_samples_split
                 && weight >= 2.0 * growth.min_samples_leaf
                 && target.total(&total) - parent_score > tolerance;
+            let mut histograms = Vec::new();
             if splittable {
-                let tried = if growth.max_features >= features {
-                    (0..features).collect()
+                let tried = if all_features {
+                    every_feature.clone()
                 } else {
                     sample(rng, features, growth.max_features).into_vec()
                 };
-                for feature in tried {
-                    let row_bins = &bins.rows[feature];
-                    let bin_count = bins.cuts[feature].len() + 1;
-                    histogram[..bin_count * width].fill(0.0);
-                    for &row in &rows[start..end] {
-                        let bin = usize::from(row_bins[row as usize]);
-                        target.add(
-                            &mut histogram[bin * width..(bin + 1) * width],
-                            row as usize,
-                            f64::from(weights[row as usize]),
-                        );
+                histograms = match known {
+                    Some(known) => known,
+                    None => {
+                        let mut out = vec![0.0; offsets[features]];
+                        histograms_of(&rows[start..end], &tried, &mut out);
+                        out
                     }
+                };
+                for feature in tried {
+                    let histogram = &histograms[offsets[feature]..offsets[feature + 1]];
+                    let bin_count = bins.cuts[feature].len() + 1;
                     left.fill(0.0);
                     let mut right = total.clone();
                     for bin in 0..bin_count - 1 {
                         let stats = &histogram[bin * width..(bin + 1) * width];
-                        if stats.iter().all(|s| *s == 0.0) {
+                        // An empty bin (weights are whole numbers, so
+                        // exactly 0 even after a subtraction).
+                        if target.weight(stats) == 0.0 {
                             continue;
                         }
                         for k in 0..width {
@@ -248,7 +282,7 @@ impl DecisionTree {
             importances[best.feature] += best.score - parent_score;
             let row_bins = &bins.rows[best.feature];
             let middle = start
-                + partition(&mut rows[start..end], |row| {
+                + stable_partition(&mut rows[start..end], &mut scratch, |row| {
                     usize::from(row_bins[row as usize]) <= best.bin
                 });
             let (left_node, right_node) = (nodes.len(), nodes.len() + 1);
@@ -260,8 +294,29 @@ impl DecisionTree {
                 left: left_node,
                 right: right_node,
             };
-            pending.push((right_node, middle, end, depth + 1));
-            pending.push((left_node, start, middle, depth + 1));
+            let (mut left_known, mut right_known) = (None, None);
+            if all_features && depth + 1 < growth.max_depth {
+                // The smaller child's histograms, and the parent's less them.
+                let left_smaller = middle - start <= end - middle;
+                let smaller_rows = if left_smaller {
+                    &rows[start..middle]
+                } else {
+                    &rows[middle..end]
+                };
+                let mut smaller = vec![0.0; offsets[features]];
+                histograms_of(smaller_rows, &every_feature, &mut smaller);
+                histograms
+                    .iter_mut()
+                    .zip(&smaller)
+                    .for_each(|(h, s)| *h -= s);
+                if left_smaller {
+                    (left_known, right_known) = (Some(smaller), Some(histograms));
+                } else {
+                    (left_known, right_known) = (Some(histograms), Some(smaller));
+                }
+            }
+            pending.push((right_node, middle, end, depth + 1, right_known));
+            pending.push((left_node, start, middle, depth + 1, left_known));
         }
         (DecisionTree { nodes }, importances)
     }
@@ -333,15 +388,25 @@ impl DecisionTree {
     }
 }
 
-/// Moves the rows for which `goes_left` holds to the front; returns how many.
-fn partition(rows: &mut [u32], goes_left: impl Fn(u32) -> bool) -> usize {
+/// Moves the rows for which `goes_left` holds to the front, keeping the
+/// order on both sides; returns how many. `scratch` is reused.
+fn stable_partition(
+    rows: &mut [u32],
+    scratch: &mut Vec<u32>,
+    goes_left: impl Fn(u32) -> bool,
+) -> usize {
+    scratch.clear();
     let mut middle = 0;
     for i in 0..rows.len() {
-        if goes_left(rows[i]) {
-            rows.swap(i, middle);
+        let row = rows[i];
+        if goes_left(row) {
+            rows[middle] = row;
             middle += 1;
+        } else {
+            scratch.push(row);
         }
     }
+    rows[middle..].copy_from_slice(scratch);
     middle
 }
 
