@@ -582,3 +582,56 @@ async fn a_streaming_job_writes_predictions() {
     .await;
     assert_eq!(written, oracle);
 }
+
+/// COPY writes a query's PREDICT and EVALUATE results to files; reading
+/// them back gives the same rows as the query.
+#[tokio::test]
+async fn copy_writes_ml_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    engine
+        .execute("SELECT * FROM TRAIN_LINEAR('houses_m', TABLE houses, 'price')")
+        .await
+        .unwrap();
+    let scored = dir.path().join("scored.csv");
+    let evaluated = dir.path().join("evaluated.csv");
+    for (sql, path) in [
+        (
+            "SELECT id, prediction FROM PREDICT('houses_m', TABLE houses) WHERE id <= 10",
+            &scored,
+        ),
+        (
+            "SELECT rows, r2 FROM EVALUATE('houses_m', TABLE houses)",
+            &evaluated,
+        ),
+    ] {
+        engine
+            .execute(&format!(
+                "COPY ({sql}) TO '{}' STORED AS CSV",
+                path.display()
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("COPY ({sql}): {e}"));
+    }
+    let text = std::fs::read_to_string(&scored).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.remove(0), "id,prediction");
+    lines.sort_by_key(|l| l.split(',').next().unwrap().parse::<i64>().unwrap());
+    let expected = engine
+        .query("SELECT id, price FROM houses WHERE id <= 10 ORDER BY id")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let prices = expected[0].column(1).as_primitive::<Float64Type>();
+    assert_eq!(lines.len(), 10);
+    for (row, line) in lines.iter().enumerate() {
+        let predicted: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(close(predicted, prices.value(row)), "{line}");
+    }
+    let text = std::fs::read_to_string(&evaluated).unwrap();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[0], "300");
+    assert!(close(row[1].parse().unwrap(), 1.0), "{text}");
+}

@@ -88,35 +88,28 @@ async fn forests_and_trees_classify_breast_cancer() {
     assert!(tree >= 0.90, "decision tree accuracy {tree}");
     eprintln!("breast_cancer held-out accuracy: forest {forest:.4}, tree {tree:.4}");
 
-    // A tree explains itself: feature importances in DESCRIBE MODEL.
-    let described = engine
-        .query("DESCRIBE MODEL cancer_tree")
+    // A tree explains itself: feature importances, one row per feature, in
+    // the model's feature order.
+    let importances = engine
+        .query("SELECT feature, importance FROM ML_FEATURE_IMPORTANCE('cancer_tree')")
         .await
         .unwrap()
         .collect()
         .await
         .unwrap();
-    let importances = described[0]
-        .column(9)
-        .as_string::<i32>()
-        .value(0)
-        .to_string();
-    assert!(importances.starts_with("f0: "), "{importances}");
+    assert_eq!(importances[0].num_rows(), data.num_features);
+    assert_eq!(importances[0].column(0).as_string::<i32>().value(0), "f0");
 
     // So does a classification forest; its importances sum to 1.
-    let described = engine
-        .query("DESCRIBE MODEL cancer")
+    let total = engine
+        .query("SELECT SUM(importance) FROM ML_FEATURE_IMPORTANCE('cancer')")
         .await
         .unwrap()
         .collect()
         .await
         .unwrap();
-    let importances = described[0].column(9).as_string::<i32>().value(0);
-    let total: f64 = importances
-        .split(", ")
-        .map(|pair| pair.split(": ").nth(1).unwrap().parse::<f64>().unwrap())
-        .sum();
-    assert!((total - 1.0).abs() < 2e-3, "{importances}");
+    let total = total[0].column(0).as_primitive::<Float64Type>().value(0);
+    assert!((total - 1.0).abs() < 1e-9, "importances sum to {total}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

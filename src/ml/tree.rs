@@ -152,6 +152,10 @@ impl Target<'_> {
     }
 }
 
+/// A node still to grow: its index, its rows' range, its depth, and its
+/// histograms when its parent's split already made them.
+type Pending = (usize, usize, usize, usize, Option<Vec<f64>>);
+
 /// The best split of one node found so far.
 struct Best {
     feature: usize,
@@ -208,9 +212,12 @@ impl DecisionTree {
         let mut importances = vec![0.0; features];
         let mut nodes = vec![Node::Leaf(vec![])];
         let mut left = vec![0.0; width];
-        // (node index, rows range, depth, its histograms if already known)
-        let mut pending: Vec<(usize, usize, usize, usize, Option<Vec<f64>>)> =
-            vec![(0, 0, rows.len(), 0, None)];
+        let mut shared = if all_features {
+            vec![]
+        } else {
+            vec![0.0; offsets[features]]
+        };
+        let mut pending: Vec<Pending> = vec![(0, 0, rows.len(), 0, None)];
         while let Some((node, start, end, depth, known)) = pending.pop() {
             let mut total = vec![0.0; width];
             for &row in &rows[start..end] {
@@ -232,12 +239,21 @@ impl DecisionTree {
                 } else {
                     sample(rng, features, growth.max_features).into_vec()
                 };
-                histograms = match known {
-                    Some(known) => known,
+                // A forest's node fills the tried features' histograms of
+                // one buffer kept for every node.
+                let histograms = match known {
+                    Some(known) => {
+                        histograms = known;
+                        &histograms
+                    }
+                    None if all_features => {
+                        histograms = vec![0.0; offsets[features]];
+                        histograms_of(&rows[start..end], &tried, &mut histograms);
+                        &histograms
+                    }
                     None => {
-                        let mut out = vec![0.0; offsets[features]];
-                        histograms_of(&rows[start..end], &tried, &mut out);
-                        out
+                        histograms_of(&rows[start..end], &tried, &mut shared);
+                        &shared
                     }
                 };
                 for feature in tried {

@@ -36,8 +36,11 @@ use std::sync::Arc;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement as DFStatement;
-use datafusion::sql::sqlparser::ast::{SetExpr, Statement, TableFactor};
+use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, Query, SetExpr, Statement, TableFactor, TableWithJoins,
+    Value,
+};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -46,13 +49,22 @@ pub use call::{Call, Input, MlFunction};
 
 use super::registry::Registry;
 use crate::error::{from_parser_error, Error, Result};
+use crate::sql::window_tvf::WINDOW_FUNCTIONS;
+use futures::future::BoxFuture;
 
 static TEMPORARY: AtomicU64 = AtomicU64::new(0);
 
-/// Rewrites `TABLE name` arguments of ML calls into `(SELECT * FROM name)`.
+/// How the names of ML table functions begin: a misspelt one's `TABLE t`
+/// is rewritten too, so that its error names the function.
+const ML_PREFIXES: [&str; 2] = ["TRAIN_", "ML_"];
+
+/// Rewrites `TABLE name` arguments of ML calls (and of calls named like
+/// them) into `(SELECT * FROM name)`.
 pub fn rewrite_table_arguments(sql: &str) -> String {
     let upper = sql.to_ascii_uppercase();
-    if !MlFunction::ALL.iter().any(|f| upper.contains(f.name())) {
+    if !MlFunction::ALL.iter().any(|f| upper.contains(f.name()))
+        && !ML_PREFIXES.iter().any(|p| upper.contains(p))
+    {
         return sql.to_string();
     }
     let Ok(tokens) = Tokenizer::new(&GenericDialect {}, sql).tokenize() else {
@@ -67,7 +79,15 @@ pub fn rewrite_table_arguments(sql: &str) -> String {
     let mut i = 0;
     while i < tokens.len() {
         let token = &tokens[i];
-        if depth == 0 && MlFunction::ALL.iter().any(|f| is_word(token, f.name())) {
+        let ml_name = match token {
+            Token::Word(word) if word.quote_style.is_none() => {
+                let upper = word.value.to_ascii_uppercase();
+                MlFunction::parse(&upper).is_some()
+                    || ML_PREFIXES.iter().any(|p| upper.starts_with(p))
+            }
+            _ => false,
+        };
+        if depth == 0 && ml_name {
             if let Some(open) = next_significant(i + 1).filter(|&j| tokens[j] == Token::LParen) {
                 for t in &tokens[i..=open] {
                     out.push_str(&t.to_string());
@@ -99,90 +119,238 @@ pub fn rewrite_table_arguments(sql: &str) -> String {
     out
 }
 
-/// Resolves the ML calls in the FROM clause of `statement` (a query, or the
-/// query of an INSERT): training and EVALUATE run now, their results
-/// registered as temporary tables in `ctx` whose names are returned, to
-/// deregister once the statement is planned; PREDICT becomes a projection
-/// of its input (see [`super::predict::table_form`]).
+/// The table functions that explain a model: `ML_WEIGHTS('m')` and
+/// `ML_FEATURE_IMPORTANCE('m')`.
+const EXPLANATIONS: [&str; 2] = ["ML_WEIGHTS", "ML_FEATURE_IMPORTANCE"];
+
+/// Resolves the ML calls in `statement` (a query, the query of an INSERT,
+/// CREATE TABLE AS, CREATE VIEW or COPY), wherever they are in it: in FROM,
+/// joins, subqueries, CTEs and each side of UNION. Training, EVALUATE,
+/// ML_WEIGHTS and ML_FEATURE_IMPORTANCE run now, their results registered
+/// as temporary tables in `ctx` whose names are returned, to deregister
+/// once the statement is planned; PREDICT becomes a projection of its
+/// input (see [`super::predict::table_form`]). A table function flowsql
+/// does not have is an error that lists the ones it has.
 pub async fn resolve(
     ctx: &SessionContext,
     registry: &Registry,
     statement: &mut DFStatement,
 ) -> Result<Vec<String>> {
-    let DFStatement::Statement(inner) = statement else {
-        return Ok(vec![]);
+    let mut resolver = Resolver {
+        ctx,
+        registry,
+        temporaries: Vec::new(),
+        in_view: false,
     };
-    let query = match inner.as_mut() {
-        Statement::Query(query) => query,
-        Statement::Insert(insert) => match insert.source.as_mut() {
-            Some(query) => query,
-            None => return Ok(vec![]),
+    let query = match statement {
+        DFStatement::Statement(inner) => match inner.as_mut() {
+            Statement::Query(query) => Some(query.as_mut()),
+            Statement::Insert(insert) => insert.source.as_deref_mut(),
+            Statement::CreateTable(create) => create.query.as_deref_mut(),
+            Statement::CreateView(view) => {
+                resolver.in_view = true;
+                Some(view.query.as_mut())
+            }
+            _ => None,
         },
-        _ => return Ok(vec![]),
+        DFStatement::CopyTo(copy) => match &mut copy.source {
+            CopyToSource::Query(query) => Some(query.as_mut()),
+            CopyToSource::Relation(_) => None,
+        },
+        DFStatement::Explain(_) | DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => {
+            None
+        }
     };
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return Ok(vec![]);
-    };
-    let mut temporaries = Vec::new();
-    for from in &mut select.from {
-        let relations = std::iter::once(&mut from.relation)
-            .chain(from.joins.iter_mut().map(|j| &mut j.relation));
-        for relation in relations {
-            let TableFactor::Table {
+    if let Some(query) = query {
+        if let Err(e) = resolver.query(query).await {
+            for temporary in &resolver.temporaries {
+                ctx.deregister_table(temporary.as_str())?;
+            }
+            return Err(e);
+        }
+    }
+    Ok(resolver.temporaries)
+}
+
+/// Walks a statement's queries, replacing ML calls.
+struct Resolver<'a> {
+    ctx: &'a SessionContext,
+    registry: &'a Registry,
+    temporaries: Vec<String>,
+    /// The statement is CREATE VIEW: only PREDICT may be in it.
+    in_view: bool,
+}
+
+impl Resolver<'_> {
+    fn query<'q>(&'q mut self, query: &'q mut Query) -> BoxFuture<'q, Result<()>> {
+        Box::pin(async move {
+            if let Some(with) = &mut query.with {
+                for cte in &mut with.cte_tables {
+                    self.query(&mut cte.query).await?;
+                }
+            }
+            self.set_expr(&mut query.body).await
+        })
+    }
+
+    fn set_expr<'q>(&'q mut self, body: &'q mut SetExpr) -> BoxFuture<'q, Result<()>> {
+        Box::pin(async move {
+            match body {
+                SetExpr::Select(select) => {
+                    for from in &mut select.from {
+                        self.table_with_joins(from).await?;
+                    }
+                    Ok(())
+                }
+                SetExpr::Query(query) => self.query(query).await,
+                SetExpr::SetOperation { left, right, .. } => {
+                    self.set_expr(left).await?;
+                    self.set_expr(right).await
+                }
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn table_with_joins<'q>(
+        &'q mut self,
+        from: &'q mut TableWithJoins,
+    ) -> BoxFuture<'q, Result<()>> {
+        Box::pin(async move {
+            self.relation(&mut from.relation).await?;
+            for join in &mut from.joins {
+                self.relation(&mut join.relation).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn relation(&mut self, relation: &mut TableFactor) -> Result<()> {
+        let (name, args, alias) = match relation {
+            TableFactor::Derived { subquery, .. } => return self.query(subquery).await,
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => return self.table_with_joins(table_with_joins).await,
+            TableFactor::Table {
                 name,
                 args: Some(args),
                 alias,
                 ..
-            } = relation
-            else {
-                continue;
-            };
-            let Some(function) = MlFunction::parse(&name.to_string().to_ascii_uppercase()) else {
-                continue;
-            };
-            let call = Call::parse(function, &args.args)?;
-            let alias = alias.as_ref().map_or_else(
-                || function.name().to_ascii_lowercase(),
-                |a| a.name.to_string(),
-            );
-            let source = if function == MlFunction::Predict {
-                // A projection of the input: runs per batch, also on streams.
-                call.check_options(&[])?;
-                let model = registry.current(&call.model)?;
-                let sql = call.input_sql();
-                let input = ctx.state().create_logical_plan(sql).await?;
-                let columns: Vec<String> = input
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect();
-                super::predict::table_form(&call.model, &model, sql, &columns)?
-            } else if matches!(call.input, Input::Window(_)) {
-                let function = function.name();
-                return Err(Error::query(format!(
-                    "{function} over a window function: only training runs per window \
-                     (SELECT * FROM TRAIN_...(...)); give {function} a table or a query"
-                )));
-            } else {
-                let batch = run(&call, ctx, registry).await?;
-                let temporary =
-                    format!("__flowsql_ml_{}", TEMPORARY.fetch_add(1, Ordering::Relaxed));
-                let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-                ctx.register_table(temporary.as_str(), Arc::new(table))?;
-                temporaries.push(temporary.clone());
-                temporary
-            };
-            let replacement = Parser::new(&GenericDialect {})
-                .try_with_sql(&format!("SELECT * FROM {source} AS {alias}"))
-                .and_then(|mut p| p.parse_query())
-                .map_err(from_parser_error)?;
-            if let SetExpr::Select(parsed) = *replacement.body {
-                *relation = parsed.from[0].relation.clone();
+            } => (name.to_string(), args.args.clone(), alias.clone()),
+            _ => return Ok(()),
+        };
+        let upper = name.to_ascii_uppercase();
+        let alias = alias.map_or_else(|| upper.to_ascii_lowercase(), |a| a.name.to_string());
+        let source = if let Some(function) = MlFunction::parse(&upper) {
+            self.ml_call(function, &args).await?
+        } else if EXPLANATIONS.contains(&upper.as_str()) {
+            self.refuse_in_view(&upper)?;
+            let model = match args.as_slice() {
+                [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))] => match &v.value {
+                    Value::SingleQuotedString(model) => Some(self.registry.current(model)?),
+                    _ => None,
+                },
+                _ => None,
             }
+            .ok_or_else(|| Error::query(format!("{upper} is written {upper}('model')")))?;
+            let batch = if upper == EXPLANATIONS[0] {
+                super::describe::weights_batch(&model)?
+            } else {
+                super::describe::importance_batch(&model)?
+            };
+            self.temporary(batch)?
+        } else if self.ctx.table_function(&name.to_ascii_lowercase()).is_ok() {
+            return Ok(());
+        } else {
+            return Err(Error::query(format!(
+                "unknown table function '{name}'; flowsql has: {}",
+                self.table_functions().join(", ")
+            )));
+        };
+        let replacement = Parser::new(&GenericDialect {})
+            .try_with_sql(&format!("SELECT * FROM {source} AS {alias}"))
+            .and_then(|mut p| p.parse_query())
+            .map_err(from_parser_error)?;
+        if let SetExpr::Select(parsed) = *replacement.body {
+            *relation = parsed.from[0].relation.clone();
         }
+        Ok(())
     }
-    Ok(temporaries)
+
+    /// The SQL that stands for one ML call: PREDICT's projection, or the
+    /// temporary table holding a training or EVALUATE result.
+    async fn ml_call(&mut self, function: MlFunction, args: &[FunctionArg]) -> Result<String> {
+        let call = Call::parse(function, args)?;
+        if function == MlFunction::Predict {
+            // A projection of the input: runs per batch, also on streams.
+            call.check_options(&[])?;
+            let model = self.registry.current(&call.model)?;
+            let sql = call.input_sql();
+            let input = self.ctx.state().create_logical_plan(sql).await?;
+            let columns: Vec<String> = input
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            return super::predict::table_form(&call.model, &model, sql, &columns);
+        }
+        if matches!(call.input, Input::Window(_)) {
+            let function = function.name();
+            return Err(Error::query(format!(
+                "{function} over a window function: only training runs per window \
+                 (SELECT * FROM TRAIN_...(...)); give {function} a table or a query"
+            )));
+        }
+        self.refuse_in_view(function.name())?;
+        let batch = run(&call, self.ctx, self.registry).await?;
+        self.temporary(batch)
+    }
+
+    /// A view is planned once and read many times: a call that runs once
+    /// (training, EVALUATE, explanations) has no place in it.
+    fn refuse_in_view(&self, function: &str) -> Result<()> {
+        if self.in_view {
+            return Err(Error::query(format!(
+                "{function} runs once, when the statement runs, so a view cannot hold it \
+                 (PREDICT can); keep its result with CREATE TABLE t AS SELECT * FROM {function}(...)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Registers `batch` under a new temporary name; returns the name.
+    fn temporary(&mut self, batch: RecordBatch) -> Result<String> {
+        let temporary = format!("__flowsql_ml_{}", TEMPORARY.fetch_add(1, Ordering::Relaxed));
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        self.ctx
+            .register_table(temporary.as_str(), Arc::new(table))?;
+        self.temporaries.push(temporary.clone());
+        Ok(temporary)
+    }
+
+    /// Every table function a query can call, as messages list them: the
+    /// ML calls, the explanations, the window functions, then DataFusion's
+    /// own (without the names window functions are rewritten to).
+    fn table_functions(&self) -> Vec<String> {
+        let mut names: Vec<String> = MlFunction::ALL
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
+        names.extend(EXPLANATIONS.iter().map(|n| n.to_string()));
+        names.extend(WINDOW_FUNCTIONS.iter().map(|(shown, _)| shown.to_string()));
+        let mut others: Vec<String> = self
+            .ctx
+            .state()
+            .table_functions()
+            .keys()
+            .filter(|name| !WINDOW_FUNCTIONS.iter().any(|(_, ours)| ours == name))
+            .cloned()
+            .collect();
+        others.sort();
+        names.extend(others);
+        names
+    }
 }
 
 /// Runs a training or EVALUATE call: its one result row.
