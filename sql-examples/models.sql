@@ -1,4 +1,4 @@
--- Models in SQL: train, inspect, evaluate and apply linear and logistic models, trees, forests and k-means.
+-- Models in SQL: train, inspect, evaluate and apply linear and logistic models, trees, forests, boosted trees and k-means.
 -- Models are stored under --data-dir (default ./.flowsql), one file per version.
 -- Run from the repository root:  flowsql -f sql-examples/models.sql
 
@@ -21,7 +21,10 @@ SELECT * FROM TRAIN_LINEAR('price_ridge', TABLE houses, 'price',
                            features => ARRAY['sqft', 'rooms'], l2 => 10.0);
 
 SHOW MODELS;
+-- One row per property: features, parameters, metrics, coefficients.
 DESCRIBE MODEL price_model;
+-- The weights as rows (the area's categories get one each).
+SELECT * FROM ML_WEIGHTS('price_model');
 
 -- How it does on the 20% it did not see.
 SELECT * FROM EVALUATE('price_model', (SELECT * FROM houses WHERE id % 5 = 0));
@@ -53,8 +56,19 @@ SELECT * FROM EVALUATE('churn', (SELECT * FROM customers WHERE id % 4 = 0));
 SELECT tenure, tickets, PREDICT('churn', tenure, tickets) AS churn
 FROM customers ORDER BY id LIMIT 3;
 
--- Which features the forest split on most: the importances column.
-DESCRIBE MODEL churn;
+-- Which features the forest split on most.
+SELECT * FROM ML_FEATURE_IMPORTANCE('churn') ORDER BY importance DESC;
+
+-- Gradient-boosted trees (log-loss here; squared error for a numeric label).
+SELECT * FROM TRAIN_GBT('churn_gbt', (SELECT tenure, tickets, churned FROM customers WHERE id % 4 <> 0), 'churned',
+                        num_trees => 200, learning_rate => 0.1, max_depth => 6);
+SELECT * FROM EVALUATE('churn_gbt', (SELECT * FROM customers WHERE id % 4 = 0));
+
+-- ML calls compose with the rest of SQL: two models scored side by side.
+WITH test AS (SELECT * FROM customers WHERE id % 4 = 0)
+SELECT 'forest' AS model, accuracy FROM EVALUATE('churn', TABLE test)
+UNION ALL
+SELECT 'boosted', accuracy FROM EVALUATE('churn_gbt', TABLE test);
 
 -- Logistic regression (l2 is scikit-learn's 1/C): PREDICT adds the
 -- probability of the predicted class.
