@@ -268,6 +268,15 @@ impl Call {
             .transpose()
     }
 
+    /// The same call with its input query preceded by `WITH <ctes>`: the
+    /// CTEs of the queries around the call, which its input may name.
+    pub(super) fn with_ctes(mut self, ctes: &[String]) -> Call {
+        if let (Input::Query(sql), false) = (&self.input, ctes.is_empty()) {
+            self.input = Input::Query(format!("WITH {} {sql}", ctes.join(", ")));
+        }
+        self
+    }
+
     /// The same call over `rows` (one window's) instead of its input.
     pub(super) fn with_rows(&self, rows: RecordBatch) -> Call {
         Call {

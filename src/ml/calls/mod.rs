@@ -1,5 +1,8 @@
-//! `TRAIN_LINEAR`, `PREDICT` and `EVALUATE` in `FROM`, resolved by the
-//! engine before DataFusion plans the query.
+//! The ML table functions (`TRAIN_*`, `PREDICT`, `EVALUATE`, `ML_WEIGHTS`,
+//! `ML_FEATURE_IMPORTANCE`), resolved by the engine before DataFusion plans
+//! the query, wherever they are in it (FROM, joins, subqueries, CTEs, each
+//! side of a UNION; in INSERT, CREATE TABLE AS, COPY and, PREDICT only,
+//! CREATE VIEW).
 //!
 //! ```sql
 //! SELECT * FROM TRAIN_LINEAR('price_model', TABLE houses, 'price', l2 => 0.1);
@@ -9,14 +12,16 @@
 //!
 //! `TABLE name` is first rewritten to `(SELECT * FROM name)` so the call
 //! parses. A training or EVALUATE call's input query is then run and the
-//! call replaced by a temporary in-memory table holding its result; a
+//! call replaced by a temporary in-memory table holding its result (so are
+//! the explanations, from the model file); a
 //! PREDICT call is replaced by a projection of its input that calls the
 //! PREDICT scalar function, so it streams. The rest of the query is
 //! ordinary DataFusion SQL over them.
 //!
 //! One file per function: `train_linear.rs`, `train_logistic.rs`,
-//! `train_tree.rs` (trees and forests), `train_gbt.rs`, `train_kmeans.rs`, `evaluate.rs`,
-//! `per_window.rs` (training per window); PREDICT is [`super::predict`].
+//! `train_tree.rs` (trees and forests), `train_gbt.rs`, `train_kmeans.rs`,
+//! `evaluate.rs`, `per_window.rs` (training per window); PREDICT is
+//! [`super::predict`], the explanations' rows [`super::describe`].
 //! `call.rs` is a call's parsed arguments, `labels.rs` the label as
 //! classifiers and regressors see it.
 
@@ -141,6 +146,7 @@ pub async fn resolve(
         registry,
         temporaries: Vec::new(),
         in_view: false,
+        ctes: Vec::new(),
     };
     let query = match statement {
         DFStatement::Statement(inner) => match inner.as_mut() {
@@ -179,17 +185,30 @@ struct Resolver<'a> {
     temporaries: Vec<String>,
     /// The statement is CREATE VIEW: only PREDICT may be in it.
     in_view: bool,
+    /// The CTEs in scope (`name AS (query)`), for the inputs of calls.
+    ctes: Vec<String>,
 }
 
 impl Resolver<'_> {
     fn query<'q>(&'q mut self, query: &'q mut Query) -> BoxFuture<'q, Result<()>> {
         Box::pin(async move {
+            // The CTEs are in scope for the calls in this query's body.
+            let scope = self.ctes.len();
+            let mut result = Ok(());
             if let Some(with) = &mut query.with {
                 for cte in &mut with.cte_tables {
-                    self.query(&mut cte.query).await?;
+                    result = self.query(&mut cte.query).await;
+                    if result.is_err() {
+                        break;
+                    }
+                    self.ctes.push(cte.to_string());
                 }
             }
-            self.set_expr(&mut query.body).await
+            if result.is_ok() {
+                result = self.set_expr(&mut query.body).await;
+            }
+            self.ctes.truncate(scope);
+            result
         })
     }
 
@@ -283,10 +302,17 @@ impl Resolver<'_> {
         let call = Call::parse(function, args)?;
         if function == MlFunction::Predict {
             // A projection of the input: runs per batch, also on streams.
+            // Its input stays inside the query, where the CTEs are in
+            // scope; only its columns are looked up with them spelt out.
             call.check_options(&[])?;
             let model = self.registry.current(&call.model)?;
             let sql = call.input_sql();
-            let input = self.ctx.state().create_logical_plan(sql).await?;
+            let scoped = call.clone().with_ctes(&self.ctes);
+            let input = self
+                .ctx
+                .state()
+                .create_logical_plan(scoped.input_sql())
+                .await?;
             let columns: Vec<String> = input
                 .schema()
                 .fields()
@@ -295,6 +321,7 @@ impl Resolver<'_> {
                 .collect();
             return super::predict::table_form(&call.model, &model, sql, &columns);
         }
+        let call = call.with_ctes(&self.ctes);
         if matches!(call.input, Input::Window(_)) {
             let function = function.name();
             return Err(Error::query(format!(
