@@ -217,7 +217,7 @@ impl BoostedModel {
         for (t, tree) in self.trees.iter().enumerate() {
             tree.check(width, 1)
                 .map_err(|problem| format!("tree {t}: {problem}"))?;
-            if depth(tree) > usize::from(MAX_DEPTH) {
+            if tree.depth() > usize::from(MAX_DEPTH) {
                 return Err(format!("tree {t} is deeper than {MAX_DEPTH}"));
             }
         }
@@ -332,20 +332,6 @@ fn link(scores: &[Vec<f64>], probabilities: &mut [Vec<f64>]) {
     }
 }
 
-/// The depth of a tree's deepest leaf (a lone leaf: 0).
-fn depth(tree: &DecisionTree) -> usize {
-    let mut deepest = 0;
-    let mut pending = vec![(0usize, 0usize)];
-    while let Some((node, level)) = pending.pop() {
-        deepest = deepest.max(level);
-        if let Node::Split { left, right, .. } = tree.nodes[node] {
-            pending.push((left, level + 1));
-            pending.push((right, level + 1));
-        }
-    }
-    deepest
-}
-
 /// A tree laid out complete: split `i` has children `2i + 1` and `2i + 2`,
 /// and the `2^depth` leaves follow the `2^depth − 1` splits.
 struct Complete {
@@ -356,7 +342,7 @@ struct Complete {
 
 impl Complete {
     fn new(tree: &DecisionTree) -> Self {
-        let depth = depth(tree);
+        let depth = tree.depth();
         let splits = (1usize << depth) - 1;
         let mut complete = Complete {
             depth,

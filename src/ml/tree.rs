@@ -337,6 +337,20 @@ impl DecisionTree {
         (DecisionTree { nodes }, importances)
     }
 
+    /// The depth of the deepest leaf (a lone leaf: 0).
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut pending = vec![(0usize, 0usize)];
+        while let Some((node, level)) = pending.pop() {
+            deepest = deepest.max(level);
+            if let Node::Split { left, right, .. } = self.nodes[node] {
+                pending.push((left, level + 1));
+                pending.push((right, level + 1));
+            }
+        }
+        deepest
+    }
+
     /// Checks a tree read from a file: nodes exist, a split's feature is
     /// below `width` and its children come after it, a leaf holds
     /// `leaf_width` values.

@@ -83,6 +83,27 @@ pub(super) fn task(call: &Call, input: &Rows, label: &str) -> Result<Task> {
     )
 }
 
+/// The classes of `labels` and each label's index, for a classifier that
+/// needs two classes at least (logistic regression, boosting): one class
+/// is an error naming the call and the label.
+pub(super) fn two_or_more_classes(
+    call: &Call,
+    label: &str,
+    labels: &[String],
+) -> Result<(Vec<String>, Vec<u32>)> {
+    let (classes, y) = classes(labels);
+    if classes.len() < 2 {
+        return Err(Error::Data(format!(
+            "{}('{}'): label '{label}' has only one class ({}); a classifier needs rows \
+             of at least two",
+            call.function.name(),
+            call.model,
+            classes.first().map_or("", String::as_str)
+        )));
+    }
+    Ok((classes, y))
+}
+
 /// The classes of `labels`, sorted, and each label's index among them.
 pub(super) fn classes(labels: &[String]) -> (Vec<String>, Vec<u32>) {
     let mut classes: Vec<String> = labels.to_vec();

@@ -60,15 +60,7 @@ pub(super) async fn train(
     let mut encoded = encode(&input, &features, None, handle)?;
     let labels = labels::labelled(call, &input, &label, &mut encoded, handle)?;
     let (model, classes, accuracy, r2) = if task == Task::Classification {
-        let (classes, y) = labels::classes(&labels);
-        if classes.len() < 2 {
-            return Err(Error::Data(format!(
-                "TRAIN_GBT('{}'): label '{label}' has only one class ({}); a classifier \
-                 needs rows of at least two",
-                call.model,
-                classes.first().map_or("", String::as_str)
-            )));
-        }
+        let (classes, y) = labels::two_or_more_classes(call, &label, &labels)?;
         let model = BoostedModel::fit_classifier(&encoded.columns, &y, classes.len(), &options)?;
         let Predictions::Classes(predicted, _) = model.predict(&encoded.columns, encoded.rows())
         else {

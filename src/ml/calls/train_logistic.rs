@@ -41,15 +41,7 @@ pub(super) async fn train(
     let features = fit_features(&input, &label, call.selected_features()?.as_deref(), handle)?;
     let mut encoded = encode(&input, &features, None, handle)?;
     let labels = labels::labelled(call, &input, &label, &mut encoded, handle)?;
-    let (classes, y) = labels::classes(&labels);
-    if classes.len() < 2 {
-        return Err(Error::Data(format!(
-            "TRAIN_LOGISTIC('{}'): label '{label}' has only one class ({}); a classifier \
-             needs rows of at least two",
-            call.model,
-            classes.first().map_or("", String::as_str)
-        )));
-    }
+    let (classes, y) = labels::two_or_more_classes(call, &label, &labels)?;
     let model = LogisticModel::fit(&encoded.columns, &y, classes.len(), l2)?;
     let (predicted, _) = model.predict(&encoded.columns, encoded.rows());
     let accuracy = labels::accuracy(&predicted, &y);
